@@ -1,0 +1,81 @@
+/**
+ * The typed contract of the native addon (build/Release/heaplab.node), written by
+ * hand. lib/heap.ts is its only user: it validates every argument first, so the
+ * addon trusts types and ranges. Failures come back as integer statuses
+ * (see `Status` in lib/errors.ts), never as exceptions.
+ */
+
+/** Name of an allocator compiled into the addon. */
+export type NativeAllocatorName = 'tlsf' | 'dlmalloc' | 'liballoc';
+
+/** What `NativeHeap#check` found. */
+export interface NativeCheckResult {
+  /** Broken invariants counted by the allocator's own heap walker (0 = sound). */
+  invariants: number;
+  /** Ids of live blocks whose usable size or alignment no longer matches what JS was given. */
+  blocks: number[];
+}
+
+/** Counters kept by the binding and the page source. */
+export interface NativeStats {
+  /** Bytes the page source has mapped now. */
+  bytesMapped: number;
+  /** Most bytes mapped at any time. */
+  peakBytesMapped: number;
+  /** alloc_page / free_page calls that succeeded. */
+  pageMaps: number;
+  pageUnmaps: number;
+  /** Sum of the sizes requested by live blocks. */
+  bytesInUse: number;
+  peakBytesInUse: number;
+  blocksInUse: number;
+  peakBlocksInUse: number;
+  /** Successful allocations, frees (explicit or by finalizer) and reallocations. */
+  allocs: number;
+  frees: number;
+  reallocs: number;
+  /** Allocations and reallocations that returned out-of-memory. */
+  failedAllocs: number;
+  /** Blocks freed by a Buffer's finalizer rather than by `free`. */
+  finalized: number;
+}
+
+/** One heap: one allocator instance over its own page source. */
+export declare class NativeHeap {
+  /**
+   * @param kind an allocator name from `allocators`
+   * @param limit byte limit of the page source, 0 for none
+   * @param pageSize page size in bytes, 0 for the system's
+   * Construction never throws; `status()` is non-zero when the heap did not come up.
+   */
+  constructor(kind: string, limit: number, pageSize: number);
+  /** 0 when the heap is usable, else the status that prevented it. */
+  status(): number;
+  /**
+   * Allocates `size` bytes aligned to `align` (a power of two), zeroed if asked, and
+   * returns an external Buffer over them, owned by the token `id` (unique per heap).
+   * Returns a status number on failure.
+   */
+  alloc(id: number, size: number, align: number, zero: boolean): Buffer | number;
+  /** Frees the block of token `id` and detaches `buffer`. Returns a status. */
+  free(id: number, buffer: Uint8Array): number;
+  /**
+   * Resizes the block of token `id` to `size`, keeping its contents; on success the
+   * old `buffer` is detached and a new Buffer owned by `newId` returned. On failure,
+   * a status, and the old block is untouched.
+   */
+  realloc(id: number, newId: number, size: number, buffer: Uint8Array): Buffer | number;
+  /** Usable bytes of the block of token `id`, or a negated status. */
+  usableSize(id: number): number;
+  /** Current counters. Works after destroy (the last values). */
+  stats(): NativeStats;
+  /** Walks the heap; a status number if the heap is destroyed. */
+  check(): NativeCheckResult | number;
+  /** Detaches every live Buffer and gives all pages back. Returns a status. */
+  destroy(): number;
+}
+
+/** Allocators compiled into this addon. */
+export declare const allocators: NativeAllocatorName[];
+/** The operating system's page size. */
+export declare const systemPageSize: number;

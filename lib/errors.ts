@@ -1,0 +1,109 @@
+/**
+ * Every error heaplab throws is a HeaplabError with a string `code`. The addon
+ * answers with integer statuses; `statusError` turns one into its error class.
+ */
+
+export type HeaplabErrorCode =
+  | 'ERR_HEAPLAB_INVALID_SIZE'
+  | 'ERR_HEAPLAB_INVALID_ALIGNMENT'
+  | 'ERR_HEAPLAB_INVALID_ARGUMENT'
+  | 'ERR_HEAPLAB_OUT_OF_MEMORY'
+  | 'ERR_HEAPLAB_DOUBLE_FREE'
+  | 'ERR_HEAPLAB_FOREIGN_BUFFER'
+  | 'ERR_HEAPLAB_DESTROYED'
+  | 'ERR_HEAPLAB_CORRUPT'
+  | 'ERR_HEAPLAB_UNKNOWN_ALLOCATOR'
+  | 'ERR_HEAPLAB_UNSUPPORTED';
+
+export class HeaplabError extends Error {
+  readonly code: HeaplabErrorCode;
+  constructor(code: HeaplabErrorCode, message: string) {
+    super(message);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/** A size that is not a non-negative safe integer, or beyond what the allocator can serve. */
+export class InvalidSizeError extends HeaplabError {
+  constructor(message: string) { super('ERR_HEAPLAB_INVALID_SIZE', message); }
+}
+/** An alignment that is not a power of two within range. */
+export class InvalidAlignmentError extends HeaplabError {
+  constructor(message: string) { super('ERR_HEAPLAB_INVALID_ALIGNMENT', message); }
+}
+/** Any other argument of the wrong type or value (an unknown option, a bad limit). */
+export class InvalidArgumentError extends HeaplabError {
+  constructor(message: string) { super('ERR_HEAPLAB_INVALID_ARGUMENT', message); }
+}
+/** The heap's page source refused more pages (its limit, or the system). */
+export class OutOfMemoryError extends HeaplabError {
+  constructor(message: string) { super('ERR_HEAPLAB_OUT_OF_MEMORY', message); }
+}
+/** The buffer was a block of this heap, but it was freed (or reallocated) already. */
+export class DoubleFreeError extends HeaplabError {
+  constructor(message: string) { super('ERR_HEAPLAB_DOUBLE_FREE', message); }
+}
+/** The value is not a block this heap handed out: another heap's, a subarray, a copy. */
+export class ForeignBufferError extends HeaplabError {
+  constructor(message: string) { super('ERR_HEAPLAB_FOREIGN_BUFFER', message); }
+}
+/** The heap was destroyed; nothing can be done with it any more. */
+export class DestroyedError extends HeaplabError {
+  constructor(message: string) { super('ERR_HEAPLAB_DESTROYED', message); }
+}
+/** The heap checker found broken invariants. `problems` lists them. */
+export class HeapCorruptionError extends HeaplabError {
+  readonly problems: readonly string[];
+  constructor(message: string, problems: readonly string[]) {
+    super('ERR_HEAPLAB_CORRUPT', `${message}:\n  ${problems.join('\n  ')}`);
+    this.problems = problems;
+  }
+}
+/** No allocator of that name in this build. */
+export class UnknownAllocatorError extends HeaplabError {
+  constructor(message: string) { super('ERR_HEAPLAB_UNKNOWN_ALLOCATOR', message); }
+}
+/** The runtime refuses something heaplab needs (e.g. external buffers under a V8 sandbox). */
+export class UnsupportedError extends HeaplabError {
+  constructor(message: string) { super('ERR_HEAPLAB_UNSUPPORTED', message); }
+}
+
+/** Statuses returned by the addon; must match `enum Status` in native/addon.cc. */
+export const Status = {
+  ok: 0,
+  outOfMemory: 1,
+  invalidSize: 2,
+  invalidAlignment: 3,
+  notLive: 4,
+  destroyed: 5,
+  externalBuffersRefused: 6,
+  unknownAllocator: 7,
+  invalidPageSize: 8,
+} as const;
+
+/** The error for a non-zero addon status; `what` says which call, for the message. */
+export function statusError(status: number, what: string): HeaplabError {
+  switch (status) {
+    case Status.outOfMemory:
+      return new OutOfMemoryError(`${what}: out of memory (the heap's page source refused more pages)`);
+    case Status.invalidSize:
+      return new InvalidSizeError(`${what}: the allocator cannot serve that size`);
+    case Status.invalidAlignment:
+      return new InvalidAlignmentError(`${what}: alignment must be a power of two`);
+    case Status.notLive:
+      return new DoubleFreeError(`${what}: the block was already freed`);
+    case Status.destroyed:
+      return new DestroyedError(`${what}: the heap was destroyed`);
+    case Status.externalBuffersRefused:
+      return new UnsupportedError(
+        `${what}: this Node.js refuses external buffers (V8 sandbox build); heaplab cannot hand out allocator memory as Buffers here`,
+      );
+    case Status.unknownAllocator:
+      return new UnknownAllocatorError(`${what}: no such allocator in this build`);
+    case Status.invalidPageSize:
+      return new InvalidArgumentError(`${what}: pageSize must be a power of two, at least 4096 and a multiple of the system page size`);
+    default:
+      return new HeaplabError('ERR_HEAPLAB_CORRUPT', `${what}: unexpected status ${status} from the addon`);
+  }
+}

@@ -1,0 +1,204 @@
+/**
+ * The Node API over a native allocator: `createHeap(kind, options)` returns a Heap
+ * whose `alloc` hands out Buffers whose bytes are the allocator's block.
+ *
+ * Ownership is checked against this heap's own record of what it handed to JS (a
+ * WeakMap from Buffer to token), never by reading memory before the buffer: a
+ * subarray, a copy or another heap's Buffer is simply not in the record.
+ */
+import {
+  DestroyedError,
+  DoubleFreeError,
+  ForeignBufferError,
+  HeapCorruptionError,
+  InvalidArgumentError,
+  Status,
+  UnknownAllocatorError,
+  statusError,
+} from './errors.js';
+import { binding, type NativeHeap, type NativeStats } from './native.js';
+import { checkAlignment, checkBoolean, checkByteCount, checkOptions, checkSize, describe } from './validate.js';
+
+/** The allocator designs heaplab implements. */
+export type AllocatorKind = 'tlsf' | 'dlmalloc' | 'liballoc';
+export const allocatorKinds: readonly AllocatorKind[] = ['tlsf', 'dlmalloc', 'liballoc'];
+
+export interface HeapOptions {
+  /** Most bytes the heap may map from the system; allocations beyond fail with ERR_HEAPLAB_OUT_OF_MEMORY. Default: no limit. */
+  limit?: number;
+  /** Page size of the heap's page source, a power of two ≥ 4096 (default: the system's). */
+  pageSize?: number;
+}
+
+export interface AllocOptions {
+  /** Alignment of the block, a power of two (default 16, the minimum every block has). */
+  align?: number;
+  /** Zero the block's bytes (default false: contents are unspecified). */
+  zero?: boolean;
+}
+
+/** Counters of a heap. Byte counts are exact integers. */
+export type HeapStats = NativeStats;
+
+/** A heap of one allocator. Every method throws a HeaplabError with a `code` on bad input. */
+export interface Heap<B extends Uint8Array = Buffer> {
+  /** The allocator behind this heap. */
+  readonly kind: AllocatorKind;
+  /** True once `destroy` ran. */
+  readonly destroyed: boolean;
+  /** Allocates `size` bytes; the result's length is `size`. */
+  alloc(size: number, options?: AllocOptions): B;
+  /** Frees a block; afterwards `buf.length === 0` and its memory is unreachable from JS. */
+  free(buf: B): void;
+  /** Resizes a block, keeping its contents; the old view is detached. On failure the old view stays valid. */
+  realloc(buf: B, size: number): B;
+  /** Usable bytes of the block (at least its length). */
+  usableSize(buf: B): number;
+  /** Counters: bytes mapped and in use, now and at peak, operation counts. */
+  stats(): HeapStats;
+  /** Walks the whole heap; throws HeapCorruptionError listing what is broken. */
+  check(): void;
+  /** Frees everything and gives every page back; live Buffers are detached. */
+  destroy(): void;
+  [Symbol.dispose](): void;
+}
+
+interface BlockRecord {
+  id: number;
+  live: boolean;
+}
+
+const defaultAlign = 16;
+
+class NativeBackedHeap implements Heap<Buffer> {
+  readonly kind: AllocatorKind;
+  readonly #native: NativeHeap;
+  readonly #blocks = new WeakMap<Uint8Array, BlockRecord>();
+  #nextId = 1;
+  #destroyed = false;
+
+  constructor(kind: AllocatorKind, native: NativeHeap) {
+    this.kind = kind;
+    this.#native = native;
+  }
+
+  get destroyed(): boolean {
+    return this.#destroyed;
+  }
+
+  #assertAlive(method: string): void {
+    if (this.#destroyed) throw new DestroyedError(`heap.${method}: this ${this.kind} heap was destroyed`);
+  }
+
+  /** The live record of `buf`, or the error that says why there is none. */
+  #recordOf(buf: unknown, method: string): BlockRecord {
+    if (!(buf instanceof Uint8Array)) {
+      throw new ForeignBufferError(`heap.${method}: expected a Buffer from heap.alloc but received ${describe(buf)}`);
+    }
+    const record = this.#blocks.get(buf);
+    if (!record) {
+      throw new ForeignBufferError(
+        `heap.${method}: this Buffer is not a block of this ${this.kind} heap (a subarray, a copy, or another heap's block?)`,
+      );
+    }
+    if (!record.live) throw new DoubleFreeError(`heap.${method}: this block was already freed (or reallocated)`);
+    return record;
+  }
+
+  #adopt(result: Buffer | number, id: number, what: string): Buffer {
+    if (typeof result === 'number') throw statusError(result, what);
+    this.#blocks.set(result, { id, live: true });
+    return result;
+  }
+
+  alloc(size: number, options?: AllocOptions): Buffer {
+    this.#assertAlive('alloc');
+    checkSize(size);
+    const opts = checkOptions(options, 'alloc options', ['align', 'zero']);
+    const align = opts.align === undefined ? defaultAlign : checkAlignment(opts.align);
+    const zero = opts.zero === undefined ? false : checkBoolean(opts.zero, 'zero');
+    const id = this.#nextId++;
+    return this.#adopt(this.#native.alloc(id, size, align, zero), id, `heap.alloc(${size})`);
+  }
+
+  free(buf: Buffer): void {
+    this.#assertAlive('free');
+    const record = this.#recordOf(buf, 'free');
+    const status = this.#native.free(record.id, buf);
+    record.live = false;
+    if (status !== Status.ok) throw statusError(status, 'heap.free');
+  }
+
+  realloc(buf: Buffer, size: number): Buffer {
+    this.#assertAlive('realloc');
+    const record = this.#recordOf(buf, 'realloc');
+    checkSize(size);
+    const id = this.#nextId++;
+    const result = this.#native.realloc(record.id, id, size, buf);
+    if (typeof result !== 'number') record.live = false;
+    return this.#adopt(result, id, `heap.realloc(${size})`);
+  }
+
+  usableSize(buf: Buffer): number {
+    this.#assertAlive('usableSize');
+    const record = this.#recordOf(buf, 'usableSize');
+    const n = this.#native.usableSize(record.id);
+    if (n < 0) throw statusError(-n, 'heap.usableSize');
+    return n;
+  }
+
+  stats(): HeapStats {
+    return this.#native.stats();
+  }
+
+  check(): void {
+    this.#assertAlive('check');
+    const result = this.#native.check();
+    if (typeof result === 'number') throw statusError(result, 'heap.check');
+    const problems: string[] = [];
+    if (result.invariants > 0) problems.push(`the ${this.kind} heap walker counted ${result.invariants} broken invariant(s)`);
+    for (const id of result.blocks) problems.push(`block #${id} no longer has the size or alignment it was given`);
+    if (problems.length) throw new HeapCorruptionError(`heap.check: the ${this.kind} heap is corrupt`, problems);
+  }
+
+  destroy(): void {
+    this.#assertAlive('destroy');
+    this.#destroyed = true;
+    this.#native.destroy();
+  }
+
+  [Symbol.dispose](): void {
+    if (!this.#destroyed) this.destroy();
+  }
+}
+
+/**
+ * Creates a heap of the given allocator over its own mmap page source.
+ *
+ * ```ts
+ * const heap = createHeap('tlsf', { limit: 64 << 20 });
+ * const buf = heap.alloc(4096);
+ * heap.free(buf); // buf.length === 0 now
+ * ```
+ */
+export function createHeap(kind: AllocatorKind, options?: HeapOptions): Heap<Buffer> {
+  if (typeof kind !== 'string' || !(allocatorKinds as readonly string[]).includes(kind)) {
+    throw new UnknownAllocatorError(`Expected one of ${allocatorKinds.join(', ')} for kind but received ${describe(kind)}`);
+  }
+  if (!(binding.allocators as readonly string[]).includes(kind)) {
+    throw new UnknownAllocatorError(`The ${kind} allocator is not in this build of heaplab (built: ${binding.allocators.join(', ')})`);
+  }
+  const opts = checkOptions(options, 'createHeap options', ['limit', 'pageSize']);
+  const limit = opts.limit === undefined ? 0 : checkByteCount(opts.limit, 'limit');
+  const pageSize = opts.pageSize === undefined ? 0 : checkByteCount(opts.pageSize, 'pageSize');
+  if (opts.limit !== undefined && limit === 0) throw new InvalidArgumentError('Expected a positive limit but received 0');
+  const native = new binding.NativeHeap(kind, limit, pageSize);
+  const status = native.status();
+  if (status !== Status.ok) throw statusError(status, `createHeap(${JSON.stringify(kind)})`);
+  return new NativeBackedHeap(kind, native);
+}
+
+/** Allocators compiled into this build. */
+export function availableAllocators(): AllocatorKind[] {
+  return binding.allocators.filter((k): k is AllocatorKind => (allocatorKinds as readonly string[]).includes(k));
+}

@@ -1,0 +1,49 @@
+/*
+ * allocator.h — one table of entry points per allocator, so that the Node binding,
+ * the preload library and the C test drivers drive every design the same way.
+ *
+ * Each vendor/NAME gets an adapter native/ops_NAME.c defining `hl_allocator_NAME`.
+ * Contract, common to all:
+ *  - results are 16-byte aligned (at least), or NULL; nothing here sets errno;
+ *  - malloc(0) returns a unique, freeable block; sizes that cannot be served
+ *    (rounding would overflow, > PTRDIFF_MAX) return NULL, never a small block;
+ *  - memalign: align is a power of two (the caller checks); align <= 16 is malloc;
+ *  - realloc(NULL, n) is malloc(n); realloc(p, 0) returns a minimum-size block
+ *    (the preload library layers glibc's free-and-NULL on top); on failure the
+ *    old block is untouched; the contents up to min(old, new) are kept;
+ *  - calloc checks n * size for overflow and returns zeroed memory;
+ *  - free(NULL) does nothing; usable_size(NULL) is 0;
+ *  - check walks the whole heap and returns how many invariants are broken;
+ *  - every entry point takes hooks->lock itself.
+ */
+#ifndef HEAPLAB_ALLOCATOR_H
+#define HEAPLAB_ALLOCATOR_H
+
+#include <stddef.h>
+#include "../vendor/hooks.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct hl_allocator {
+    const char *name;
+    void  *(*create)(const hl_hooks *hooks);   /* NULL if the first pages cannot be had */
+    void   (*destroy)(void *heap);             /* every page goes back through free_page */
+    void  *(*malloc)(void *heap, size_t size);
+    void  *(*memalign)(void *heap, size_t align, size_t size);
+    void  *(*realloc)(void *heap, void *ptr, size_t size);
+    void  *(*calloc)(void *heap, size_t count, size_t size);
+    void   (*free)(void *heap, void *ptr);
+    size_t (*usable_size)(void *heap, const void *ptr);
+    size_t (*check)(void *heap);
+} hl_allocator;
+
+/* The allocators that were built (see CMakeLists.txt), NULL-terminated. */
+extern const hl_allocator *const hl_allocators[];
+const hl_allocator *hl_allocator_find(const char *name);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,28 @@
+/*
+ * hooks.h — the only door between an allocator and the world outside.
+ *
+ * Every allocator in vendor/ gets all its memory through alloc_page and gives it
+ * back through free_page; none calls mmap, sbrk or libc malloc itself. This is the
+ * OSDev/liballoc hook interface, made per instance so one process can hold many
+ * heaps. A page source in native/ fills one of these in.
+ */
+#ifndef HEAPLAB_HOOKS_H
+#define HEAPLAB_HOOKS_H
+
+#include <stddef.h>
+
+typedef struct hl_hooks {
+    void  *ctx;        /* the page source's state, passed back to every hook        */
+    size_t page_size;  /* a power of two, at least 4096; fixed for the heap's life  */
+    /* Returns page-aligned memory of pages * page_size bytes, or NULL when the
+     * source is exhausted (or pages == 0). The memory reads as zero. */
+    void *(*alloc_page)(void *ctx, size_t pages);
+    /* Gives back exactly a run obtained by one alloc_page call, or a page-aligned
+     * sub-run of it (start..start + pages * page_size); never touched again. */
+    void  (*free_page)(void *ctx, void *start, size_t pages);
+    /* Mutual exclusion around every public entry point; not recursive. */
+    void  (*lock)(void *ctx);
+    void  (*unlock)(void *ctx);
+} hl_hooks;
+
+#endif
