@@ -16,6 +16,7 @@
 extern "C" {
 #include "allocator.h"
 #include "pages.h"
+#include "replay.h"
 }
 
 namespace {
@@ -40,7 +41,8 @@ struct HeapState;
 struct Token {
   HeapState *heap;
   void *ptr;
-  size_t size;  // bytes requested; the Buffer's length
+  size_t size;   // bytes requested; the Buffer's length
+  size_t align;  // alignment requested (check() verifies it still holds)
   double id;
   napi_ref buffer;  // weak: lets destroy() detach a Buffer JS still holds
   bool freed;
@@ -178,8 +180,8 @@ class NativeHeap : public Napi::ObjectWrap<NativeHeap> {
   Napi::Value Fail(Napi::Env env, HlStatus s) { return Napi::Number::New(env, s); }
 
   // Wraps ptr in an external Buffer owned by a new Token.
-  Napi::Value Wrap(Napi::Env env, double id, void *ptr, size_t size) {
-    Token *t = new Token{state_, ptr, size, id, nullptr, false};
+  Napi::Value Wrap(Napi::Env env, double id, void *ptr, size_t size, size_t align) {
+    Token *t = new Token{state_, ptr, size, align < 16 ? 16 : align, id, nullptr, false};
     napi_value buf;
     napi_status st = napi_create_external_buffer(env, size, ptr, FinalizeBuffer, t, &buf);
     if (st != napi_ok) {
@@ -215,7 +217,7 @@ class NativeHeap : public Napi::ObjectWrap<NativeHeap> {
       state_->stats.failedAllocs++;
       return Fail(env, kOutOfMemory);
     }
-    Napi::Value buf = Wrap(env, id, ptr, size);
+    Napi::Value buf = Wrap(env, id, ptr, size, align);
     if (buf.IsEmpty()) {
       state_->ops->free(state_->heap, ptr);
       return Fail(env, kExternalBuffersRefused);
@@ -254,7 +256,7 @@ class NativeHeap : public Napi::ObjectWrap<NativeHeap> {
     double size_d = info[2].As<Napi::Number>().DoubleValue();
     if (!(size_d >= 0 && size_d <= kMaxRequest)) return Fail(env, kInvalidSize);
     size_t size = (size_t)size_d;
-    void *ptr = state_->ops->realloc(state_->heap, t->ptr, size);
+    void *ptr = ResizeKeepingAlignment(t, size);
     if (!ptr) {
       state_->stats.failedAllocs++;
       return Fail(env, kOutOfMemory);
@@ -265,7 +267,8 @@ class NativeHeap : public Napi::ObjectWrap<NativeHeap> {
     state_->stats.frees--;  // a realloc is not a free + alloc in the counters
     t->freed = true;
     state_->live.erase(t->id);
-    Napi::Value buf = Wrap(env, new_id, ptr, size);
+    // realloc keeps the alignment the block had
+    Napi::Value buf = Wrap(env, new_id, ptr, size, t->align);
     if (buf.IsEmpty()) {
       state_->ops->free(state_->heap, ptr);
       state_->stats.blocksInUse++;  // balance CountFree below
@@ -276,6 +279,31 @@ class NativeHeap : public Napi::ObjectWrap<NativeHeap> {
     state_->stats.allocs--;
     state_->stats.reallocs++;
     return buf;
+  }
+
+  // C realloc promises 16 bytes of alignment, not the block's. A block asked for
+  // with a larger alignment keeps it: it grows by memalign + copy, and a resize
+  // that lands misaligned is moved once more.
+  void *ResizeKeepingAlignment(Token *t, size_t size) {
+    const hl_allocator *ops = state_->ops;
+    if (t->align <= 16) return ops->realloc(state_->heap, t->ptr, size);
+    if (size > ops->usable_size(state_->heap, t->ptr)) {
+      void *fresh = ops->memalign(state_->heap, t->align, size);
+      if (!fresh) return nullptr;
+      memcpy(fresh, t->ptr, t->size < size ? t->size : size);
+      ops->free(state_->heap, t->ptr);
+      return fresh;
+    }
+    void *ptr = ops->realloc(state_->heap, t->ptr, size);
+    if (!ptr || ((uintptr_t)ptr & (t->align - 1)) == 0) return ptr;
+    void *fresh = ops->memalign(state_->heap, t->align, size);
+    if (!fresh) {
+      t->align = 16;  // the contents survive; only the extra alignment is lost
+      return ptr;
+    }
+    memcpy(fresh, ptr, size);
+    ops->free(state_->heap, ptr);
+    return fresh;
   }
 
   // usableSize(id) -> bytes | -status
@@ -320,7 +348,7 @@ class NativeHeap : public Napi::ObjectWrap<NativeHeap> {
     for (auto &entry : state_->live) {
       Token *t = entry.second;
       size_t usable = state_->ops->usable_size(state_->heap, t->ptr);
-      if (usable < t->size || ((uintptr_t)t->ptr & 15)) bad.Set(n++, t->id);
+      if (usable < t->size || ((uintptr_t)t->ptr & (t->align - 1))) bad.Set(n++, t->id);
     }
     o.Set("blocks", bad);
     return o;
@@ -334,7 +362,98 @@ class NativeHeap : public Napi::ObjectWrap<NativeHeap> {
   }
 };
 
+// replay(kind, trace, options) -> result | status. The whole trace runs in C.
+// options: { pages: 'arena'|'mmap', limit, pageSize, reserve, offsets, snapshot, touch }
+Napi::Value Replay(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  std::string kind = info[0].As<Napi::String>().Utf8Value();
+  Napi::Object trace = info[1].As<Napi::Object>();
+  Napi::Object opts = info[2].As<Napi::Object>();
+  const hl_allocator *ops = hl_allocator_find(kind.c_str());
+  if (!ops) return Napi::Number::New(env, kUnknownAllocator);
+  auto op = trace.Get("op").As<Napi::Uint8Array>();
+  auto id = trace.Get("id").As<Napi::Uint32Array>();
+  auto size = trace.Get("size").As<Napi::Float64Array>();
+  auto align = trace.Get("alignLog2").As<Napi::Uint8Array>();
+  hl_trace_view view{op.ElementLength(), op.Data(), id.Data(), size.Data(), align.Data(),
+                     (uint32_t)trace.Get("maxId").As<Napi::Number>().Uint32Value()};
+  bool arena = opts.Get("pages").As<Napi::String>().Utf8Value() == "arena";
+  size_t limit = (size_t)opts.Get("limit").As<Napi::Number>().DoubleValue();
+  size_t page_size = (size_t)opts.Get("pageSize").As<Napi::Number>().DoubleValue();
+  size_t reserve = (size_t)opts.Get("reserve").As<Napi::Number>().DoubleValue();
+  bool want_offsets = opts.Get("offsets").ToBoolean().Value();
+  bool want_snapshot = arena && opts.Get("snapshot").ToBoolean().Value();
+
+  hl_arena_pages arena_src;
+  hl_mmap_pages mmap_src;
+  hl_hooks hooks;
+  if (arena) {
+    if (hl_arena_pages_init(&arena_src, page_size, reserve, limit) != 0) return Napi::Number::New(env, kInvalidPageSize);
+    hooks = hl_arena_pages_hooks(&arena_src, 1);
+  } else {
+    if (hl_mmap_pages_init(&mmap_src, page_size, limit) != 0) return Napi::Number::New(env, kInvalidPageSize);
+    hooks = hl_mmap_pages_hooks(&mmap_src, 1);
+  }
+  auto finish_pages = [&]() {
+    if (arena) hl_arena_pages_fini(&arena_src);
+  };
+  void *heap = ops->create(&hooks);
+  if (!heap) {
+    finish_pages();
+    return Napi::Number::New(env, kOutOfMemory);
+  }
+  Napi::Float64Array offsets;
+  hl_replay_options ro{arena ? arena_src.base : nullptr, nullptr, opts.Get("touch").ToBoolean().Value() ? 1 : 0};
+  if (want_offsets) {
+    offsets = Napi::Float64Array::New(env, view.count);
+    ro.offsets = offsets.Data();
+  }
+  hl_replay_result rr{};
+  hl_replay_blocks blocks{};
+  if (hl_replay(ops, heap, &view, &ro, &rr, &blocks) != 0) {
+    ops->destroy(heap);
+    finish_pages();
+    return Napi::Number::New(env, kOutOfMemory);
+  }
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("elapsedNs", (double)rr.elapsed_ns);
+  out.Set("failures", (double)rr.failures);
+  out.Set("liveBlocks", (double)rr.live_blocks);
+  out.Set("invariants", (double)ops->check(heap));
+  Napi::Object st = Napi::Object::New(env);
+  st.Set("bytesMapped", (double)(arena ? arena_src.bytes_mapped : mmap_src.bytes_mapped));
+  st.Set("peakBytesMapped", (double)(arena ? arena_src.peak_bytes_mapped : mmap_src.peak_bytes_mapped));
+  st.Set("pageMaps", (double)(arena ? arena_src.map_calls : mmap_src.map_calls));
+  st.Set("pageUnmaps", (double)(arena ? arena_src.unmap_calls : mmap_src.unmap_calls));
+  if (arena) st.Set("highWater", (double)arena_src.high_water);
+  out.Set("stats", st);
+  if (want_offsets) out.Set("offsets", offsets);
+  if (want_snapshot) {
+    // The region's bytes up to its high water, with every word that points into
+    // the region turned into its offset: what the port holds at the same place.
+    size_t n = arena_src.high_water;
+    Napi::Uint8Array snap = Napi::Uint8Array::New(env, n);
+    memcpy(snap.Data(), arena_src.base, n);
+    uintptr_t lo = (uintptr_t)arena_src.base, hi = lo + arena_src.reserved;
+    for (size_t at = 0; at + 8 <= n; at += 8) {
+      uint64_t w;
+      memcpy(&w, snap.Data() + at, 8);
+      if (w >= lo && w < hi) {
+        w -= lo;
+        memcpy(snap.Data() + at, &w, 8);
+      }
+    }
+    out.Set("snapshot", snap);
+  }
+  hl_replay_release(ops, heap, &blocks);
+  ops->destroy(heap);
+  out.Set("bytesMappedAfterDestroy", (double)(arena ? arena_src.bytes_mapped : mmap_src.bytes_mapped));
+  finish_pages();
+  return out;
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("replay", Napi::Function::New(env, Replay, "replay"));
   exports.Set("NativeHeap", NativeHeap::Init(env));
   Napi::Array kinds = Napi::Array::New(env);
   uint32_t i = 0;

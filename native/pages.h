@@ -33,6 +33,40 @@ typedef struct hl_mmap_pages {
     hl_spinlock lock;      /* the heap's lock, taken by hooks.lock */
 } hl_mmap_pages;
 
+/*
+ * arena: deterministic pages from one reserved region, so that C and the
+ * TypeScript ports (lib/ports/pages.ts) see the same addresses as offsets from
+ * the region's base. The rule (pages_arena.c says it in full): lowest-address
+ * first fit over a sorted list of free page runs, adjacent runs merged on free,
+ * page 0 never handed out (offset 0 is NULL), freed pages read as zero again.
+ */
+typedef struct hl_arena_run { size_t first, count; } hl_arena_run;
+
+typedef struct hl_arena_pages {
+    size_t page_size;
+    size_t limit;            /* bytes handed out at most; 0 = the whole region  */
+    size_t bytes_mapped;     /* pages handed out now, in bytes                    */
+    size_t peak_bytes_mapped;
+    size_t map_calls, unmap_calls;
+    size_t high_water;       /* end offset of the highest page ever handed out    */
+    unsigned char *base;     /* aligned to HL_ARENA_BASE_ALIGN                    */
+    size_t reserved;         /* bytes of the region                               */
+    void *mapping;           /* what mmap returned (with slack for the alignment) */
+    size_t mapping_bytes;
+    hl_arena_run *runs;      /* free runs sorted by first page; outside the region */
+    size_t run_count, run_capacity;
+    hl_spinlock lock;
+} hl_arena_pages;
+
+/* The base is aligned this much, so an offset has the alignment of its address
+ * for every alignment a trace may ask (memalign up to 1 GiB). */
+#define HL_ARENA_BASE_ALIGN ((size_t)1 << 30)
+
+/* Reserves `reserve` bytes of address space (rounded up to pages); 0 or -1. */
+int hl_arena_pages_init(hl_arena_pages *src, size_t page_size, size_t reserve, size_t limit);
+void hl_arena_pages_fini(hl_arena_pages *src);
+hl_hooks hl_arena_pages_hooks(hl_arena_pages *src, int locked);
+
 /* page_size 0 means the system's page size; returns 0, or -1 if page_size is not
  * a power of two >= 4096 and a multiple of the system's page size. */
 int hl_mmap_pages_init(hl_mmap_pages *src, size_t page_size, size_t limit);

@@ -6,7 +6,7 @@
  *
  * A trace file is one header followed by fixed-size records, all little-endian:
  *
- *   offset 0                 48                64                80
+ *   offset 0                 64                80                96
  *          +-----------------+-----------------+-----------------+----
  *          | hl_trace_header | hl_trace_record | hl_trace_record | ...
  *          +-----------------+-----------------+-----------------+----
@@ -18,8 +18,10 @@
  *          +--------+----+------+---------+-----------------+
  *
  * Block ids are assigned 0, 1, 2 … in the order blocks are allocated; a block
- * keeps its id through realloc, and an id is never reused. A reader that finds a
- * partial record at the end (the writer was killed) ignores it.
+ * keeps its id through realloc, and an id is never reused. No record has op 0:
+ * a file whose writer exec'd or was killed ends in zero bytes (the last window
+ * of the file was not cut to length), and a reader drops them, as well as a
+ * partial record at the end.
  */
 #ifndef HEAPLAB_TRACE_H
 #define HEAPLAB_TRACE_H
@@ -52,9 +54,10 @@ typedef struct hl_trace_header {
     uint32_t record_size;     /* sizeof(hl_trace_record): 16                       */
     uint32_t pid;             /* the process that wrote the file                   */
     uint32_t ppid;            /* its parent at the start of recording              */
-    char     allocator[16];   /* "tlsf", "dlmalloc", "liballoc", NUL-padded        */
     uint32_t flags;           /* HL_TRACE_FLAG_*                                   */
     uint32_t reserved;        /* 0                                                 */
+    char     allocator[16];   /* "tlsf", "dlmalloc", "liballoc", NUL-padded        */
+    char     program[16];     /* the program's short name, NUL-padded, cut at 15   */
 } hl_trace_header;
 
 enum {
@@ -71,7 +74,7 @@ typedef struct hl_trace_record {
     uint64_t size;        /* bytes asked for                                       */
 } hl_trace_record;
 
-_Static_assert(sizeof(hl_trace_header) == 48, "trace header is 48 bytes");
+_Static_assert(sizeof(hl_trace_header) == 64, "trace header is 64 bytes");
 _Static_assert(sizeof(hl_trace_record) == 16, "trace record is 16 bytes");
 
 #endif

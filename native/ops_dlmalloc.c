@@ -1,0 +1,39 @@
+/*
+ * ops_dlmalloc.c — vendor/dlmalloc behind native/allocator.h's table.
+ *
+ * Locking: every mspace_* entry point takes hooks->lock/unlock itself, so this
+ * adapter never locks (the spinlock is not recursive). mspace_usable_size reads
+ * only the chunk's own header and takes no lock, as upstream.
+ *
+ * Contract mapping: malloc(0) is a minimum chunk; realloc(p, 0) shrinks p to a
+ * minimum chunk (mspace_realloc does not free); memalign with align <= 16 is
+ * malloc inside mspace_memalign; calloc checks n * size for overflow.
+ */
+#include "allocator.h"
+#include "dlmalloc/dlmalloc.h"
+
+static void *dl_create(const hl_hooks *hooks) { return create_mspace_with_hooks(hooks); }
+static void dl_destroy(void *heap) { destroy_mspace(heap); }
+static void *dl_malloc(void *heap, size_t size) { return mspace_malloc(heap, size); }
+static void *dl_memalign(void *heap, size_t align, size_t size) { return mspace_memalign(heap, align, size); }
+static void *dl_realloc(void *heap, void *ptr, size_t size) { return mspace_realloc(heap, ptr, size); }
+static void *dl_calloc(void *heap, size_t count, size_t size) { return mspace_calloc(heap, count, size); }
+static void dl_free(void *heap, void *ptr) { mspace_free(heap, ptr); }
+static size_t dl_usable_size(void *heap, const void *ptr) {
+    (void)heap;
+    return mspace_usable_size(ptr);
+}
+static size_t dl_check(void *heap) { return mspace_check(heap); }
+
+const hl_allocator hl_allocator_dlmalloc = {
+    .name = "dlmalloc",
+    .create = dl_create,
+    .destroy = dl_destroy,
+    .malloc = dl_malloc,
+    .memalign = dl_memalign,
+    .realloc = dl_realloc,
+    .calloc = dl_calloc,
+    .free = dl_free,
+    .usable_size = dl_usable_size,
+    .check = dl_check,
+};

@@ -1,0 +1,37 @@
+/* ops_liballoc.c — the liballoc-style allocator behind native/allocator.h.
+ *
+ * Each liballoc_* per-instance entry point takes hooks->lock exactly once itself,
+ * so these wrappers add no locking (the spinlock is not recursive). memalign with
+ * align <= 16 is malloc inside liballoc_memalign; realloc(p, 0) shrinks p to the
+ * minimum block in place. */
+#include "allocator.h"
+#include "liballoc/liballoc.h"
+
+static void *la_create(const hl_hooks *hooks) { return liballoc_create(hooks); }
+static void la_destroy(void *heap) { liballoc_destroy(heap); }
+static void *la_malloc(void *heap, size_t size) { return liballoc_malloc(heap, size); }
+static void *la_memalign(void *heap, size_t align, size_t size) {
+    return liballoc_memalign(heap, align, size);
+}
+static void *la_realloc(void *heap, void *ptr, size_t size) {
+    return liballoc_realloc(heap, ptr, size);
+}
+static void *la_calloc(void *heap, size_t count, size_t size) {
+    return liballoc_calloc(heap, count, size);
+}
+static void la_free(void *heap, void *ptr) { liballoc_free_block(heap, ptr); }
+static size_t la_usable_size(void *heap, const void *ptr) { return liballoc_usable_size(heap, ptr); }
+static size_t la_check(void *heap) { return liballoc_check(heap); }
+
+const hl_allocator hl_allocator_liballoc = {
+    .name = "liballoc",
+    .create = la_create,
+    .destroy = la_destroy,
+    .malloc = la_malloc,
+    .memalign = la_memalign,
+    .realloc = la_realloc,
+    .calloc = la_calloc,
+    .free = la_free,
+    .usable_size = la_usable_size,
+    .check = la_check,
+};

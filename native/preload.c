@@ -1,0 +1,566 @@
+/*
+ * preload.c — the whole malloc family over one heaplab allocator, for LD_PRELOAD.
+ *
+ * Compiled once per allocator (native/preload.cmake) with
+ * -DHL_PRELOAD_ALLOCATOR=hl_allocator_NAME into libheaplab-NAME.so, together with
+ * vendor/NAME/NAME.c, native/ops_NAME.c, native/pages_mmap.c and
+ * native/trace_writer.c. Everything is hidden except the functions marked
+ * HL_EXPORT below.
+ *
+ * One process-wide heap:
+ *
+ *     malloc/free/...  ->  hl_allocator (vendor)  ->  g_hooks  ->  mmap page source
+ *                                                      |
+ *                                                      +-> page registry (which pages are ours)
+ *
+ * Rules (glibc 2.36 is the reference where the C standard leaves a choice):
+ *  - every result is 16-byte aligned; a failed allocation sets errno = ENOMEM;
+ *  - calloc/reallocarray check count * size for overflow (ENOMEM, NULL);
+ *  - realloc(NULL, n) is malloc(n); realloc(p, 0) frees p and returns NULL;
+ *    on failure the old block is untouched;
+ *  - posix_memalign: EINVAL unless align is a power of two multiple of
+ *    sizeof(void *), ENOMEM when out of memory; *out is written only on success;
+ *  - aligned_alloc: EINVAL (NULL) unless align is a power of two (glibc >= 2.38
+ *    and C17); memalign rounds a non-power-of-two alignment up and fails with
+ *    EINVAL above SIZE_MAX / 2 + 1, as glibc does; valloc/pvalloc align to a page;
+ *  - free(NULL) does nothing. A pointer this library did not hand out (ld.so's
+ *    early allocations, or glibc's before the preload took effect) is found by the
+ *    page registry: free ignores it, malloc_usable_size says 0, realloc copies it
+ *    into a new block (see foreign_copy_size);
+ *  - the first call initialises the heap with nothing that allocates (static
+ *    state, mmap only); fork holds every lock across the fork (pthread_atfork,
+ *    registered by the constructor), so the child gets a consistent heap.
+ * HEAPLAB_TRACE=FILE records every call (docs/trace-format.md).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <limits.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "allocator.h"
+#include "pages.h"
+#include "spinlock.h"
+#include "trace_writer.h"
+
+#ifndef HL_PRELOAD_ALLOCATOR
+#error "compile with -DHL_PRELOAD_ALLOCATOR=hl_allocator_NAME"
+#endif
+
+extern const hl_allocator HL_PRELOAD_ALLOCATOR;
+#define ALLOCATOR (&HL_PRELOAD_ALLOCATOR)
+
+#define HL_EXPORT __attribute__((visibility("default")))
+/* An exported second name for a function of this file, with its attributes. */
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 9
+#define HL_ALIAS(target) __attribute__((alias(#target), copy(target)))
+#else
+#define HL_ALIAS(target) __attribute__((alias(#target)))
+#endif
+#define HL_LIKELY(x) __builtin_expect(!!(x), 1)
+#define HL_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+/* The alignment every result has. */
+enum { HL_MIN_ALIGN = 16 };
+
+/* ---- the page registry ------------------------------------------------------
+ * One bit per 4 KiB page that the page source handed to the allocator, in a
+ * two-level map: a static top level with one entry per 4 GiB region of the 48-bit
+ * address space, and a 128 KiB bitmap per region, mmap'd the first time the
+ * region holds one of our pages. owns() is two loads and a bit test; the bits
+ * are set and cleared with atomics under the heap lock (alloc_page/free_page run
+ * inside the allocator's locked entry points), and read without it: a pointer
+ * being freed is live, so its bit cannot change under the reader. */
+enum {
+    REG_ADDR_BITS = 48,
+    REG_PAGE_SHIFT = 12,
+    REG_REGION_SHIFT = 32,
+    REG_REGIONS = 1 << (REG_ADDR_BITS - REG_REGION_SHIFT),            /* 65536   */
+    REG_PAGES_PER_REGION = 1 << (REG_REGION_SHIFT - REG_PAGE_SHIFT),  /* 1 Mi    */
+    REG_WORDS_PER_REGION = REG_PAGES_PER_REGION / 64,
+};
+_Static_assert(REG_PAGES_PER_REGION % 64 == 0, "a region is whole bitmap words");
+
+static _Atomic(_Atomic uint64_t *) reg_top[REG_REGIONS];
+
+static _Atomic uint64_t *reg_region(uintptr_t addr, int create) {
+    size_t top = addr >> REG_REGION_SHIFT;
+    _Atomic uint64_t *leaf = atomic_load_explicit(&reg_top[top], memory_order_acquire);
+    if (leaf || !create) return leaf;
+    void *m = mmap(NULL, REG_WORDS_PER_REGION * sizeof(uint64_t), PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED) return NULL;
+    _Atomic uint64_t *expected = NULL;
+    if (!atomic_compare_exchange_strong(&reg_top[top], &expected, (_Atomic uint64_t *)m)) {
+        munmap(m, REG_WORDS_PER_REGION * sizeof(uint64_t));
+        return expected;
+    }
+    return m;
+}
+
+/* Marks [start, start + bytes) ours (on) or not; -1 if a bitmap cannot be had. */
+static int reg_mark(const void *start, size_t bytes, int on) {
+    uintptr_t a = (uintptr_t)start;
+    uintptr_t end = a + bytes;
+    if (end < a || (end - 1) >> REG_ADDR_BITS) return -1;
+    for (uintptr_t page = a; page < end; page += (uintptr_t)1 << REG_PAGE_SHIFT) {
+        _Atomic uint64_t *leaf = reg_region(page, on);
+        if (!leaf) {
+            if (on) return -1;
+            continue;
+        }
+        size_t i = (page >> REG_PAGE_SHIFT) & (REG_PAGES_PER_REGION - 1);
+        uint64_t bit = (uint64_t)1 << (i & 63);
+        if (on) atomic_fetch_or_explicit(&leaf[i >> 6], bit, memory_order_relaxed);
+        else atomic_fetch_and_explicit(&leaf[i >> 6], ~bit, memory_order_relaxed);
+    }
+    return 0;
+}
+
+static inline int reg_owns(const void *p) {
+    uintptr_t a = (uintptr_t)p;
+    if (a >> REG_ADDR_BITS) return 0;
+    _Atomic uint64_t *leaf = atomic_load_explicit(&reg_top[a >> REG_REGION_SHIFT], memory_order_acquire);
+    if (!leaf) return 0;
+    size_t i = (a >> REG_PAGE_SHIFT) & (REG_PAGES_PER_REGION - 1);
+    return (int)((atomic_load_explicit(&leaf[i >> 6], memory_order_relaxed) >> (i & 63)) & 1);
+}
+
+/* ---- the heap ------------------------------------------------------------- */
+
+static hl_mmap_pages g_src;      /* the mmap page source; its lock is the heap lock */
+static hl_hooks g_src_hooks;     /* the source's own hooks                         */
+static hl_hooks g_hooks;         /* what the allocator sees: source + registry     */
+static void *g_heap;
+static atomic_int g_state;       /* 0: not yet, 1: ready, -1: could not be created */
+static hl_spinlock g_init_lock = HL_SPINLOCK_INIT;
+
+static void *registry_alloc_page(void *ctx, size_t pages) {
+    (void)ctx;
+    void *p = g_src_hooks.alloc_page(g_src_hooks.ctx, pages);
+    if (p && reg_mark(p, pages * g_src.page_size, 1)) {
+        reg_mark(p, pages * g_src.page_size, 0);
+        g_src_hooks.free_page(g_src_hooks.ctx, p, pages);
+        return NULL;
+    }
+    return p;
+}
+
+static void registry_free_page(void *ctx, void *start, size_t pages) {
+    (void)ctx;
+    reg_mark(start, pages * g_src.page_size, 0);
+    g_src_hooks.free_page(g_src_hooks.ctx, start, pages);
+}
+
+static void registry_lock(void *ctx) { (void)ctx; g_src_hooks.lock(g_src_hooks.ctx); }
+static void registry_unlock(void *ctx) { (void)ctx; g_src_hooks.unlock(g_src_hooks.ctx); }
+
+static __attribute__((noinline)) int heap_init_slow(void) {
+    hl_spin_lock(&g_init_lock);
+    if (atomic_load_explicit(&g_state, memory_order_relaxed) == 0) {
+        void *heap = NULL;
+        if (hl_mmap_pages_init(&g_src, 0, 0) == 0) {
+            g_src_hooks = hl_mmap_pages_hooks(&g_src, 1);
+            g_hooks = g_src_hooks;
+            g_hooks.ctx = &g_src;
+            g_hooks.alloc_page = registry_alloc_page;
+            g_hooks.free_page = registry_free_page;
+            g_hooks.lock = registry_lock;
+            g_hooks.unlock = registry_unlock;
+            heap = ALLOCATOR->create(&g_hooks);
+        }
+        g_heap = heap;
+        atomic_store_explicit(&g_state, heap ? 1 : -1, memory_order_release);
+    }
+    hl_spin_unlock(&g_init_lock);
+    return atomic_load_explicit(&g_state, memory_order_acquire) == 1;
+}
+
+static inline int heap_ready(void) {
+    return HL_LIKELY(atomic_load_explicit(&g_state, memory_order_acquire) == 1) || heap_init_slow();
+}
+
+/* ---- the core operations (no tracing; never call the exported names) ------- */
+
+static void *core_malloc(size_t n) {
+    void *p = NULL;
+    if (HL_LIKELY(n <= PTRDIFF_MAX) && heap_ready()) p = ALLOCATOR->malloc(g_heap, n);
+    if (HL_UNLIKELY(!p)) errno = ENOMEM;
+    return p;
+}
+
+static void *core_calloc(size_t count, size_t size) {
+    size_t total;
+    void *p = NULL;
+    if (!__builtin_mul_overflow(count, size, &total) && total <= PTRDIFF_MAX && heap_ready())
+        p = ALLOCATOR->calloc(g_heap, count, size);
+    if (HL_UNLIKELY(!p)) errno = ENOMEM;
+    return p;
+}
+
+/* align: a power of two. */
+static void *core_memalign(size_t align, size_t n) {
+    if (align <= HL_MIN_ALIGN) return core_malloc(n);
+    void *p = NULL;
+    if (align <= PTRDIFF_MAX && n <= PTRDIFF_MAX - align && heap_ready())
+        p = ALLOCATOR->memalign(g_heap, align, n);
+    if (HL_UNLIKELY(!p)) errno = ENOMEM;
+    return p;
+}
+
+static void core_free(void *p) {
+    if (p && reg_owns(p)) ALLOCATOR->free(g_heap, p);
+}
+
+/* How many bytes of a foreign block p to carry into a new block of `want`
+ * bytes. Its size is unknown; if p looks like a glibc chunk (16-aligned, the
+ * size word before it plausible) that size is used, else what is left of p's
+ * page. Bytes past p's page are copied only if mapped (msync says ENOMEM for
+ * an unmapped range), so the copy itself cannot fault. */
+static size_t foreign_copy_size(const void *p, size_t want) {
+    uintptr_t a = (uintptr_t)p;
+    size_t page = g_src.page_size ? g_src.page_size : 4096;
+    size_t in_page = page - (a & (page - 1));
+    size_t guess = in_page;
+    if ((a & 15) == 0 && (a & (page - 1)) != 0) {
+        size_t field = ((const size_t *)p)[-1];
+        size_t chunk = field & ~(size_t)7;
+        size_t header = (field & 2) ? 16 : 8;  /* IS_MMAPPED chunks have no footer reuse */
+        if (chunk >= 32 && (chunk & 15) == 0 && chunk < ((size_t)1 << 40)) guess = chunk - header;
+    }
+    size_t copy = guess < want ? guess : want;
+    if (copy > in_page) {
+        int saved = errno;
+        uintptr_t next = a + in_page;
+        size_t len = (copy - in_page + page - 1) & ~(page - 1);
+        if (msync((void *)next, len, MS_ASYNC) != 0) copy = in_page < want ? in_page : want;
+        errno = saved;
+    }
+    return copy;
+}
+
+static void *foreign_realloc(void *p, size_t n) {
+    void *q = core_malloc(n);
+    if (q) memcpy(q, p, foreign_copy_size(p, n));
+    return q;
+}
+
+static void *core_realloc(void *p, size_t n) {
+    if (!p) return core_malloc(n);
+    if (n == 0) {
+        core_free(p);
+        return NULL;
+    }
+    if (!reg_owns(p)) return foreign_realloc(p, n);
+    void *q = n <= PTRDIFF_MAX ? ALLOCATOR->realloc(g_heap, p, n) : NULL;
+    if (HL_UNLIKELY(!q)) errno = ENOMEM;
+    return q;
+}
+
+/* ---- traced wrappers: the call and its record under one lock ---------------- */
+
+static void *api_alloc(int op, size_t align, size_t count, size_t n) {
+    void *p;
+    if (HL_LIKELY(!hl_trace_active())) {
+        if (op == HL_TRACE_MALLOC) return core_malloc(n);
+        if (op == HL_TRACE_CALLOC) return core_calloc(count, n);
+        return core_memalign(align, n);
+    }
+    hl_trace_lock();
+    if (op == HL_TRACE_MALLOC) p = core_malloc(n);
+    else if (op == HL_TRACE_CALLOC) p = core_calloc(count, n);
+    else p = core_memalign(align, n);
+    if (p) {
+        int saved = errno;
+        hl_trace_alloc(op, p, op == HL_TRACE_CALLOC ? count * n : n, align < HL_MIN_ALIGN ? HL_MIN_ALIGN : align);
+        errno = saved;
+    }
+    hl_trace_unlock();
+    return p;
+}
+
+static void api_free(void *p) {
+    if (!p) return;
+    if (HL_LIKELY(!hl_trace_active())) {
+        core_free(p);
+        return;
+    }
+    hl_trace_lock();
+    core_free(p);
+    hl_trace_free(p);
+    hl_trace_unlock();
+}
+
+static void *api_realloc(void *p, size_t n) {
+    if (HL_LIKELY(!hl_trace_active())) return core_realloc(p, n);
+    hl_trace_lock();
+    void *q = core_realloc(p, n);
+    int saved = errno;
+    if (!p) {
+        if (q) hl_trace_alloc(HL_TRACE_MALLOC, q, n, HL_MIN_ALIGN);
+    } else if (n == 0) {
+        hl_trace_free(p);
+    } else if (q) {
+        hl_trace_realloc(p, q, n);
+    }
+    errno = saved;
+    hl_trace_unlock();
+    return q;
+}
+
+/* ---- the exported malloc family ------------------------------------------- */
+
+HL_EXPORT void *malloc(size_t n) { return api_alloc(HL_TRACE_MALLOC, HL_MIN_ALIGN, 1, n); }
+
+HL_EXPORT void free(void *p) { api_free(p); }
+
+HL_EXPORT void *calloc(size_t count, size_t size) {
+    return api_alloc(HL_TRACE_CALLOC, HL_MIN_ALIGN, count, size);
+}
+
+HL_EXPORT void *realloc(void *p, size_t n) { return api_realloc(p, n); }
+
+HL_EXPORT void *reallocarray(void *p, size_t count, size_t size) {
+    size_t total;
+    if (__builtin_mul_overflow(count, size, &total)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return api_realloc(p, total);
+}
+
+static int is_pow2(size_t x) { return x && !(x & (x - 1)); }
+
+HL_EXPORT int posix_memalign(void **out, size_t align, size_t n) {
+    if (!is_pow2(align) || align % sizeof(void *)) return EINVAL;
+    int saved = errno;
+    void *p = api_alloc(HL_TRACE_MEMALIGN, align, 1, n);
+    errno = saved;
+    if (!p) return ENOMEM;
+    *out = p;
+    return 0;
+}
+
+HL_EXPORT void *aligned_alloc(size_t align, size_t n) {
+    if (!is_pow2(align)) {
+        errno = EINVAL;
+        return NULL;
+    }
+    return api_alloc(HL_TRACE_MEMALIGN, align, 1, n);
+}
+
+HL_EXPORT void *memalign(size_t align, size_t n) {
+    if (align <= HL_MIN_ALIGN) return api_alloc(HL_TRACE_MALLOC, HL_MIN_ALIGN, 1, n);
+    if (align > SIZE_MAX / 2 + 1) {
+        errno = EINVAL;
+        return NULL;
+    }
+    if (!is_pow2(align)) {
+        size_t a = HL_MIN_ALIGN;
+        while (a < align) a <<= 1;
+        align = a;
+    }
+    return api_alloc(HL_TRACE_MEMALIGN, align, 1, n);
+}
+
+static size_t system_page(void) {
+    static size_t page;
+    if (!page) page = hl_system_page_size();
+    return page;
+}
+
+HL_EXPORT void *valloc(size_t n) { return api_alloc(HL_TRACE_MEMALIGN, system_page(), 1, n); }
+
+HL_EXPORT void *pvalloc(size_t n) {
+    size_t page = system_page();
+    if (n > SIZE_MAX - page) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    size_t rounded = n ? (n + page - 1) & ~(page - 1) : page;
+    return api_alloc(HL_TRACE_MEMALIGN, page, 1, rounded);
+}
+
+HL_EXPORT size_t malloc_usable_size(void *p) {
+    if (!p || !reg_owns(p)) return 0;
+    return ALLOCATOR->usable_size(g_heap, p);
+}
+
+/* cfree: gone from glibc's API, still a compat symbol old binaries reach. */
+HL_EXPORT void cfree(void *p) HL_ALIAS(free);
+
+/* glibc's own names for the same functions, which some programs call directly. */
+HL_EXPORT void *__libc_malloc(size_t n) HL_ALIAS(malloc);
+HL_EXPORT void __libc_free(void *p) HL_ALIAS(free);
+HL_EXPORT void *__libc_calloc(size_t count, size_t size) HL_ALIAS(calloc);
+HL_EXPORT void *__libc_realloc(void *p, size_t n) HL_ALIAS(realloc);
+HL_EXPORT void *__libc_memalign(size_t align, size_t n) HL_ALIAS(memalign);
+HL_EXPORT void *__libc_valloc(size_t n) HL_ALIAS(valloc);
+HL_EXPORT void *__libc_pvalloc(size_t n) HL_ALIAS(pvalloc);
+HL_EXPORT int __posix_memalign(void **out, size_t align, size_t n) HL_ALIAS(posix_memalign);
+
+/* ---- tuning and statistics: accepted, harmless ---------------------------- */
+
+/* Nothing is trimmed: the allocator gives pages back by its own rules. */
+HL_EXPORT int malloc_trim(size_t pad) {
+    (void)pad;
+    return 0;
+}
+
+/* No glibc tunable applies here; 0 is mallopt's "not done". */
+HL_EXPORT int mallopt(int param, int value) {
+    (void)param;
+    (void)value;
+    return 0;
+}
+HL_EXPORT int __libc_mallopt(int param, int value) HL_ALIAS(mallopt);
+
+static size_t mapped_bytes(void) { return __atomic_load_n(&g_src.bytes_mapped, __ATOMIC_RELAXED); }
+
+/* What is known without walking the heap: the bytes mapped, as the arena. */
+HL_EXPORT struct mallinfo2 mallinfo2(void) {
+    struct mallinfo2 mi;
+    memset(&mi, 0, sizeof mi);
+    mi.arena = mapped_bytes();
+    mi.usmblks = __atomic_load_n(&g_src.peak_bytes_mapped, __ATOMIC_RELAXED);
+    return mi;
+}
+
+/* mallinfo is deprecated (int fields), still called by old programs. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+HL_EXPORT struct mallinfo mallinfo(void) {
+    struct mallinfo mi;
+    memset(&mi, 0, sizeof mi);
+    size_t arena = mapped_bytes();
+    mi.arena = arena > INT_MAX ? INT_MAX : (int)arena;
+    return mi;
+}
+HL_EXPORT struct mallinfo __libc_mallinfo(void) HL_ALIAS(mallinfo);
+#pragma GCC diagnostic pop
+
+static size_t format_size(char *out, size_t n) {
+    char tmp[24];
+    size_t len = 0;
+    do { tmp[len++] = (char)('0' + n % 10); n /= 10; } while (n);
+    for (size_t i = 0; i < len; i++) out[i] = tmp[len - 1 - i];
+    return len;
+}
+
+/* malloc_stats prints to stderr, as glibc's does; write(2), no stdio. */
+HL_EXPORT void malloc_stats(void) {
+    char line[128];
+    size_t len = 0;
+    const char *parts[] = { "heaplab ", ALLOCATOR->name, ": bytes mapped " };
+    for (size_t i = 0; i < 3; i++) {
+        size_t l = strlen(parts[i]);
+        memcpy(line + len, parts[i], l);
+        len += l;
+    }
+    len += format_size(line + len, mapped_bytes());
+    memcpy(line + len, ", peak ", 7);
+    len += 7;
+    len += format_size(line + len, __atomic_load_n(&g_src.peak_bytes_mapped, __ATOMIC_RELAXED));
+    line[len++] = '\n';
+    ssize_t ignored = write(2, line, len);
+    (void)ignored;
+}
+
+HL_EXPORT int malloc_info(int options, FILE *fp) {
+    if (options) {
+        errno = EINVAL;
+        return -1;
+    }
+    fprintf(fp, "<malloc version=\"heaplab-%s\"><system type=\"current\" size=\"%zu\"/></malloc>\n",
+            ALLOCATOR->name, mapped_bytes());
+    return 0;
+}
+
+/* ---- fork ----------------------------------------------------------------- */
+/* prepare takes every lock in the order the calls take them (trace, init, heap);
+ * parent and child release them. Registered from the constructor, which runs
+ * before the program's: prepare handlers run in reverse order of registration,
+ * so ours runs after every handler the program registers (which may allocate). */
+
+static int g_fork_heap_locked;
+
+static void fork_prepare(void) {
+    hl_trace_fork_prepare();
+    hl_spin_lock(&g_init_lock);
+    g_fork_heap_locked = atomic_load_explicit(&g_state, memory_order_acquire) == 1;
+    if (g_fork_heap_locked) g_src_hooks.lock(g_src_hooks.ctx);
+}
+
+static void fork_parent(void) {
+    if (g_fork_heap_locked) g_src_hooks.unlock(g_src_hooks.ctx);
+    hl_spin_unlock(&g_init_lock);
+    hl_trace_fork_parent();
+}
+
+static void fork_child(void) {
+    if (g_fork_heap_locked) g_src_hooks.unlock(g_src_hooks.ctx);
+    hl_spin_unlock(&g_init_lock);
+    hl_trace_fork_child();
+}
+
+/* ---- start and end -------------------------------------------------------- */
+
+/* HEAPLAB_TRACE=FILE: this process records into FILE, and passes
+ * HEAPLAB_TRACE_CHILD=FILE (absolute) to the programs it runs, which record
+ * into FILE.<pid> (a forked child that does not exec records nothing). */
+static char g_trace_path[4096 + 32];
+
+static int trace_path_for(const char *file, int descendant) {
+    size_t len = 0;
+    if (file[0] != '/') {
+        if (!getcwd(g_trace_path, 4096)) return -1;
+        len = strlen(g_trace_path);
+        g_trace_path[len++] = '/';
+    }
+    size_t flen = strlen(file);
+    if (len + flen >= 4096) return -1;
+    memcpy(g_trace_path + len, file, flen);
+    len += flen;
+    if (descendant) {
+        g_trace_path[len++] = '.';
+        len += format_size(g_trace_path + len, (size_t)getpid());
+    }
+    g_trace_path[len] = '\0';
+    return 0;
+}
+
+static void trace_from_environment(void) {
+    const char *root = getenv("HEAPLAB_TRACE");
+    const char *child = getenv("HEAPLAB_TRACE_CHILD");
+    int descendant = !(root && *root);
+    const char *file = descendant ? child : root;
+    if (!file || !*file || trace_path_for(file, descendant)) return;
+    if (!descendant) {
+        /* children get the absolute path under the other name */
+        setenv("HEAPLAB_TRACE_CHILD", g_trace_path, 1);
+        unsetenv("HEAPLAB_TRACE");
+    }
+    int err = hl_trace_start(g_trace_path, descendant, ALLOCATOR->name, program_invocation_short_name);
+    if (err) {
+        static const char msg[] = "heaplab: cannot write the trace file named by HEAPLAB_TRACE\n";
+        ssize_t ignored = write(2, msg, sizeof msg - 1);
+        (void)ignored;
+    }
+}
+
+__attribute__((constructor)) static void preload_start(void) {
+    heap_ready();
+    pthread_atfork(fork_prepare, fork_parent, fork_child);
+    trace_from_environment();
+}
+
+__attribute__((destructor)) static void preload_end(void) {
+    hl_trace_finish();
+}

@@ -1,0 +1,72 @@
+/* replay.c — a trace, run in C. See replay.h. */
+#define _POSIX_C_SOURCE 200809L
+#include "replay.h"
+
+#include <stdlib.h>
+#include <time.h>
+
+uint64_t hl_now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static double offset_of(const void *p, const unsigned char *base) {
+    if (!p) return -1;
+    return (double)((const unsigned char *)p - base);
+}
+
+int hl_replay(const hl_allocator *a, void *heap, const hl_trace_view *t, const hl_replay_options *o,
+              hl_replay_result *r, hl_replay_blocks *blocks) {
+    void **ptr = calloc((size_t)t->max_id + 1, sizeof *ptr);
+    if (!ptr) return -1;
+    size_t failures = 0;
+    uint64_t start = hl_now_ns();
+    for (size_t i = 0; i < t->count; i++) {
+        uint32_t id = t->id[i];
+        size_t size = (size_t)t->size[i];
+        void *p = NULL;
+        switch (t->op[i]) {
+            case HL_OP_MALLOC: p = a->malloc(heap, size); break;
+            case HL_OP_CALLOC: p = a->calloc(heap, 1, size); break;
+            case HL_OP_MEMALIGN: p = a->memalign(heap, (size_t)1 << t->align_log2[i], size); break;
+            case HL_OP_REALLOC:
+                p = a->realloc(heap, ptr[id], size);
+                if (!p) {
+                    failures++;
+                    if (o->offsets) o->offsets[i] = -1;
+                    continue; /* the old block stays */
+                }
+                break;
+            case HL_OP_FREE:
+                a->free(heap, ptr[id]);
+                ptr[id] = NULL;
+                if (o->offsets) o->offsets[i] = 0;
+                continue;
+            default: continue;
+        }
+        if (!p) failures++;
+        else if (o->touch && size) {
+            ((volatile unsigned char *)p)[0] = 1;
+            ((volatile unsigned char *)p)[size - 1] = 1;
+        }
+        ptr[id] = p;
+        if (o->offsets) o->offsets[i] = offset_of(p, o->base);
+    }
+    r->elapsed_ns = hl_now_ns() - start;
+    r->failures = failures;
+    size_t live = 0;
+    for (uint32_t id = 0; id <= t->max_id; id++) live += ptr[id] != NULL;
+    r->live_blocks = live;
+    blocks->ptr = ptr;
+    blocks->count = t->max_id + 1;
+    return 0;
+}
+
+void hl_replay_release(const hl_allocator *a, void *heap, hl_replay_blocks *blocks) {
+    for (uint32_t id = 0; id < blocks->count; id++)
+        if (blocks->ptr[id]) a->free(heap, blocks->ptr[id]);
+    free(blocks->ptr);
+    blocks->ptr = NULL;
+    blocks->count = 0;
+}

@@ -1,0 +1,55 @@
+/*
+ * replay.h — runs a whole trace against one allocator inside C, with no
+ * crossing into JavaScript per operation, so a timing is the allocator's own.
+ * The trace is the in-memory form of docs/trace-format.md: parallel arrays.
+ */
+#ifndef HEAPLAB_REPLAY_H
+#define HEAPLAB_REPLAY_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "allocator.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Operations, as in native/trace.h. */
+enum { HL_OP_MALLOC = 1, HL_OP_CALLOC = 2, HL_OP_MEMALIGN = 3, HL_OP_REALLOC = 4, HL_OP_FREE = 5 };
+
+typedef struct hl_trace_view {
+    size_t count;
+    const uint8_t *op;
+    const uint32_t *id;         /* block id; a block keeps its id through realloc */
+    const double *size;         /* bytes (exact integers below 2**53)               */
+    const uint8_t *align_log2;  /* MEMALIGN's alignment; ignored otherwise         */
+    uint32_t max_id;            /* every id is <= max_id                           */
+} hl_trace_view;
+
+typedef struct hl_replay_options {
+    const unsigned char *base; /* results are reported as ptr - base (arena) */
+    double *offsets;           /* count entries or NULL: result of each op, -1 for NULL, 0 for free */
+    int touch;                 /* write each new block's first and last byte, like a real program */
+} hl_replay_options;
+
+typedef struct hl_replay_result {
+    uint64_t elapsed_ns;
+    size_t failures;       /* allocations that returned NULL */
+    size_t live_blocks;    /* blocks still allocated at the end (freed by hl_replay_release) */
+} hl_replay_result;
+
+/* The block table of one replay; keep it to inspect, then release it. */
+typedef struct hl_replay_blocks { void **ptr; uint32_t count; } hl_replay_blocks;
+
+/* Returns 0, or -1 if the block table could not be allocated. */
+int hl_replay(const hl_allocator *a, void *heap, const hl_trace_view *trace, const hl_replay_options *options,
+              hl_replay_result *result, hl_replay_blocks *blocks);
+/* Frees every block still live, then the table. */
+void hl_replay_release(const hl_allocator *a, void *heap, hl_replay_blocks *blocks);
+
+uint64_t hl_now_ns(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

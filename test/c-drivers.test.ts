@@ -1,0 +1,28 @@
+// Runs every C test driver (ASan + UBSan builds from CMake) and checks its summary.
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { allocatorKinds } from '../lib/index.js';
+import { buildDir, built } from './util.js';
+
+const testsDir = join(buildDir, 'tests');
+const drivers = ['test_allocators', ...allocatorKinds.map((k) => `test_${k}`)];
+
+describe('C test drivers (ASan + UBSan)', () => {
+  it.each(drivers)('%s passes', (name) => {
+    const path = join(testsDir, name);
+    expect(built(path), `${path} was not built`).toBe(true);
+    const run = spawnSync(path, [], {
+      encoding: 'utf8',
+      timeout: 300_000,
+      env: { ...process.env, ASAN_OPTIONS: 'detect_leaks=1:abort_on_error=0', UBSAN_OPTIONS: 'print_stacktrace=1' },
+    });
+    const summary = run.stdout.trim().split('\n').pop() ?? '';
+    const match = /: (\d+) passed, (\d+) failed$/.exec(summary);
+    expect(run.stderr.slice(-4000), `stderr of ${name}`).not.toMatch(/ERROR: (Address|Leak)Sanitizer|runtime error:/);
+    expect(match, `summary line of ${name}: ${summary}\n${run.stderr.slice(-2000)}`).not.toBeNull();
+    expect(Number(match![2]), run.stderr.slice(-2000)).toBe(0);
+    expect(Number(match![1])).toBeGreaterThan(0);
+    expect(run.status).toBe(0);
+  });
+});

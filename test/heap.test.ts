@@ -1,0 +1,247 @@
+// The Node API, every method and every error path, over every allocator.
+import { execFileSync } from 'node:child_process';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { afterEach, describe, expect, it } from 'vitest';
+import { allocatorKinds, createHeap, type Heap, HeaplabError } from '../lib/index.js';
+
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
+
+function codeOf(fn: () => unknown): string | undefined {
+  try {
+    fn();
+  } catch (e) {
+    expect(e).toBeInstanceOf(HeaplabError);
+    return (e as HeaplabError).code;
+  }
+  return undefined;
+}
+
+describe.each(allocatorKinds)('%s heap', (kind) => {
+  const heaps: Heap[] = [];
+  const open = (options?: Parameters<typeof createHeap>[1]): Heap => {
+    const h = createHeap(kind, options);
+    heaps.push(h);
+    return h;
+  };
+  afterEach(() => {
+    for (const h of heaps.splice(0)) if (!h.destroyed) h.destroy();
+  });
+
+  it('allocates a Buffer over the block, counts it, frees and detaches it', () => {
+    const h = open();
+    const b = h.alloc(100);
+    expect(Buffer.isBuffer(b)).toBe(true);
+    expect(b.length).toBe(100);
+    b.fill(7);
+    expect(b.every((x) => x === 7)).toBe(true);
+    expect(h.stats()).toMatchObject({ bytesInUse: 100, blocksInUse: 1, allocs: 1, frees: 0 });
+    expect(h.stats().bytesMapped).toBeGreaterThan(0);
+    h.free(b);
+    expect(b.length).toBe(0);
+    expect(b.buffer.byteLength).toBe(0);
+    expect(h.stats()).toMatchObject({ bytesInUse: 0, blocksInUse: 0, allocs: 1, frees: 1, peakBytesInUse: 100 });
+    h.check();
+  });
+
+  it('answers a second free with ERR_HEAPLAB_DOUBLE_FREE and stays sound', () => {
+    const h = open();
+    const b = h.alloc(64);
+    h.free(b);
+    expect(codeOf(() => h.free(b))).toBe('ERR_HEAPLAB_DOUBLE_FREE');
+    expect(codeOf(() => h.usableSize(b))).toBe('ERR_HEAPLAB_DOUBLE_FREE');
+    expect(codeOf(() => h.realloc(b, 10))).toBe('ERR_HEAPLAB_DOUBLE_FREE');
+    h.check();
+    expect(h.stats().frees).toBe(1);
+  });
+
+  it('refuses what it did not hand out: subarray, copy, another heap, non-buffers', () => {
+    const h = open();
+    const other = open();
+    const b = h.alloc(256);
+    const theirs = other.alloc(256);
+    const foreign: unknown[] = [b.subarray(0, 10), b.subarray(16), Buffer.from(b), theirs, new Uint8Array(8), Buffer.alloc(4), {}, null, undefined, 'x', 42];
+    for (const f of foreign) expect(codeOf(() => h.free(f as Buffer))).toBe('ERR_HEAPLAB_FOREIGN_BUFFER');
+    expect(codeOf(() => h.realloc(theirs, 8))).toBe('ERR_HEAPLAB_FOREIGN_BUFFER');
+    expect(codeOf(() => h.usableSize(b.subarray(1)))).toBe('ERR_HEAPLAB_FOREIGN_BUFFER');
+    expect(b.length).toBe(256);
+    expect(theirs.length).toBe(256);
+    h.check();
+    other.check();
+    expect(h.stats().blocksInUse).toBe(1);
+  });
+
+  it('rejects bad sizes, alignments and options with typed errors', () => {
+    const h = open();
+    const sizes: unknown[] = [-1, 1.5, NaN, Infinity, -Infinity, 2 ** 53, '8', 8n, null, undefined, {}];
+    for (const s of sizes) expect(codeOf(() => h.alloc(s as number))).toBe('ERR_HEAPLAB_INVALID_SIZE');
+    const aligns: unknown[] = [0, 3, 24, -16, 1.5, 2 ** 40, '16', NaN];
+    for (const a of aligns) expect(codeOf(() => h.alloc(8, { align: a as number }))).toBe('ERR_HEAPLAB_INVALID_ALIGNMENT');
+    expect(codeOf(() => h.alloc(8, { zero: 1 as unknown as boolean }))).toBe('ERR_HEAPLAB_INVALID_ARGUMENT');
+    expect(codeOf(() => h.alloc(8, { colour: 'red' } as never))).toBe('ERR_HEAPLAB_INVALID_ARGUMENT');
+    const b = h.alloc(8);
+    expect(codeOf(() => h.realloc(b, -5))).toBe('ERR_HEAPLAB_INVALID_SIZE');
+    expect(b.length).toBe(8);
+    expect(codeOf(() => createHeap('nope' as never))).toBe('ERR_HEAPLAB_UNKNOWN_ALLOCATOR');
+    expect(codeOf(() => createHeap(kind, { limit: -1 }))).toBe('ERR_HEAPLAB_INVALID_ARGUMENT');
+    expect(codeOf(() => createHeap(kind, { pageSize: 1000 }))).toBe('ERR_HEAPLAB_INVALID_ARGUMENT');
+    expect(h.stats().failedAllocs).toBe(0);
+    h.check();
+  });
+
+  it('answers sizes the allocator cannot serve with out-of-memory, not a small block', () => {
+    const h = open();
+    for (const s of [2 ** 53 - 1, 2 ** 50, 2 ** 47]) expect(codeOf(() => h.alloc(s))).toBe('ERR_HEAPLAB_OUT_OF_MEMORY');
+    h.check();
+    expect(h.stats().blocksInUse).toBe(0);
+  });
+
+  it('aligns every block as asked, and zeroes on request', () => {
+    const h = open();
+    const kept: Buffer[] = [];
+    for (let align = 1; align <= 1 << 20; align *= 2) {
+      for (const size of [0, 1, align + 3]) {
+        const b = h.alloc(size, { align });
+        expect(h.usableSize(b)).toBeGreaterThanOrEqual(size);
+        b.fill(0xff);
+        kept.push(b);
+      }
+    }
+    // check() verifies every live block still has the alignment it was asked for
+    h.check();
+    for (const b of kept) h.free(b);
+    const dirty = h.alloc(4096);
+    dirty.fill(0xaa);
+    h.free(dirty);
+    const z = h.alloc(4096, { zero: true });
+    expect(z.every((x) => x === 0)).toBe(true);
+    const za = h.alloc(5000, { zero: true, align: 8192 });
+    expect(za.every((x) => x === 0)).toBe(true);
+    h.check();
+  });
+
+  it('reallocates with the contents kept and the old Buffer detached', () => {
+    const h = open();
+    let b = h.alloc(10);
+    b.set([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    const old = b;
+    b = h.realloc(b, 100_000);
+    expect(old.length).toBe(0);
+    expect(b.length).toBe(100_000);
+    expect([...b.subarray(0, 10)]).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    expect(codeOf(() => h.free(old))).toBe('ERR_HEAPLAB_DOUBLE_FREE');
+    b = h.realloc(b, 4);
+    expect([...b]).toEqual([1, 2, 3, 4]);
+    expect(h.usableSize(b)).toBeGreaterThanOrEqual(4);
+    expect(h.stats()).toMatchObject({ blocksInUse: 1, bytesInUse: 4, allocs: 1, reallocs: 2, frees: 0 });
+    h.free(b);
+    h.check();
+  });
+
+  it('reaches out-of-memory under a limit, keeps old blocks intact, and recovers', () => {
+    const h = open({ limit: 4 << 20 });
+    const blocks: Buffer[] = [];
+    let code: string | undefined;
+    for (let i = 0; i < 1000 && !code; i++) {
+      code = codeOf(() => {
+        const b = h.alloc(64 * 1024);
+        b.fill(i & 0xff);
+        blocks.push(b);
+      });
+    }
+    expect(code).toBe('ERR_HEAPLAB_OUT_OF_MEMORY');
+    expect(blocks.length).toBeGreaterThan(10);
+    expect(h.stats().bytesMapped).toBeLessThanOrEqual(4 << 20);
+    expect(h.stats().failedAllocs).toBe(1);
+    const last = blocks[blocks.length - 1]!;
+    expect(codeOf(() => h.realloc(last, 8 << 20))).toBe('ERR_HEAPLAB_OUT_OF_MEMORY');
+    expect(last.length).toBe(64 * 1024);
+    blocks.forEach((b, i) => expect(b.every((x) => x === (i & 0xff))).toBe(true));
+    h.check();
+    for (const b of blocks.splice(0, 8)) h.free(b);
+    blocks.push(h.alloc(64 * 1024));
+    for (const b of blocks) h.free(b);
+    h.check();
+    const afterAll = h.stats();
+    expect(afterAll.bytesMapped).toBeLessThan(afterAll.peakBytesMapped / 2);
+  });
+
+  it('gives pages back once everything is freed', () => {
+    const h = open();
+    const blocks = Array.from({ length: 2000 }, (_, i) => h.alloc(1000 + (i % 7) * 3000));
+    const peak = h.stats().bytesMapped;
+    for (const b of blocks) h.free(b);
+    h.check();
+    expect(h.stats().bytesMapped).toBeLessThan(peak / 2);
+  });
+
+  it('destroy detaches live Buffers, unmaps everything and refuses every later call', () => {
+    const h = open();
+    const live = h.alloc(1000);
+    live.fill(1);
+    h.destroy();
+    expect(h.destroyed).toBe(true);
+    expect(live.length).toBe(0);
+    expect(h.stats().bytesMapped).toBe(0);
+    for (const call of [() => h.alloc(1), () => h.free(live), () => h.realloc(live, 2), () => h.usableSize(live), () => h.check(), () => h.destroy()]) {
+      expect(codeOf(call)).toBe('ERR_HEAPLAB_DESTROYED');
+    }
+  });
+
+  it('is disposable', () => {
+    let b: Buffer;
+    {
+      using h = createHeap(kind);
+      b = h.alloc(10);
+    }
+    expect(b.length).toBe(0);
+  });
+
+  it('frees blocks whose Buffers are collected without free', async () => {
+    const h = open();
+    (() => {
+      for (let i = 0; i < 200; i++) h.alloc(512).fill(1);
+    })();
+    const kept = h.alloc(512);
+    for (let i = 0; i < 20 && h.stats().finalized < 200; i++) {
+      gc();
+      await new Promise((r) => setImmediate(r));
+    }
+    expect(h.stats().finalized).toBe(200);
+    expect(h.stats()).toMatchObject({ blocksInUse: 1, bytesInUse: 512 });
+    h.free(kept);
+    h.check();
+  });
+
+  it('a finalizer after an explicit free or a destroy frees nothing twice', async () => {
+    const h = open();
+    (() => {
+      for (let i = 0; i < 100; i++) h.free(h.alloc(256));
+      for (let i = 0; i < 100; i++) h.alloc(256); // reuses the freed addresses
+    })();
+    for (let i = 0; i < 20 && h.stats().finalized < 100; i++) {
+      gc();
+      await new Promise((r) => setImmediate(r));
+    }
+    expect(h.stats()).toMatchObject({ frees: 200, finalized: 100, blocksInUse: 0 });
+    h.check();
+    const d = createHeap(kind);
+    (() => {
+      for (let i = 0; i < 50; i++) d.alloc(128);
+    })();
+    d.destroy();
+    gc();
+    await new Promise((r) => setImmediate(r));
+    expect(d.stats().finalized).toBe(0);
+  });
+});
+
+describe('the package entry point', () => {
+  it('runs the README one-liner: prints "0 0", and a second free throws ERR_HEAPLAB_DOUBLE_FREE', () => {
+    const script =
+      "import {createHeap} from 'heaplab'; const h=createHeap('tlsf'); const b=h.alloc(100); b.fill(7); h.free(b); console.log(b.length, h.stats().bytesInUse); try { h.free(b) } catch (e) { console.log(e.code) }";
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
+    expect(out).toBe('0 0\nERR_HEAPLAB_DOUBLE_FREE\n');
+  });
+});
