@@ -46,9 +46,10 @@ export declare class NativeHeap {
    * @param kind an allocator name from `allocators`
    * @param limit byte limit of the page source, 0 for none
    * @param pageSize page size in bytes, 0 for the system's
+   * @param pages the page source: 'mmap' (anonymous mappings) or 'arena' (deterministic)
    * Construction never throws; `status()` is non-zero when the heap did not come up.
    */
-  constructor(kind: string, limit: number, pageSize: number);
+  constructor(kind: string, limit: number, pageSize: number, pages?: 'mmap' | 'arena');
   /** 0 when the heap is usable, else the status that prevented it. */
   status(): number;
   /**
@@ -74,6 +75,47 @@ export declare class NativeHeap {
   /** Detaches every live Buffer and gives all pages back. Returns a status. */
   destroy(): number;
 }
+
+/** A trace as parallel arrays (see lib/workloads.ts). */
+export interface NativeTrace {
+  op: Uint8Array;
+  id: Uint32Array;
+  size: Float64Array;
+  alignLog2: Uint8Array;
+  maxId: number;
+}
+
+export interface NativeReplayOptions {
+  pages: 'arena' | 'mmap';
+  /** Byte limit of the page source, 0 for none. */
+  limit: number;
+  pageSize: number;
+  /** Address space reserved for the arena. */
+  reserve: number;
+  /** Report each operation's resulting offset. */
+  offsets: boolean;
+  /** Copy the arena's bytes after the trace, pointers turned into offsets. */
+  snapshot: boolean;
+  /** Write the first and last byte of each new block. */
+  touch: boolean;
+}
+
+export interface NativeReplayResult {
+  elapsedNs: number;
+  failures: number;
+  liveBlocks: number;
+  invariants: number;
+  stats: { bytesMapped: number; peakBytesMapped: number; pageMaps: number; pageUnmaps: number; highWater?: number };
+  offsets?: Float64Array;
+  snapshot?: Uint8Array;
+  bytesMappedAfterDestroy: number;
+}
+
+/**
+ * Replays a whole trace in C against a fresh heap of `kind` (no crossing into JS
+ * per operation) and tears the heap down. Returns a status number on failure.
+ */
+export declare function replay(kind: string, trace: NativeTrace, options: NativeReplayOptions): NativeReplayResult | number;
 
 /** Allocators compiled into this addon. */
 export declare const allocators: NativeAllocatorName[];

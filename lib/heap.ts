@@ -28,6 +28,12 @@ export interface HeapOptions {
   limit?: number;
   /** Page size of the heap's page source, a power of two ≥ 4096 (default: the system's). */
   pageSize?: number;
+  /**
+   * Where pages come from: 'mmap' (default: anonymous mappings) or 'arena' (one
+   * reserved region handed out by a fixed rule, so the C heap makes exactly the
+   * decisions its TypeScript port makes; the region is `limit` bytes, or 1 GiB).
+   */
+  pages?: 'mmap' | 'arena';
 }
 
 export interface AllocOptions {
@@ -188,11 +194,14 @@ export function createHeap(kind: AllocatorKind, options?: HeapOptions): Heap<Buf
   if (!(binding.allocators as readonly string[]).includes(kind)) {
     throw new UnknownAllocatorError(`The ${kind} allocator is not in this build of heaplab (built: ${binding.allocators.join(', ')})`);
   }
-  const opts = checkOptions(options, 'createHeap options', ['limit', 'pageSize']);
+  const opts = checkOptions(options, 'createHeap options', ['limit', 'pageSize', 'pages']);
+  if (opts.pages !== undefined && opts.pages !== 'mmap' && opts.pages !== 'arena') {
+    throw new InvalidArgumentError(`Expected 'mmap' or 'arena' for pages but received ${describe(opts.pages)}`);
+  }
   const limit = opts.limit === undefined ? 0 : checkByteCount(opts.limit, 'limit');
   const pageSize = opts.pageSize === undefined ? 0 : checkByteCount(opts.pageSize, 'pageSize');
   if (opts.limit !== undefined && limit === 0) throw new InvalidArgumentError('Expected a positive limit but received 0');
-  const native = new binding.NativeHeap(kind, limit, pageSize);
+  const native = new binding.NativeHeap(kind, limit, pageSize, (opts.pages as 'mmap' | 'arena' | undefined) ?? 'mmap');
   const status = native.status();
   if (status !== Status.ok) throw statusError(status, `createHeap(${JSON.stringify(kind)})`);
   return new NativeBackedHeap(kind, native);

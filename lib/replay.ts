@@ -42,13 +42,9 @@ export interface ReplayOptions {
   touch?: boolean;
 }
 
-interface NativeReplay {
-  replay(kind: string, trace: Trace, options: object): (Omit<ReplayResult, 'engine'>) | number;
-}
-
 /** Replays `trace` in the C allocator over the arena page source. */
 export function replayNative(kind: AllocatorKind, trace: Trace, options: ReplayOptions = {}): ReplayResult {
-  const result = (binding as unknown as NativeReplay).replay(kind, trace, {
+  const result = binding.replay(kind, trace, {
     pages: 'arena',
     limit: trace.limit,
     pageSize: options.pageSize ?? 4096,

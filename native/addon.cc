@@ -34,6 +34,7 @@ enum HlStatus : int32_t {
   kInvalidPageSize = 8,
 };
 
+constexpr size_t kArenaReserve = (size_t)1 << 30;  // address space of an arena heap without a limit
 constexpr double kMaxRequest = 9007199254740991.0;  // 2**53 - 1; the allocator bounds it further
 
 struct HeapState;
@@ -57,6 +58,8 @@ struct HeapState {
   const hl_allocator *ops = nullptr;
   void *heap = nullptr;
   hl_mmap_pages pages{};
+  hl_arena_pages arena{};
+  bool use_arena = false;
   hl_hooks hooks{};
   bool destroyed = false;
   size_t refs = 1;  // the JS wrapper + one per Token not yet finalized
@@ -84,6 +87,19 @@ struct HeapState {
     live.clear();
     if (heap) ops->destroy(heap);
     heap = nullptr;
+    if (use_arena) {
+      // keep the counters for stats() after destroy; the region itself goes
+      size_t mapped = arena.bytes_mapped, peak = arena.peak_bytes_mapped, maps = arena.map_calls, unmaps = arena.unmap_calls;
+      hl_arena_pages_fini(&arena);
+      arena.bytes_mapped = mapped;
+      arena.peak_bytes_mapped = peak;
+      arena.map_calls = maps;
+      arena.unmap_calls = unmaps;
+    }
+  }
+
+  size_t BytesMapped() const {
+    return use_arena ? arena.bytes_mapped : __atomic_load_n(&pages.bytes_mapped, __ATOMIC_RELAXED);
   }
 
   static void DetachRef(napi_env env, napi_ref ref) {
@@ -144,7 +160,8 @@ class NativeHeap : public Napi::ObjectWrap<NativeHeap> {
                        });
   }
 
-  // new NativeHeap(kind, limit, pageSize); status() tells whether it came up.
+  // new NativeHeap(kind, limit, pageSize, pages); status() tells whether it came up.
+  // pages: 'mmap' (default) or 'arena' (deterministic, as the TS ports see it).
   NativeHeap(const Napi::CallbackInfo &info) : Napi::ObjectWrap<NativeHeap>(info) {
     state_ = new HeapState();
     std::string kind = info[0].As<Napi::String>().Utf8Value();
@@ -156,12 +173,15 @@ class NativeHeap : public Napi::ObjectWrap<NativeHeap> {
       state_->destroyed = true;
       return;
     }
-    if (hl_mmap_pages_init(&state_->pages, page_size, limit) != 0) {
+    state_->use_arena = info.Length() > 3 && info[3].IsString() && info[3].As<Napi::String>().Utf8Value() == "arena";
+    int rc = state_->use_arena ? hl_arena_pages_init(&state_->arena, page_size, limit ? limit : kArenaReserve, limit)
+                               : hl_mmap_pages_init(&state_->pages, page_size, limit);
+    if (rc != 0) {
       init_status_ = kInvalidPageSize;
       state_->destroyed = true;
       return;
     }
-    state_->hooks = hl_mmap_pages_hooks(&state_->pages, 1);
+    state_->hooks = state_->use_arena ? hl_arena_pages_hooks(&state_->arena, 1) : hl_mmap_pages_hooks(&state_->pages, 1);
     state_->heap = state_->ops->create(&state_->hooks);
     if (!state_->heap) {
       init_status_ = kOutOfMemory;
@@ -319,10 +339,11 @@ class NativeHeap : public Napi::ObjectWrap<NativeHeap> {
     Napi::Env env = info.Env();
     Napi::Object o = Napi::Object::New(env);
     const ::Stats &s = state_->stats;
-    o.Set("bytesMapped", (double)__atomic_load_n(&state_->pages.bytes_mapped, __ATOMIC_RELAXED));
-    o.Set("peakBytesMapped", (double)state_->pages.peak_bytes_mapped);
-    o.Set("pageMaps", (double)state_->pages.map_calls);
-    o.Set("pageUnmaps", (double)state_->pages.unmap_calls);
+    bool arena = state_->use_arena;
+    o.Set("bytesMapped", (double)state_->BytesMapped());
+    o.Set("peakBytesMapped", (double)(arena ? state_->arena.peak_bytes_mapped : state_->pages.peak_bytes_mapped));
+    o.Set("pageMaps", (double)(arena ? state_->arena.map_calls : state_->pages.map_calls));
+    o.Set("pageUnmaps", (double)(arena ? state_->arena.unmap_calls : state_->pages.unmap_calls));
     o.Set("bytesInUse", s.bytesInUse);
     o.Set("peakBytesInUse", s.peakBytesInUse);
     o.Set("blocksInUse", s.blocksInUse);

@@ -41,7 +41,7 @@ foreach(name IN LISTS HEAPLAB_ALLOCATORS)
     OUTPUT_NAME heaplab-${name}
     LIBRARY_OUTPUT_DIRECTORY ${HEAPLAB_PRELOAD_DIR}
     C_VISIBILITY_PRESET hidden)
-  target_compile_definitions(${target} PRIVATE HL_PRELOAD_ALLOCATOR=hl_allocator_${name} _GNU_SOURCE)
+  target_compile_definitions(${target} PRIVATE HL_PRELOAD_ALLOCATOR=hl_allocator_${name})
   target_include_directories(${target} PRIVATE ${CMAKE_SOURCE_DIR}/native ${CMAKE_SOURCE_DIR}/vendor)
   target_compile_options(${target} PRIVATE ${HEAPLAB_PRELOAD_FLAGS})
   # every symbol resolved at link time, bound at load (no lazy PLT resolution,

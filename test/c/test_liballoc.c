@@ -234,9 +234,9 @@ static void test_majors_returned(void) {
     if (fixture_init(&f, 0, 0)) { CHECK(0, "create"); return; }
     liballoc_heap *h = f.h;
     liballoc_stats st;
-    enum { N = 400 };
-    void *p[N];
-    for (size_t i = 0; i < N; i++) p[i] = liballoc_malloc(h, 20000);
+    enum { N = 6000 };
+    static void *p[N];
+    for (size_t i = 0; i < N; i++) p[i] = liballoc_malloc(h, 1000);
     liballoc_get_stats(h, &st);
     size_t peak_majors = st.majors;
     CHECK(st.majors > 3, "several majors (%zu)", st.majors);

@@ -11,22 +11,9 @@
 #include <pthread.h>
 
 #include "allocator.h"
+#include "driver.h"
 #include "pages.h"
 #include "tlsf/tlsf.h"
-
-static int passed, failed;
-
-#define CHECK(cond, ...)                                                     \
-    do {                                                                     \
-        if (cond) {                                                          \
-            passed++;                                                        \
-        } else {                                                             \
-            failed++;                                                        \
-            printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);           \
-            printf(__VA_ARGS__);                                             \
-            printf("\n");                                                    \
-        }                                                                    \
-    } while (0)
 
 #define KiB ((size_t)1024)
 #define MiB (KiB * 1024)
@@ -693,6 +680,49 @@ static void test_threads(void) {
     heap_end(shared_heap, &src, "threads");
 }
 
+/* ---- determinism over the arena page source ----------------------------------
+ * Same requests, same page addresses (as offsets) => same results: what the
+ * TypeScript port will be held to. */
+enum { DET_OPS = 30000, DET_SLOTS = 512 };
+
+static void det_run(size_t *offsets, size_t *peak) {
+    hl_arena_pages arena;
+    if (hl_arena_pages_init(&arena, 0, 512 * MiB, 0) != 0) { offsets[0] = SIZE_MAX; return; }
+    hl_hooks hooks = hl_arena_pages_hooks(&arena, 0);
+    tlsf_t t = tlsf_create_with_hooks(&hooks);
+    void *slot[DET_SLOTS] = { 0 };
+    uint64_t state = 42;
+    for (int op = 0; op < DET_OPS; op++) {
+        uint64_t r = driver_rand(&state);
+        size_t i = r % DET_SLOTS, size = (size_t)(r >> 20) % ((r >> 60) < 2 ? 200000 : 2000);
+        void *p = NULL;
+        if (!slot[i]) p = (r >> 16) % 8 == 0 ? tlsf_memalign(t, (size_t)1 << (5 + (r >> 50) % 14), size)
+                                             : tlsf_malloc(t, size);
+        else if ((r >> 16) % 3 == 0) p = tlsf_realloc(t, slot[i], size);
+        else tlsf_free(t, slot[i]);
+        slot[i] = p;
+        offsets[op] = p ? (size_t)((unsigned char *)p - arena.base) : 0;
+    }
+    offsets[DET_OPS] = (size_t)tlsf_check(t);
+    *peak = arena.peak_bytes_mapped;
+    tlsf_destroy(t);
+    offsets[DET_OPS + 1] = arena.bytes_mapped;
+    hl_arena_pages_fini(&arena);
+}
+
+static void test_deterministic(void) {
+    static size_t first[DET_OPS + 2], second[DET_OPS + 2];
+    size_t peak1 = 0, peak2 = 0;
+    det_run(first, &peak1);
+    det_run(second, &peak2);
+    CHECK(first[0] != SIZE_MAX, "arena page source unavailable");
+    CHECK(first[DET_OPS] == 0 && first[DET_OPS + 1] == 0, "arena run: check %zu, left %zu bytes",
+          first[DET_OPS], first[DET_OPS + 1]);
+    size_t differ = 0;
+    for (int i = 0; i < DET_OPS; i++) differ += first[i] != second[i];
+    CHECK(differ == 0 && peak1 == peak2, "%zu of %d results differ between identical runs", differ, DET_OPS);
+}
+
 /* ---- the adapter ---------------------------------------------------------- */
 
 static void test_adapter(void) {
@@ -748,7 +778,7 @@ int main(void) {
     test_random();
     test_checker();
     test_threads();
+    test_deterministic();
     test_adapter();
-    printf("test_tlsf: %d passed, %d failed\n", passed, failed);
-    return failed > 0;
+    return driver_finish("test_tlsf");
 }

@@ -1,0 +1,131 @@
+/**
+ * `heaplab compare`: heaplab's main job. Replays the default traces through each
+ * C allocator (inside the addon, one call per trace) and its TypeScript port,
+ * proves they made the same decisions, and prints the speed of each.
+ */
+import { allocatorKinds, availableAllocators, type AllocatorKind } from '../heap.js';
+import { portFactories } from '../ports/index.js';
+import { Progress, table } from '../progress.js';
+import { compareTrace, type Comparison } from '../replay.js';
+import { defaultTraces } from '../workloads.js';
+
+const usage = `Usage: heaplab compare [--allocator NAME]... [--trace NAME]... [--scale N] [--json]
+
+Replays the default traces (seeded: small-object churn, mixed sizes, large blocks,
+aligned, realloc-heavy, fragmenting ramps, out-of-memory …) through each C
+allocator on the deterministic arena page source and through its TypeScript port.
+For every allocator and trace it prints whether both returned the same offset for
+every operation and ended with the same statistics and arena bytes (equal), the
+time per operation of each, and the ratio TS ÷ C. Exits 1 if any trace differs.
+
+  --allocator NAME  only this allocator (tlsf, dlmalloc, liballoc); repeatable
+  --trace NAME      only this trace; repeatable (--list shows them)
+  --scale N         multiply each trace's length (default 1)
+  --list            list the default traces and exit
+  --json            print the results as JSON on stdout`;
+
+interface Args {
+  allocators: AllocatorKind[];
+  traces: string[];
+  scale: number;
+  json: boolean;
+  list: boolean;
+}
+
+function parse(argv: string[]): Args | string {
+  const args: Args = { allocators: [], traces: [], scale: 1, json: false, list: false };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const value = (): string => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${a} needs a value`);
+      return v;
+    };
+    try {
+      if (a === '--allocator' || a === '-a') {
+        const v = value();
+        if (!(allocatorKinds as readonly string[]).includes(v)) return `unknown allocator ${JSON.stringify(v)}; known: ${allocatorKinds.join(', ')}`;
+        args.allocators.push(v as AllocatorKind);
+      } else if (a === '--trace' || a === '-t') args.traces.push(value());
+      else if (a === '--scale') {
+        args.scale = Number(value());
+        if (!(args.scale > 0)) return '--scale needs a positive number';
+      } else if (a === '--json') args.json = true;
+      else if (a === '--list') args.list = true;
+      else if (a === '--help' || a === '-h') return 'help';
+      else return `unknown option ${JSON.stringify(a)}`;
+    } catch (e) {
+      return (e as Error).message;
+    }
+  }
+  return args;
+}
+
+const ns = (x: number): string => (x < 10 ? x.toFixed(2) : x < 100 ? x.toFixed(1) : x.toFixed(0));
+
+export async function main(argv: string[]): Promise<number> {
+  const args = parse(argv);
+  if (args === 'help') {
+    console.log(usage);
+    return 0;
+  }
+  if (typeof args === 'string') {
+    console.error(`heaplab compare: ${args}\n\n${usage}`);
+    return 2;
+  }
+  let traces = defaultTraces(args.scale);
+  if (args.list) {
+    for (const t of traces) console.log(`${t.name.padEnd(22)} ${t.op.length} ops${t.limit ? `, limit ${t.limit} bytes` : ''}`);
+    return 0;
+  }
+  if (args.traces.length) {
+    const unknown = args.traces.filter((n) => !traces.some((t) => t.name === n));
+    if (unknown.length) {
+      console.error(`heaplab compare: unknown trace(s) ${unknown.join(', ')}; see --list`);
+      return 2;
+    }
+    traces = traces.filter((t) => args.traces.includes(t.name));
+  }
+  const built = availableAllocators();
+  const kinds = (args.allocators.length ? args.allocators : [...allocatorKinds]).filter((k) => {
+    if (!built.includes(k)) console.error(`heaplab compare: ${k} is not in this build; skipped`);
+    else if (!portFactories[k]) console.error(`heaplab compare: ${k} has no TypeScript port yet; skipped`);
+    else return true;
+    return false;
+  });
+  const progress = new Progress('compare', kinds.length * traces.length);
+  const results: Comparison[] = [];
+  for (const kind of kinds) {
+    for (const trace of traces) {
+      results.push(compareTrace(kind, trace));
+      progress.tick(`${kind} ${trace.name}`);
+    }
+  }
+  progress.end();
+  if (args.json) {
+    console.log(JSON.stringify({ date: new Date().toISOString(), node: process.version, results }, null, 2));
+  } else {
+    for (const kind of kinds) {
+      const mine = results.filter((r) => r.kind === kind);
+      console.log(`\n${kind}: C original vs TypeScript port (arena page source)\n`);
+      console.log(
+        table(
+          ['trace', 'ops', 'equal', 'C ns/op', 'TS ns/op', 'TS/C'],
+          mine.map((r) => [r.trace, String(r.ops), r.equal ? 'yes' : 'NO', ns(r.cNsPerOp), ns(r.tsNsPerOp), `${r.ratio.toFixed(2)}×`]),
+        ),
+      );
+      const totalC = mine.reduce((s, r) => s + r.cNsPerOp * r.ops, 0);
+      const totalTs = mine.reduce((s, r) => s + r.tsNsPerOp * r.ops, 0);
+      console.log(`\nequal: ${mine.every((r) => r.equal) ? 'yes' : 'no'} · all traces: TS/C = ${(totalTs / totalC).toFixed(2)}×`);
+      for (const r of mine.filter((x) => x.divergence)) {
+        const d = r.divergence!;
+        console.log(`  ${r.trace}: first difference at ${d.what}: C ${d.c}, TS ${d.ts}`);
+      }
+    }
+  }
+  if (kinds.length === 0) {
+    console.error('heaplab compare: nothing to compare');
+    return 1;
+  }
+  return results.every((r) => r.equal) ? 0 : 1;
+}
