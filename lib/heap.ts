@@ -17,6 +17,7 @@ import {
   statusError,
 } from './errors.js';
 import { binding, type NativeHeap, type NativeStats } from './native.js';
+import { createPortHeap, type PortHeap } from './port-heap.js';
 import { checkAlignment, checkBoolean, checkByteCount, checkOptions, checkSize, describe } from './validate.js';
 
 /** The allocator designs heaplab implements. */
@@ -34,6 +35,12 @@ export interface HeapOptions {
    * decisions its TypeScript port makes; the region is `limit` bytes, or 1 GiB).
    */
   pages?: 'mmap' | 'arena';
+  /**
+   * 'native' (default): the C allocator, blocks are Buffers over its memory.
+   * 'ts': the pure-TypeScript port, blocks are Uint8Array views over its ArrayBuffer
+   * (see lib/port-heap.ts). Both make the same decisions on the arena page source.
+   */
+  engine?: 'native' | 'ts';
 }
 
 export interface AllocOptions {
@@ -187,20 +194,29 @@ class NativeBackedHeap implements Heap<Buffer> {
  * heap.free(buf); // buf.length === 0 now
  * ```
  */
-export function createHeap(kind: AllocatorKind, options?: HeapOptions): Heap<Buffer> {
+export function createHeap(kind: AllocatorKind, options: HeapOptions & { engine: 'ts' }): PortHeap;
+export function createHeap(kind: AllocatorKind, options?: HeapOptions & { engine?: 'native' }): Heap<Buffer>;
+export function createHeap(kind: AllocatorKind, options?: HeapOptions): Heap<Buffer> | PortHeap {
   if (typeof kind !== 'string' || !(allocatorKinds as readonly string[]).includes(kind)) {
     throw new UnknownAllocatorError(`Expected one of ${allocatorKinds.join(', ')} for kind but received ${describe(kind)}`);
   }
-  if (!(binding.allocators as readonly string[]).includes(kind)) {
-    throw new UnknownAllocatorError(`The ${kind} allocator is not in this build of heaplab (built: ${binding.allocators.join(', ')})`);
+  const opts = checkOptions(options, 'createHeap options', ['limit', 'pageSize', 'pages', 'engine']);
+  if (opts.engine !== undefined && opts.engine !== 'native' && opts.engine !== 'ts') {
+    throw new InvalidArgumentError(`Expected 'native' or 'ts' for engine but received ${describe(opts.engine)}`);
   }
-  const opts = checkOptions(options, 'createHeap options', ['limit', 'pageSize', 'pages']);
   if (opts.pages !== undefined && opts.pages !== 'mmap' && opts.pages !== 'arena') {
     throw new InvalidArgumentError(`Expected 'mmap' or 'arena' for pages but received ${describe(opts.pages)}`);
   }
   const limit = opts.limit === undefined ? 0 : checkByteCount(opts.limit, 'limit');
   const pageSize = opts.pageSize === undefined ? 0 : checkByteCount(opts.pageSize, 'pageSize');
   if (opts.limit !== undefined && limit === 0) throw new InvalidArgumentError('Expected a positive limit but received 0');
+  if (opts.engine === 'ts') {
+    if (opts.pages === 'mmap') throw new InvalidArgumentError("The ts engine always uses the arena page source; pages: 'mmap' is not possible");
+    return createPortHeap(kind, limit, pageSize);
+  }
+  if (!(binding.allocators as readonly string[]).includes(kind)) {
+    throw new UnknownAllocatorError(`The ${kind} allocator is not in this build of heaplab (built: ${binding.allocators.join(', ')})`);
+  }
   const native = new binding.NativeHeap(kind, limit, pageSize, (opts.pages as 'mmap' | 'arena' | undefined) ?? 'mmap');
   const status = native.status();
   if (status !== Status.ok) throw statusError(status, `createHeap(${JSON.stringify(kind)})`);

@@ -10,4 +10,9 @@
  */
 export { createHeap, availableAllocators, allocatorKinds } from './heap.js';
 export type { AllocatorKind, AllocOptions, Heap, HeapOptions, HeapStats } from './heap.js';
+export type { PortHeap } from './port-heap.js';
+export { replayNative, replayPort, compareTrace, firstDivergence } from './replay.js';
+export type { ReplayResult, Comparison, Divergence } from './replay.js';
+export { defaultTraces, TraceBuilder, Op } from './workloads.js';
+export type { Trace } from './workloads.js';
 export * from './errors.js';

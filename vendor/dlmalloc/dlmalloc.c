@@ -1047,15 +1047,18 @@ struct dl_mallinfo mspace_mallinfo(mspace msp) {
 /* Safety bound on any list or tree walk, so that a corrupted link cannot loop. */
 #define WALK_LIMIT ((size_t)1 << 26)
 
-/* Is [a, a + len) inside some segment's chunk area? */
-static int in_segments(const mstate *m, size_t a, size_t len) {
+/* Is [a, a + len) inside some segment's chunk area (its footer included when
+ * with_footer)? */
+static int in_segments(const mstate *m, size_t a, size_t len, int with_footer) {
     size_t n = 0;
-    for (const segfoot *s = m->seg; s && n < WALK_LIMIT; s = s->next, n++)
-        if (a >= s->first && a + len <= addr_of(s) && a + len >= a) return 1;
+    for (const segfoot *s = m->seg; s && n < WALK_LIMIT; s = s->next, n++) {
+        size_t end = addr_of(s) + (with_footer ? SEG_FOOT : 0);
+        if (a >= s->first && a + len >= a && a + len <= end) return 1;
+    }
     return 0;
 }
 static int plausible_free(const mstate *m, const chunk *p) {
-    return !(addr_of(p) & (CHUNK_ALIGN - 1)) && in_segments(m, addr_of(p), MIN_CHUNK);
+    return !(addr_of(p) & (CHUNK_ALIGN - 1)) && in_segments(m, addr_of(p), MIN_CHUNK, 0);
 }
 
 typedef struct walk_counts {
@@ -1118,7 +1121,7 @@ static size_t check_free_member(const mstate *m, const chunk *p) {
     if (cinuse(p) || !pinuse(p) || (p->head & (DIRECT | FENCE))) bad++;
     if (p == m->top || p == m->dv) bad++;
     const chunk *n = chunk_plus(p, chunksize(p));
-    if (in_segments(m, addr_of(n), CHUNK_HEADER)) {
+    if (in_segments(m, addr_of(n), CHUNK_HEADER, 1)) {
         if (n->prev_foot != chunksize(p) || pinuse(n)) bad++;
     } else {
         bad++;

@@ -444,8 +444,8 @@ static int pool_grow(control *c, size_t rounded) {
 
 /* Request bytes to block bytes, or 0 if it cannot be served. */
 static size_t adjust_request(size_t bytes) {
-    if (bytes > BLOCK_SIZE_MAX - BLOCK_HEADER_SIZE - ALIGN_SIZE) return 0;
-    size_t size = align_up(bytes + BLOCK_HEADER_SIZE, ALIGN_SIZE);
+    if (bytes > BLOCK_SIZE_MAX - BLOCK_HEADER_SIZE) return 0;   /* also > PTRDIFF_MAX */
+    size_t size = align_up(bytes + BLOCK_HEADER_SIZE, ALIGN_SIZE);   /* <= BLOCK_SIZE_MAX */
     return size < BLOCK_SIZE_MIN ? BLOCK_SIZE_MIN : size;
 }
 

@@ -1,0 +1,163 @@
+/**
+ * The same Heap interface over a TypeScript port: `createHeap(kind, { engine: 'ts' })`.
+ *
+ * Blocks are Uint8Array views over the port's one address space (an ArrayBuffer),
+ * at the block's offset. Unlike native Buffers, a view cannot be detached without
+ * detaching the whole space, so after `free` the old view still reads the
+ * allocator's memory; the heap refuses it (ERR_HEAPLAB_DOUBLE_FREE) like a native
+ * heap does. `offsetOf(view)` gives the block's offset, the number C would see.
+ */
+import {
+  DestroyedError,
+  DoubleFreeError,
+  ForeignBufferError,
+  HeapCorruptionError,
+  OutOfMemoryError,
+  UnknownAllocatorError,
+} from './errors.js';
+import type { AllocatorKind, AllocOptions, Heap, HeapStats } from './heap.js';
+import { ArenaPages, DEFAULT_RESERVE } from './ports/pages.js';
+import { portFactories } from './ports/index.js';
+import type { PortAllocator } from './ports/types.js';
+import { checkAlignment, checkBoolean, checkOptions, checkSize, describe } from './validate.js';
+
+interface PortBlock {
+  offset: number;
+  size: number;
+  align: number;
+  live: boolean;
+}
+
+export interface PortHeap extends Heap<Uint8Array> {
+  /** The block's offset in the port's address space (what the C heap on the arena source returns). */
+  offsetOf(view: Uint8Array): number;
+  /** The port's page source: its ArrayBuffer holds the whole heap, metadata and blocks. */
+  readonly pages: ArenaPages;
+}
+
+class PortBackedHeap implements PortHeap {
+  readonly kind: AllocatorKind;
+  readonly pages: ArenaPages;
+  readonly #port: PortAllocator;
+  readonly #blocks = new WeakMap<Uint8Array, PortBlock>();
+  #destroyed = false;
+  #stats = { bytesInUse: 0, peakBytesInUse: 0, blocksInUse: 0, peakBlocksInUse: 0, allocs: 0, frees: 0, reallocs: 0, failedAllocs: 0 };
+
+  constructor(kind: AllocatorKind, pages: ArenaPages, port: PortAllocator) {
+    this.kind = kind;
+    this.pages = pages;
+    this.#port = port;
+  }
+
+  get destroyed(): boolean {
+    return this.#destroyed;
+  }
+
+  #alive(method: string): void {
+    if (this.#destroyed) throw new DestroyedError(`heap.${method}: this ${this.kind} heap (ts) was destroyed`);
+  }
+
+  #record(view: unknown, method: string): PortBlock {
+    if (!(view instanceof Uint8Array)) throw new ForeignBufferError(`heap.${method}: expected a view from heap.alloc but received ${describe(view)}`);
+    const r = this.#blocks.get(view);
+    if (!r) throw new ForeignBufferError(`heap.${method}: this view is not a block of this ${this.kind} heap (ts)`);
+    if (!r.live) throw new DoubleFreeError(`heap.${method}: this block was already freed (or reallocated)`);
+    return r;
+  }
+
+  #counted(delta: number, blocks: number): void {
+    const s = this.#stats;
+    s.bytesInUse += delta;
+    s.blocksInUse += blocks;
+    s.peakBytesInUse = Math.max(s.peakBytesInUse, s.bytesInUse);
+    s.peakBlocksInUse = Math.max(s.peakBlocksInUse, s.blocksInUse);
+  }
+
+  #view(offset: number, size: number, align: number): Uint8Array {
+    const view = new Uint8Array(this.pages.buffer, offset, size);
+    this.#blocks.set(view, { offset, size, align, live: true });
+    return view;
+  }
+
+  alloc(size: number, options?: AllocOptions): Uint8Array {
+    this.#alive('alloc');
+    checkSize(size);
+    const opts = checkOptions(options, 'alloc options', ['align', 'zero']);
+    const align = opts.align === undefined ? 16 : checkAlignment(opts.align);
+    const zero = opts.zero === undefined ? false : checkBoolean(opts.zero, 'zero');
+    let offset = align > 16 ? this.#port.memalign(align, size) : zero ? this.#port.calloc(1, size) : this.#port.malloc(size);
+    if (offset === 0) {
+      this.#stats.failedAllocs++;
+      throw new OutOfMemoryError(`heap.alloc(${size}): out of memory (the ${this.kind} port's page source refused more pages)`);
+    }
+    if (zero && align > 16) this.pages.u8.fill(0, offset, offset + size);
+    this.#stats.allocs++;
+    this.#counted(size, 1);
+    return this.#view(offset, size, Math.max(16, align));
+  }
+
+  free(view: Uint8Array): void {
+    this.#alive('free');
+    const r = this.#record(view, 'free');
+    r.live = false;
+    this.#port.free(r.offset);
+    this.#stats.frees++;
+    this.#counted(-r.size, -1);
+  }
+
+  realloc(view: Uint8Array, size: number): Uint8Array {
+    this.#alive('realloc');
+    const r = this.#record(view, 'realloc');
+    checkSize(size);
+    const offset = this.#port.realloc(r.offset, size);
+    if (offset === 0) {
+      this.#stats.failedAllocs++;
+      throw new OutOfMemoryError(`heap.realloc(${size}): out of memory`);
+    }
+    r.live = false;
+    this.#stats.reallocs++;
+    this.#counted(size - r.size, 0);
+    return this.#view(offset, size, 16);
+  }
+
+  usableSize(view: Uint8Array): number {
+    this.#alive('usableSize');
+    return this.#port.usableSize(this.#record(view, 'usableSize').offset);
+  }
+
+  offsetOf(view: Uint8Array): number {
+    this.#alive('offsetOf');
+    return this.#record(view, 'offsetOf').offset;
+  }
+
+  stats(): HeapStats {
+    const p = this.pages;
+    return { ...this.#stats, bytesMapped: p.bytesMapped, peakBytesMapped: p.peakBytesMapped, pageMaps: p.mapCalls, pageUnmaps: p.unmapCalls, finalized: 0 };
+  }
+
+  check(): void {
+    this.#alive('check');
+    const broken = this.#port.check();
+    if (broken > 0) throw new HeapCorruptionError(`heap.check: the ${this.kind} heap (ts) is corrupt`, [`the heap walker counted ${broken} broken invariant(s)`]);
+  }
+
+  destroy(): void {
+    this.#alive('destroy');
+    this.#destroyed = true;
+    this.#port.destroy();
+  }
+
+  [Symbol.dispose](): void {
+    if (!this.#destroyed) this.destroy();
+  }
+}
+
+/** A heap of the TypeScript port of `kind`, over its own ArenaPages. */
+export function createPortHeap(kind: AllocatorKind, limit: number, pageSize: number): PortHeap {
+  const factory = portFactories[kind];
+  if (!factory) throw new UnknownAllocatorError(`There is no TypeScript port of ${kind} in this build`);
+  const pages = new ArenaPages(pageSize || 4096, limit ? Math.min(Math.max(limit, 1 << 20), DEFAULT_RESERVE) + (pageSize || 4096) : DEFAULT_RESERVE, limit);
+  const port = factory(pages);
+  if (!port) throw new OutOfMemoryError(`createHeap(${JSON.stringify(kind)}, { engine: 'ts' }): the page source refused the first pages`);
+  return new PortBackedHeap(kind, pages, port);
+}
