@@ -166,6 +166,34 @@ static void test_alignments(void) {
     close_heap(&f);
 }
 
+/* Tree bins give the best fit; small bins the exact size. */
+static void test_best_fit(void) {
+    fixture f;
+    if (!open_heap(&f, 0, 0)) return;
+    const size_t sizes[] = {5000, 1500, 3000, 1200, 9000, 2000, 600, 100, 200};
+    enum { N = sizeof sizes / sizeof *sizes };
+    void *p[N], *g[N];
+    for (size_t i = 0; i < N; i++) {
+        p[i] = mspace_malloc(f.ms, sizes[i]);
+        g[i] = mspace_malloc(f.ms, 16); /* keeps the free chunks apart */
+    }
+    for (size_t i = 0; i < N; i++) mspace_free(f.ms, p[i]);
+    CHECK(mspace_check(f.ms) == 0, "best fit: check with %d free chunks", (int)N);
+    const size_t order[] = {3, 0, 6, 2, 8, 5, 1, 7, 4};
+    for (size_t k = 0; k < N; k++) {
+        size_t i = order[k];
+        void *q = mspace_malloc(f.ms, sizes[i] - 4);
+        CHECK(q == p[i], "best fit for %zu gives the %zu-byte chunk (%p vs %p)", sizes[i] - 4, sizes[i], q, p[i]);
+        p[i] = q;
+    }
+    CHECK(mspace_check(f.ms) == 0, "best fit: check after reuse");
+    for (size_t i = 0; i < N; i++) {
+        mspace_free(f.ms, p[i]);
+        mspace_free(f.ms, g[i]);
+    }
+    close_heap(&f);
+}
+
 /* ---- realloc ------------------------------------------------------------------------ */
 
 static void test_realloc(void) {
@@ -517,6 +545,78 @@ static void test_threads(void) {
     close_heap(&f);
 }
 
+/* 64 KiB pages: granularity, direct chunks and trimming all round to the page. */
+static void test_big_pages(void) {
+    fixture f;
+    hl_mmap_pages_init(&f.src, 64 * KIB, 0);
+    f.hooks = hl_mmap_pages_hooks(&f.src, 0);
+    f.ms = create_mspace_with_hooks(&f.hooks);
+    CHECK(f.ms != NULL, "64 KiB pages: create");
+    if (!f.ms) return;
+    enum { N = 64 };
+    unsigned char *p[N];
+    uint64_t rng = 5;
+    for (size_t i = 0; i < N; i++) {
+        size_t size = random_size(&rng), align = (size_t)16 << (i % 17);
+        p[i] = i % 3 ? mspace_malloc(f.ms, size) : mspace_memalign(f.ms, align, size);
+        CHECK(p[i] && aligned_to(p[i], i % 3 ? 16 : align) && mspace_usable_size(p[i]) >= size,
+              "64 KiB pages: block %zu", i);
+        if (p[i]) fill(p[i], size, i);
+        if (p[i]) p[i][0] = (unsigned char)i;
+    }
+    CHECK(mspace_check(f.ms) == 0, "64 KiB pages: check");
+    for (size_t i = 0; i < N; i++) mspace_free(f.ms, p[i]);
+    mspace_trim(f.ms, 0);
+    CHECK(mspace_footprint(f.ms) == 64 * KIB, "64 KiB pages: one page left (%zu)", mspace_footprint(f.ms));
+    close_heap(&f);
+}
+
+/* ---- determinism over the arena page source ------------------------------------------------ */
+
+/* Runs a seeded trace and folds every result (as an offset from the arena base)
+ * into a hash; the same trace on a fresh arena must give the same hash. */
+static uint64_t arena_trace(uint64_t seed, size_t *offsets_out, size_t *bad) {
+    hl_arena_pages src;
+    if (hl_arena_pages_init(&src, 0, (size_t)1 << 32, 0) != 0) { (*bad)++; return 0; }
+    hl_hooks h = hl_arena_pages_hooks(&src, 0);
+    mspace ms = create_mspace_with_hooks(&h);
+    if (!ms) { (*bad)++; hl_arena_pages_fini(&src); return 0; }
+    enum { NS = 512, OPS = 20000 };
+    static unsigned char *p[NS];
+    memset(p, 0, sizeof p);
+    uint64_t rng = seed, hash = 1469598103934665603ULL;
+    size_t n = 0;
+    for (size_t op = 0; op < OPS; op++) {
+        size_t i = driver_rand(&rng) % NS, k = driver_rand(&rng) % 10;
+        if (p[i] && k < 6) { mspace_free(ms, p[i]); p[i] = NULL; continue; }
+        size_t size = random_size(&rng);
+        if (p[i]) {
+            unsigned char *r = mspace_realloc(ms, p[i], size);
+            if (r) p[i] = r;
+        }
+        else if (k < 8) p[i] = mspace_malloc(ms, size);
+        else p[i] = mspace_memalign(ms, (size_t)32 << (driver_rand(&rng) % 16), size);
+        size_t off = p[i] ? (size_t)(p[i] - src.base) : 0;
+        hash = (hash ^ off) * 1099511628211ULL;
+        n++;
+    }
+    if (mspace_check(ms)) (*bad)++;
+    *offsets_out = n;
+    hash = (hash ^ mspace_footprint(ms)) * 1099511628211ULL;
+    destroy_mspace(ms);
+    if (src.bytes_mapped) (*bad)++;
+    hl_arena_pages_fini(&src);
+    return hash;
+}
+
+static void test_deterministic(void) {
+    size_t n1 = 0, n2 = 0, bad = 0;
+    uint64_t h1 = arena_trace(1234, &n1, &bad), h2 = arena_trace(1234, &n2, &bad);
+    CHECK(bad == 0, "arena trace: %zu problems", bad);
+    CHECK(n1 == n2 && n1 > 0 && h1 == h2, "same trace, same offsets (%zu/%zu results, %llx vs %llx)", n1, n2,
+          (unsigned long long)h1, (unsigned long long)h2);
+}
+
 /* ---- the adapter ---------------------------------------------------------------------------- */
 
 static void test_adapter(void) {
@@ -545,6 +645,7 @@ int main(void) {
     test_sizes();
     test_calloc();
     test_alignments();
+    test_best_fit();
     test_realloc();
     test_realloc_aligned_mapped();
     test_mmap_threshold();
@@ -553,6 +654,8 @@ int main(void) {
     test_random();
     test_checker();
     test_threads();
+    test_big_pages();
+    test_deterministic();
     test_adapter();
     return driver_finish("test_dlmalloc");
 }

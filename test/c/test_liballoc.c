@@ -10,22 +10,10 @@
 #include <time.h>
 
 #include "allocator.h"
+#include "driver.h"
 #include "pages.h"
 #include "liballoc/liballoc.h"
 
-static int passed, failed;
-
-#define CHECK(cond, ...)                                                   \
-    do {                                                                   \
-        if (cond) {                                                        \
-            passed++;                                                      \
-        } else {                                                           \
-            failed++;                                                      \
-            printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);         \
-            printf(__VA_ARGS__);                                           \
-            printf("\n");                                                  \
-        }                                                                  \
-    } while (0)
 
 /* The documented 64-bit minor header (liballoc.c), for the corruption tests. */
 typedef struct test_minor {
@@ -677,6 +665,5 @@ int main(void) {
     test_threads();
     test_random();
     test_throughput();
-    printf("test_liballoc: %d passed, %d failed\n", passed, failed);
-    return failed > 0;
+    return driver_finish("test_liballoc");
 }

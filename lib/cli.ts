@@ -1,0 +1,93 @@
+#!/usr/bin/env node
+/**
+ * heaplab — the command line. One table of commands; each lives in lib/cli/NAME.ts
+ * as `export async function main(argv: string[]): Promise<number>` (the exit code),
+ * and is imported only when it runs, so one command's dependencies (the addon, for
+ * instance) never stop another from starting.
+ */
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+export interface Command {
+  /** One line for `heaplab --help`. */
+  summary: string;
+  /** The usage line, after `heaplab `. */
+  usage: string;
+  load: () => Promise<{ main: (argv: string[]) => Promise<number> }>;
+}
+
+export const commands: Record<string, Command> = {
+  run: {
+    summary: 'run a program on one of heaplab\'s allocators (LD_PRELOAD); exit code passed through',
+    usage: 'run [--allocator tlsf|dlmalloc|liballoc] -- COMMAND [ARGS...]',
+    load: () => import('./cli/run.js'),
+  },
+  which: {
+    summary: 'print the path of an allocator\'s preload library, for LD_PRELOAD=...',
+    usage: 'which [tlsf|dlmalloc|liballoc]',
+    load: () => import('./cli/which.js'),
+  },
+  sanity: {
+    summary: 'run real programs (python3, gcc, node, git, sort, threads) on glibc and on each allocator; outputs must match',
+    usage: 'sanity [--quick] [--allocator a,b] [--program p,q] [--keep] [--timeout SECONDS]',
+    load: () => import('./cli/sanity.js'),
+  },
+  trace: {
+    summary: 'record every malloc-family call of a program into a trace file, and summarise it',
+    usage: 'trace [--allocator NAME] [--out FILE] -- COMMAND [ARGS...]',
+    load: () => import('./cli/trace.js'),
+  },
+};
+
+export function usage(): string {
+  const width = Math.max(...Object.keys(commands).map((name) => name.length));
+  const lines = [
+    'Usage: heaplab <command> [options]',
+    '',
+    'Commands:',
+    ...Object.entries(commands).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`),
+    '',
+    'heaplab <command> --help shows the options of one command.',
+  ];
+  return lines.join('\n');
+}
+
+/** Runs `heaplab ARGV...`; returns the exit code (2 for a usage error). */
+export async function dispatch(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    if (name === 'help' && rest[0] && commands[rest[0]]) return dispatch([rest[0], '--help']);
+    process.stdout.write(`${usage()}\n`);
+    return name === undefined ? 2 : 0;
+  }
+  const command = commands[name];
+  if (!command) {
+    process.stderr.write(`heaplab: unknown command ${JSON.stringify(name)}\n\n${usage()}\n`);
+    return 2;
+  }
+  const module = await command.load();
+  return module.main(rest);
+}
+
+function invokedDirectly(): boolean {
+  const script = process.argv[1];
+  if (!script) return false;
+  try {
+    return realpathSync(script) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (invokedDirectly()) {
+  dispatch(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (error: unknown) => {
+      const err = error as Error & { code?: string };
+      process.stderr.write(`${err.message ?? String(error)}\n`);
+      process.exitCode = err.code === 'ERR_HEAPLAB_UNKNOWN_ALLOCATOR' ? 2 : 1;
+    },
+  );
+}

@@ -1,0 +1,99 @@
+/** Helpers shared by the CLI commands: option parsing, child processes, formatting. */
+import { spawn } from 'node:child_process';
+import { constants } from 'node:os';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+
+/** A usage error: the command prints it with its usage and exits with 2. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+/**
+ * Splits `[options] -- COMMAND ARGS...`. Without `--`, options end at the first
+ * argument that does not start with `-` (and is not the value of an option that
+ * takes one, listed in `valued`).
+ */
+export function splitCommand(argv: string[], valued: readonly string[] = []): { options: string[]; command: string[] } {
+  const dashdash = argv.indexOf('--');
+  if (dashdash >= 0) return { options: argv.slice(0, dashdash), command: argv.slice(dashdash + 1) };
+  let i = 0;
+  while (i < argv.length) {
+    const arg = argv[i]!;
+    if (!arg.startsWith('-')) break;
+    i += valued.includes(arg) ? 2 : 1;
+  }
+  return { options: argv.slice(0, i), command: argv.slice(i) };
+}
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+
+/** util.parseArgs, strict, with its errors turned into UsageErrors. */
+export function parseOptions<T extends Options>(args: string[], options: T, positionals = false) {
+  try {
+    return parseArgs({ args, options, strict: true, allowPositionals: positionals });
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+}
+
+/** Prints a usage error and returns 2, the exit code for one. */
+export function usageFailure(command: string, usage: string, message: string): number {
+  process.stderr.write(`heaplab ${command}: ${message}\nUsage: heaplab ${usage}\n`);
+  return 2;
+}
+
+/** The shell's convention: the exit code, or 128 + the signal's number. */
+export function exitCodeOf(code: number | null, signal: NodeJS.Signals | null): number {
+  if (code !== null) return code;
+  if (signal) return 128 + (constants.signals[signal] ?? 0);
+  return 1;
+}
+
+/**
+ * Runs a program with the terminal (stdio inherited) and returns its exit code
+ * (128 + n for a signal). The program shares heaplab's process group, so a
+ * Ctrl-C (SIGINT, SIGQUIT) from the terminal reaches it directly and heaplab only
+ * waits; SIGTERM and SIGHUP sent to heaplab alone are passed on to it.
+ */
+export function runInherited(command: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  return new Promise((resolve) => {
+    const child = spawn(command[0]!, command.slice(1), { stdio: 'inherit', env });
+    const forwarded: NodeJS.Signals[] = ['SIGTERM', 'SIGHUP'];
+    const waited: NodeJS.Signals[] = ['SIGINT', 'SIGQUIT'];
+    const forward = (signal: NodeJS.Signals) => {
+      child.kill(signal);
+    };
+    const ignore = () => {};
+    for (const s of forwarded) process.on(s, forward);
+    for (const s of waited) process.on(s, ignore);
+    const done = (code: number) => {
+      for (const s of forwarded) process.off(s, forward);
+      for (const s of waited) process.off(s, ignore);
+      resolve(code);
+    };
+    child.on('error', (error: NodeJS.ErrnoException) => {
+      process.stderr.write(`heaplab: cannot run ${command[0]}: ${error.message}\n`);
+      done(error.code === 'ENOENT' ? 127 : 126);
+    });
+    child.on('exit', (code, signal) => done(exitCodeOf(code, signal)));
+  });
+}
+
+export function formatCount(n: number): string {
+  return Math.round(n).toLocaleString('en-US');
+}
+
+export function formatBytes(n: number): string {
+  if (!Number.isFinite(n)) return '-';
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n;
+  let u = 0;
+  while (Math.abs(v) >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return u === 0 ? `${v} B` : `${v.toFixed(1)} ${units[u]}`;
+}

@@ -1,0 +1,63 @@
+/**
+ * heaplab which [NAME]
+ * Prints the absolute path of libheaplab-NAME.so, for LD_PRELOAD=$(heaplab which NAME).
+ * Without NAME, lists every allocator and its library (or that it is not built).
+ */
+import { PreloadLibraryNotFoundError, isPreloadKind, preloadKinds, preloadLibraryPath } from '../preload.js';
+import { parseOptions, usageFailure, UsageError } from './common.js';
+
+const USAGE = 'which [tlsf|dlmalloc|liballoc]';
+
+const HELP = `Usage: heaplab ${USAGE}
+
+Prints the absolute path of the allocator's LD_PRELOAD library:
+
+  LD_PRELOAD=$(npx heaplab which dlmalloc) python3 -c "print('hello')"
+
+Without a name, lists each allocator with its library. Exits with 1 if the
+library is not built (and says how to build it), 2 for an unknown name.
+`;
+
+export async function main(argv: string[]): Promise<number> {
+  let names: string[];
+  try {
+    const { values, positionals } = parseOptions(argv, { help: { type: 'boolean', short: 'h' } }, true);
+    if (values.help) {
+      process.stdout.write(HELP);
+      return 0;
+    }
+    if (positionals.length > 1) throw new UsageError('expected at most one allocator name');
+    names = positionals;
+    for (const name of names) {
+      if (!isPreloadKind(name)) {
+        throw new UsageError(`unknown allocator ${JSON.stringify(name)} (expected one of ${preloadKinds.join(', ')})`);
+      }
+    }
+  } catch (error) {
+    if (error instanceof UsageError) return usageFailure('which', USAGE, error.message);
+    throw error;
+  }
+  if (names.length === 1) {
+    try {
+      process.stdout.write(`${preloadLibraryPath(names[0]!)}\n`);
+      return 0;
+    } catch (error) {
+      if (error instanceof PreloadLibraryNotFoundError) {
+        process.stderr.write(`${error.message}\n`);
+        return 1;
+      }
+      throw error;
+    }
+  }
+  let missing = 0;
+  for (const kind of preloadKinds) {
+    try {
+      process.stdout.write(`${kind.padEnd(9)} ${preloadLibraryPath(kind)}\n`);
+    } catch (error) {
+      if (!(error instanceof PreloadLibraryNotFoundError)) throw error;
+      process.stdout.write(`${kind.padEnd(9)} (not built: npm run build:native)\n`);
+      missing++;
+    }
+  }
+  return missing ? 1 : 0;
+}

@@ -1,0 +1,81 @@
+/**
+ * Where the LD_PRELOAD libraries are: libheaplab-NAME.so, built by
+ * native/preload.cmake next to the addon (build/Release/), or shipped in
+ * prebuilds/PLATFORM-ARCH/. This module loads no native code, so the CLI's
+ * run/which/sanity/trace work even where the addon itself does not load.
+ */
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { UnknownAllocatorError } from './errors.js';
+import type { AllocatorKind } from './heap.js';
+
+/** The allocators that have a preload library, in the order the CLI lists them. */
+export const preloadKinds: readonly AllocatorKind[] = ['tlsf', 'dlmalloc', 'liballoc'];
+
+/** The allocator `heaplab run` and `heaplab trace` use when none is named. */
+export const defaultPreloadKind: AllocatorKind = 'tlsf';
+
+/** The package's root directory (dist/ and lib/ both sit one level below it). */
+export const packageRoot: string = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+/** A preload library (or the C test program) that was not built. */
+export class PreloadLibraryNotFoundError extends Error {
+  readonly code = 'ERR_HEAPLAB_PRELOAD_NOT_FOUND';
+  /** The paths that were tried, in order. */
+  readonly tried: readonly string[];
+  constructor(message: string, tried: readonly string[]) {
+    super(message);
+    this.name = 'PreloadLibraryNotFoundError';
+    this.tried = tried;
+  }
+}
+
+export function isPreloadKind(value: string): value is AllocatorKind {
+  return (preloadKinds as readonly string[]).includes(value);
+}
+
+/** The directories searched, in order. */
+export function preloadSearchDirs(root: string = packageRoot): string[] {
+  return [join(root, 'build', 'Release'), join(root, 'prebuilds', `${process.platform}-${process.arch}`)];
+}
+
+function find(file: string, what: string, root: string): string {
+  const tried = preloadSearchDirs(root).map((dir) => join(dir, file));
+  const found = tried.find((path) => existsSync(path));
+  if (found) return found;
+  throw new PreloadLibraryNotFoundError(
+    [
+      `heaplab: ${what} is not built.`,
+      `Tried: ${tried.join(', ')}.`,
+      `Fix: run \`npm run build:native\` in ${root} (needs cmake >= 3.16, gcc and make);`,
+      `it builds build/Release/${file}.`,
+    ].join('\n'),
+    tried,
+  );
+}
+
+/**
+ * The absolute path of libheaplab-KIND.so, for LD_PRELOAD. Throws
+ * UnknownAllocatorError for a name that is not an allocator, and
+ * PreloadLibraryNotFoundError (saying how to build it) when it is missing.
+ */
+export function preloadLibraryPath(kind: string, root: string = packageRoot): string {
+  if (!isPreloadKind(kind)) {
+    throw new UnknownAllocatorError(
+      `Expected an allocator name (${preloadKinds.join(', ')}) but received ${JSON.stringify(kind)}`,
+    );
+  }
+  return find(`libheaplab-${kind}.so`, `the preload library for ${kind}`, root);
+}
+
+/** The C test of the preload libraries (test/preload/preload_test.c). */
+export function preloadTestProgramPath(root: string = packageRoot): string {
+  return find('heaplab-preload-test', 'the preload test program', root);
+}
+
+/** LD_PRELOAD for `library`, ahead of whatever the environment preloads already. */
+export function preloadEnv(library: string, env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const existing = env['LD_PRELOAD'];
+  return { ...env, LD_PRELOAD: existing ? `${library}:${existing}` : library };
+}
