@@ -1,0 +1,126 @@
+/**
+ * heaplab trace [--allocator NAME] [--out FILE] -- COMMAND [ARGS...]
+ * Runs COMMAND on a preload library with HEAPLAB_TRACE=FILE, then summarises
+ * the trace (and the FILE.<pid> traces of the programs COMMAND ran).
+ */
+import { readdirSync, rmSync } from 'node:fs';
+import { basename, dirname, resolve } from 'node:path';
+import { defaultPreloadKind, isPreloadKind, preloadEnv, preloadKinds, preloadLibraryPath } from '../preload.js';
+import { readTrace, summarizeTrace, traceFiles, type RecordedTrace, type TraceSummary } from '../trace.js';
+import {
+  formatBytes,
+  formatCount,
+  parseOptions,
+  runInherited,
+  splitCommand,
+  usageFailure,
+  UsageError,
+} from './common.js';
+
+const USAGE = 'trace [--allocator NAME] [--out FILE] -- COMMAND [ARGS...]';
+const DEFAULT_OUT = 'heaplab.trace';
+
+const HELP = `Usage: heaplab ${USAGE}
+
+Runs COMMAND on heaplab's allocator (LD_PRELOAD) with HEAPLAB_TRACE=FILE: every
+malloc, calloc, realloc, memalign and free is recorded in FILE, in the binary
+format of docs/trace-format.md (read it with readTrace() from 'heaplab/trace').
+Programs that COMMAND runs record into FILE.<pid>. Then prints a summary:
+operations by kind, sizes, peak live bytes, threads.
+
+Options:
+  -a, --allocator NAME   ${preloadKinds.join(', ')} (default ${defaultPreloadKind})
+  -o, --out FILE         the trace file (default ./${DEFAULT_OUT}); FILE and old
+                         FILE.<pid> files are replaced
+  -h, --help             this text
+
+The exit code is COMMAND's.
+`;
+
+/** Removes FILE and FILE.<pid> left by an earlier recording. */
+function removeOldTraces(file: string): void {
+  const dir = dirname(file);
+  const base = basename(file);
+  rmSync(file, { force: true });
+  for (const name of readdirSync(dir)) {
+    if (name.startsWith(`${base}.`) && /^\d+$/.test(name.slice(base.length + 1))) rmSync(resolve(dir, name), { force: true });
+  }
+}
+
+function describe(trace: RecordedTrace, s: TraceSummary, path: string): string[] {
+  const h = trace.header;
+  const kinds = Object.entries(s.byOp)
+    .filter(([, n]) => n > 0)
+    .map(([k, n]) => `${k} ${formatCount(n)}`)
+    .join(' · ');
+  const lines = [
+    `${path}: ${h.program || '?'} (pid ${h.pid}) on ${h.allocator}`,
+    `  operations  ${formatCount(s.operations)}${kinds ? `  (${kinds})` : ''}`,
+  ];
+  if (s.operations > 0) {
+    lines.push(
+      `  sizes       min ${formatCount(s.sizeMin)} · median ${formatCount(s.sizeMedian)} · max ${formatCount(s.sizeMax)} bytes`,
+      `  peak live   ${formatBytes(s.peakLiveBytes)} (${formatCount(s.peakLiveBytes)} bytes), ${formatCount(s.peakLiveBlocks)} blocks at most; ${formatCount(s.liveBlocksAtEnd)} blocks live at the end`,
+      `  threads     ${s.threads}`,
+    );
+  }
+  if (trace.droppedBytes > 0) lines.push(`  (the program exec'd or was killed: ${formatCount(trace.droppedBytes)} unwritten bytes dropped)`);
+  return lines;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let allocator: string = defaultPreloadKind;
+  let out = DEFAULT_OUT;
+  let command: string[];
+  try {
+    const split = splitCommand(argv, ['--allocator', '-a', '--out', '-o']);
+    const { values } = parseOptions(split.options, {
+      allocator: { type: 'string', short: 'a' },
+      out: { type: 'string', short: 'o' },
+      help: { type: 'boolean', short: 'h' },
+    });
+    if (values.help) {
+      process.stdout.write(HELP);
+      return 0;
+    }
+    if (values.allocator !== undefined) allocator = values.allocator;
+    if (values.out !== undefined) out = values.out;
+    command = split.command;
+    if (!isPreloadKind(allocator)) {
+      throw new UsageError(`unknown allocator ${JSON.stringify(allocator)} (expected one of ${preloadKinds.join(', ')})`);
+    }
+    if (command.length === 0) throw new UsageError('no command to trace (put it after --)');
+  } catch (error) {
+    if (error instanceof UsageError) return usageFailure('trace', USAGE, error.message);
+    throw error;
+  }
+  const file = resolve(out);
+  const library = preloadLibraryPath(allocator);
+  removeOldTraces(file);
+  const env = preloadEnv(library);
+  delete env['HEAPLAB_TRACE_CHILD'];
+  env['HEAPLAB_TRACE'] = file;
+  const code = await runInherited(command, env);
+
+  const files = traceFiles(file);
+  const report: string[] = [];
+  let total = 0;
+  let read = 0;
+  for (const path of files) {
+    try {
+      const trace = readTrace(path);
+      const summary = summarizeTrace(trace);
+      total += summary.operations;
+      read++;
+      report.push(...describe(trace, summary, path));
+    } catch (error) {
+      report.push(`${path}: ${(error as Error).message}`);
+    }
+  }
+  if (read === 0) {
+    process.stderr.write(`heaplab trace: no trace was written to ${file} (did the program start? is ${library} loadable?)\n`);
+    return code === 0 ? 1 : code;
+  }
+  process.stderr.write(`\nheaplab trace: ${formatCount(total)} operations recorded in ${read} file${read === 1 ? '' : 's'}\n${report.join('\n')}\n`);
+  return code;
+}
