@@ -17,6 +17,11 @@ export interface Command {
 }
 
 export const commands: Record<string, Command> = {
+  compare: {
+    summary: 'replay the default traces through each C allocator and its TypeScript port: equal decisions? speed ratio',
+    usage: 'compare [--allocator NAME]... [--trace NAME]... [--scale N] [--json]',
+    load: () => import('./cli/compare.js'),
+  },
   run: {
     summary: 'run a program on one of heaplab\'s allocators (LD_PRELOAD); exit code passed through',
     usage: 'run [--allocator tlsf|dlmalloc|liballoc] -- COMMAND [ARGS...]',

@@ -125,6 +125,7 @@ export function replayPort(kind: AllocatorKind, trace: Trace, options: ReplayOpt
   if (offsets) result.offsets = offsets;
   if (options.snapshot) {
     const snap = pages.u8.slice(0, pages.highWater);
+    pages.clearFreeRuns(snap);
     for (const [at, len] of heap.hostBytes()) snap.fill(0, at, at + len);
     result.snapshot = snap;
   }

@@ -279,6 +279,8 @@ static void *api_alloc(int op, size_t align, size_t count, size_t n) {
     else p = core_memalign(align, n);
     if (p) {
         int saved = errno;
+        /* an alignment malloc gives anyway is recorded as malloc */
+        if (op == HL_TRACE_MEMALIGN && align <= HL_MIN_ALIGN) op = HL_TRACE_MALLOC;
         hl_trace_alloc(op, p, op == HL_TRACE_CALLOC ? count * n : n, align < HL_MIN_ALIGN ? HL_MIN_ALIGN : align);
         errno = saved;
     }

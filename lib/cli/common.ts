@@ -28,12 +28,10 @@ export function splitCommand(argv: string[], valued: readonly string[] = []): { 
   return { options: argv.slice(0, i), command: argv.slice(i) };
 }
 
-type Options = NonNullable<ParseArgsConfig['options']>;
-
-/** util.parseArgs, strict, with its errors turned into UsageErrors. */
-export function parseOptions<T extends Options>(args: string[], options: T, positionals = false) {
+/** util.parseArgs, strict; its errors become UsageErrors. */
+export function parseOptions<const T extends ParseArgsConfig>(config: T): ReturnType<typeof parseArgs<T>> {
   try {
-    return parseArgs({ args, options, strict: true, allowPositionals: positionals });
+    return parseArgs<T>(config);
   } catch (error) {
     throw new UsageError((error as Error).message);
   }

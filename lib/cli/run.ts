@@ -27,9 +27,12 @@ export async function main(argv: string[]): Promise<number> {
   let command: string[];
   try {
     const split = splitCommand(argv, ['--allocator', '-a']);
-    const { values } = parseOptions(split.options, {
-      allocator: { type: 'string', short: 'a' },
-      help: { type: 'boolean', short: 'h' },
+    const { values } = parseOptions({
+      args: split.options,
+      options: {
+        allocator: { type: 'string', short: 'a' },
+        help: { type: 'boolean', short: 'h' },
+      },
     });
     if (values.help) {
       process.stdout.write(HELP);

@@ -74,10 +74,13 @@ export async function main(argv: string[]): Promise<number> {
   let command: string[];
   try {
     const split = splitCommand(argv, ['--allocator', '-a', '--out', '-o']);
-    const { values } = parseOptions(split.options, {
-      allocator: { type: 'string', short: 'a' },
-      out: { type: 'string', short: 'o' },
-      help: { type: 'boolean', short: 'h' },
+    const { values } = parseOptions({
+      args: split.options,
+      options: {
+        allocator: { type: 'string', short: 'a' },
+        out: { type: 'string', short: 'o' },
+        help: { type: 'boolean', short: 'h' },
+      },
     });
     if (values.help) {
       process.stdout.write(HELP);
@@ -103,24 +106,39 @@ export async function main(argv: string[]): Promise<number> {
   const code = await runInherited(command, env);
 
   const files = traceFiles(file);
-  const report: string[] = [];
-  let total = 0;
-  let read = 0;
+  const read: { path: string; trace: RecordedTrace; summary: TraceSummary }[] = [];
+  const problems: string[] = [];
   for (const path of files) {
     try {
       const trace = readTrace(path);
-      const summary = summarizeTrace(trace);
-      total += summary.operations;
-      read++;
-      report.push(...describe(trace, summary, path));
+      read.push({ path, trace, summary: summarizeTrace(trace) });
     } catch (error) {
-      report.push(`${path}: ${(error as Error).message}`);
+      problems.push(`${path}: ${(error as Error).message}`);
     }
   }
-  if (read === 0) {
+  if (read.length === 0) {
     process.stderr.write(`heaplab trace: no trace was written to ${file} (did the program start? is ${library} loadable?)\n`);
+    for (const p of problems) process.stderr.write(`  ${p}\n`);
     return code === 0 ? 1 : code;
   }
-  process.stderr.write(`\nheaplab trace: ${formatCount(total)} operations recorded in ${read} file${read === 1 ? '' : 's'}\n${report.join('\n')}\n`);
+  const total = read.reduce((sum, r) => sum + r.summary.operations, 0);
+  // the program that allocated most is the one described in full
+  const ranked = [...read].sort((a, b) => b.summary.operations - a.summary.operations);
+  const main = ranked[0]!;
+  const report = [
+    '',
+    `heaplab trace: ${formatCount(total)} operations recorded in ${read.length} file${read.length === 1 ? '' : 's'}`,
+    ...describe(main.trace, main.summary, main.path),
+  ];
+  if (read.length > 1) {
+    report.push(`  and the other programs of the run (FILE.<pid>: programs it started):`);
+    const shown = ranked.slice(1, 21);
+    for (const r of shown) {
+      report.push(`    ${formatCount(r.summary.operations).padStart(12)}  ${(r.trace.header.program || '?').padEnd(15)} ${r.path}`);
+    }
+    if (ranked.length > 21) report.push(`    ... and ${ranked.length - 21} more`);
+  }
+  report.push(...problems);
+  process.stderr.write(`${report.join('\n')}\n`);
   return code;
 }

@@ -21,7 +21,11 @@ library is not built (and says how to build it), 2 for an unknown name.
 export async function main(argv: string[]): Promise<number> {
   let names: string[];
   try {
-    const { values, positionals } = parseOptions(argv, { help: { type: 'boolean', short: 'h' } }, true);
+    const { values, positionals } = parseOptions({
+      args: argv,
+      options: { help: { type: 'boolean', short: 'h' } },
+      allowPositionals: true,
+    });
     if (values.help) {
       process.stdout.write(HELP);
       return 0;

@@ -655,8 +655,10 @@ void *tlsf_calloc(tlsf_t tlsf, size_t count, size_t size) {
     int fresh;
     heap_lock(c);
     void *p = heap_malloc(c, bytes, &fresh);
-    /* fresh pages read as zero except where the free-list links were written */
-    if (p) memset(p, 0, fresh ? BLOCK_SIZE_MIN - BLOCK_HEADER_SIZE : bytes);
+    /* fresh pages read as zero except where the free-list links were written; a
+     * reused block is cleared whole (not only `bytes`: a request under 16 bytes
+     * would leave half a stale free-list link in the usable bytes) */
+    if (p) memset(p, 0, fresh ? BLOCK_SIZE_MIN - BLOCK_HEADER_SIZE : block_usable(block_from_ptr(p)));
     heap_unlock(c);
     return p;
 }

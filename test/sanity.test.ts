@@ -1,0 +1,19 @@
+// `heaplab sanity --quick`: real programs on glibc and on each preload library,
+// outputs compared byte for byte. The full version is `npx heaplab sanity`.
+import { describe, expect, it } from 'vitest';
+import { formatSanityTable, runSanity, sanityPrograms } from '../lib/cli/sanity.js';
+import { preloadKinds } from '../lib/preload.js';
+
+describe('heaplab sanity --quick', () => {
+  it('every program gives glibc\'s output on every allocator', async () => {
+    const report = await runSanity({ quick: true });
+    const table = formatSanityTable(report);
+    console.log(table);
+    expect(report.engines).toEqual(['glibc', ...preloadKinds]);
+    expect(report.programs).toEqual(sanityPrograms);
+    for (const r of report.results) {
+      expect(r.status, `${r.program} on ${r.engine}: ${r.reason ?? ''}\n${table}`).toBe('pass');
+    }
+    expect(report.ok).toBe(true);
+  }, 240_000);
+});
