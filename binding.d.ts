@@ -121,3 +121,52 @@ export declare function replay(kind: string, trace: NativeTrace, options: Native
 export declare const allocators: NativeAllocatorName[];
 /** The operating system's page size. */
 export declare const systemPageSize: number;
+
+/** Latency histogram of one bench run: non-empty log-linear buckets (lower bound in ns) and counts. */
+export interface NativeBenchHistogram {
+  lowerNs: Float64Array;
+  count: Float64Array;
+  total: number;
+  maxNs: number;
+}
+
+export interface NativeBenchOptions {
+  /** Write each new block's first and last byte. */
+  touch: boolean;
+  /** Run a second pass timing every operation (fills `alloc` and `free`). */
+  latency: boolean;
+  /** Throughput passes; the best is kept. */
+  throughputRuns: number;
+  /** Memory samples kept over time (at most 4096). */
+  maxSamples: number;
+  /** A peer's shared library, instead of env HEAPLAB_JEMALLOC… or the Debian path. */
+  path?: string;
+}
+
+export interface NativeBenchResult {
+  elapsedNs: number;
+  latencyElapsedNs: number;
+  ops: number;
+  failures: number;
+  peakLive: number;
+  /** Bytes held from the system at peak, minus the baseline (see memorySource). */
+  peakMapped: number;
+  baselineMapped: number;
+  /** Growth of the process's resident set at peak (sampled). */
+  peakRss: number;
+  memorySource: string;
+  /** The peer library loaded, or "". */
+  path: string;
+  alloc: NativeBenchHistogram;
+  free: NativeBenchHistogram;
+  /** [op, mapped, live, rss] per sample. */
+  samples: Float64Array;
+}
+
+/**
+ * The benchmark's replay (native/bench.c): one trace per thread on one shared heap
+ * of `target` (tlsf, dlmalloc, liballoc, glibc, jemalloc, mimalloc, tcmalloc), timed in C.
+ */
+export declare function bench(target: string, traces: NativeTrace[], options: NativeBenchOptions): NativeBenchResult | { error: string };
+/** The clock bench() uses, and what one reading costs. */
+export declare function benchClock(): { name: string; nsPerTick: number; overheadNs: number; minOverheadNs: number };

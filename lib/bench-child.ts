@@ -24,11 +24,13 @@ export interface BenchRunResult {
   peakLive: number;
   peakMapped: number;
   baselineMapped: number;
+  /** Growth of the child process's resident set at peak (sampled). */
+  peakRss: number;
   memorySource: string;
   path: string;
   alloc: HistogramData;
   free: HistogramData;
-  /** [op, mapped, live] triples over time. */
+  /** [op, mapped, live, rss] quadruples over time. */
   samples: number[];
 }
 

@@ -42,6 +42,11 @@ export const commands: Record<string, Command> = {
     usage: 'trace [--allocator NAME] [--out FILE] -- COMMAND [ARGS...]',
     load: () => import('./cli/trace.js'),
   },
+  bench: {
+    summary: 'every allocator (heaplab\'s, their TS ports, glibc, jemalloc/mimalloc/tcmalloc if installed) on the same workloads; tables + HTML report',
+    usage: 'bench [--quick] [--out FILE] [--json FILE] [--allocator a,b] [--workload w,x] [--no-record] [--no-ports] [--no-napi]',
+    load: () => import('./cli/bench.js'),
+  },
 };
 
 export function usage(): string {

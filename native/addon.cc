@@ -537,15 +537,17 @@ Napi::Value Bench(const Napi::CallbackInfo &info) {
   out.Set("peakLive", r->peak_live);
   out.Set("peakMapped", r->peak_mapped);
   out.Set("baselineMapped", r->baseline_mapped);
+  out.Set("peakRss", r->peak_rss);
   out.Set("memorySource", hl_bench_target_memory_source(target));
   out.Set("path", hl_bench_target_path(target));
   out.Set("alloc", BenchHistogram(env, r->alloc_hist));
   out.Set("free", BenchHistogram(env, r->free_hist));
-  Napi::Float64Array samples = Napi::Float64Array::New(env, r->sample_count * 3);
+  Napi::Float64Array samples = Napi::Float64Array::New(env, r->sample_count * 4);  // [op, mapped, live, rss]...
   for (size_t i = 0; i < r->sample_count; i++) {
-    samples[3 * i] = r->samples[i].op;
-    samples[3 * i + 1] = r->samples[i].mapped;
-    samples[3 * i + 2] = r->samples[i].live;
+    samples[4 * i] = r->samples[i].op;
+    samples[4 * i + 1] = r->samples[i].mapped;
+    samples[4 * i + 2] = r->samples[i].live;
+    samples[4 * i + 3] = r->samples[i].rss;
   }
   out.Set("samples", samples);
   free(r);

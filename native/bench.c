@@ -369,7 +369,18 @@ const char *hl_bench_target_path(const hl_bench_target *t) { return t->path; }
 
 /* ---- memory: what the target holds from the system ------------------------- */
 
+/* The process's resident bytes (/proc/self/statm), or 0 if unreadable. */
+static double resident_bytes(void) {
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (!f) return 0;
+    unsigned long size = 0, resident = 0;
+    int n = fscanf(f, "%lu %lu", &size, &resident);
+    fclose(f);
+    return n == 2 ? (double)resident * (double)hl_system_page_size() : 0;
+}
+
 typedef struct run_state {
+    double baseline_rss;
     const hl_bench_target *t;
     hl_mmap_pages pages; /* heaplab: this run's page source */
     hl_hooks hooks;
@@ -474,11 +485,14 @@ static void take_sample(worker *w, size_t done) {
     double mapped = target_mapped(w->run) - res->baseline_mapped;
     if (mapped > res->peak_mapped) res->peak_mapped = mapped;
     if (live > res->peak_live) res->peak_live = live;
+    double rss = resident_bytes() - w->run->baseline_rss;
+    if (rss > res->peak_rss) res->peak_rss = rss;
     if (res->sample_count < sizeof res->samples / sizeof res->samples[0]) {
         hl_bench_sample *s = &res->samples[res->sample_count++];
         s->op = (double)(done * w->nworkers);
         s->mapped = mapped;
         s->live = live;
+        s->rss = rss;
     }
 }
 
@@ -588,12 +602,6 @@ static int one_pass(const hl_bench_target *t, const hl_bench_config *c, hl_bench
         run_end(&run);
         return -1;
     }
-    if (sample) {
-        res->baseline_mapped = t->kind == T_HEAPLAB ? 0 : target_mapped(&run);
-        res->peak_mapped = 0;
-        res->peak_live = 0;
-        res->sample_count = 0;
-    }
     for (size_t k = 0; k < n; k++) {
         w[k].run = &run;
         w[k].trace = &c->traces[k];
@@ -609,6 +617,19 @@ static int one_pass(const hl_bench_target *t, const hl_bench_config *c, hl_bench
             w[k].fh = &hists[2 * k + 1];
         }
         if (!w[k].ptr || !w[k].bsize) rc = -1;
+        else {
+            /* touch the block tables now, so the resident-set baseline holds them */
+            memset(w[k].ptr, 0, ((size_t)c->traces[k].max_id + 1) * sizeof(void *));
+            memset(w[k].bsize, 0, ((size_t)c->traces[k].max_id + 1) * sizeof(size_t));
+        }
+    }
+    if (sample) {
+        res->baseline_mapped = t->kind == T_HEAPLAB ? 0 : target_mapped(&run);
+        run.baseline_rss = resident_bytes();
+        res->peak_mapped = 0;
+        res->peak_live = 0;
+        res->peak_rss = 0;
+        res->sample_count = 0;
     }
     if (sample) {
         size_t want = c->max_samples ? c->max_samples : 1000;

@@ -72,6 +72,7 @@ typedef struct hl_bench_sample {
     double op;            /* operations done (all threads) when sampled        */
     double mapped;        /* bytes held from the system, minus the baseline    */
     double live;          /* bytes requested by live blocks                    */
+    double rss;           /* the process's resident bytes, minus the baseline  */
 } hl_bench_sample;
 
 typedef struct hl_bench_config {
@@ -92,6 +93,7 @@ typedef struct hl_bench_result {
                                      several, the largest sum the sampler saw */
     double peak_mapped;           /* bytes held from the system at peak, minus the baseline */
     double baseline_mapped;
+    double peak_rss;              /* resident set growth at peak (process-wide, sampled) */
     hl_bench_histogram alloc_hist; /* malloc, calloc, memalign, realloc */
     hl_bench_histogram free_hist;
     hl_bench_sample samples[4096];

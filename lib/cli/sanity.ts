@@ -339,7 +339,7 @@ const programs: Program[] = [
       if (build.status !== 0) throw new Error(`gcc could not build test/fixtures/threads.c:\n${build.stderr}`);
     },
     invocation: (ctx) => ({
-      argv: [join(ctx.scratch, 'threads'), '4', String(ctx.quick ? 50_000 : 1_000_000)],
+      argv: [join(ctx.scratch, 'threads'), '4', String(ctx.quick ? 50_000 : 400_000)],
       cwd: ctx.scratch,
       env: {},
       outputs: [],

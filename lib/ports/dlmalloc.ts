@@ -184,6 +184,17 @@ class Dlmalloc implements PortAllocator {
     this.u32 = pages.u32;
     this.m = m;
     this.ps = pages.pageSize;
+    this.iSmallmap = (m + M_SMALLMAP) >>> 2;
+    this.iTreemap = (m + M_TREEMAP) >>> 2;
+    this.iDvsize = (m + M_DVSIZE) >>> 2;
+    this.iTopsize = (m + M_TOPSIZE) >>> 2;
+    this.iDv = (m + M_DV) >>> 2;
+    this.iTop = (m + M_TOP) >>> 2;
+    this.iClean = (m + M_CLEAN_FROM) >>> 2;
+    this.iSmallbins = (m + M_SMALLBINS) >>> 2;
+    this.iTreebins = (m + M_TREEBINS) >>> 2;
+    this.mmapThreshold = HL_DL_MMAP_THRESHOLD;
+    this.trimThreshold = HL_DL_TRIM_THRESHOLD;
   }
 
   // ---- raw fields -------------------------------------------------------------------
@@ -206,21 +217,33 @@ class Dlmalloc implements PortAllocator {
     this.u32[i + 1] = Math.floor(v / TWO_32);
   }
 
-  // mstate fields
-  get smallmap(): number { return this.u32[(this.m + M_SMALLMAP) >>> 2]!; }
-  set smallmap(v: number) { this.wr(this.m + M_SMALLMAP, v); }
-  get treemap(): number { return this.u32[(this.m + M_TREEMAP) >>> 2]!; }
-  set treemap(v: number) { this.wr(this.m + M_TREEMAP, v); }
-  get dvsize(): number { return this.u32[(this.m + M_DVSIZE) >>> 2]!; }
-  set dvsize(v: number) { this.wr(this.m + M_DVSIZE, v); }
-  get topsize(): number { return this.u32[(this.m + M_TOPSIZE) >>> 2]!; }
-  set topsize(v: number) { this.wr(this.m + M_TOPSIZE, v); }
-  get dv(): number { return this.u32[(this.m + M_DV) >>> 2]!; }
-  set dv(v: number) { this.wr(this.m + M_DV, v); }
-  get top(): number { return this.u32[(this.m + M_TOP) >>> 2]!; }
-  set top(v: number) { this.wr(this.m + M_TOP, v); }
-  get clean_from(): number { return this.u32[(this.m + M_CLEAN_FROM) >>> 2]!; }
-  set clean_from(v: number) { this.wr(this.m + M_CLEAN_FROM, v); }
+  // mstate fields. Their word indexes are fixed; only this port writes the mstate and
+  // every value stored there is below 2**32, so the high words stay 0 from creation.
+  readonly iSmallmap: number;
+  readonly iTreemap: number;
+  readonly iDvsize: number;
+  readonly iTopsize: number;
+  readonly iDv: number;
+  readonly iTop: number;
+  readonly iClean: number;
+  readonly iSmallbins: number;
+  readonly iTreebins: number;
+  readonly mmapThreshold: number;
+  readonly trimThreshold: number;
+  get smallmap(): number { return this.u32[this.iSmallmap]!; }
+  set smallmap(v: number) { this.u32[this.iSmallmap] = v; }
+  get treemap(): number { return this.u32[this.iTreemap]!; }
+  set treemap(v: number) { this.u32[this.iTreemap] = v; }
+  get dvsize(): number { return this.u32[this.iDvsize]!; }
+  set dvsize(v: number) { this.u32[this.iDvsize] = v; }
+  get topsize(): number { return this.u32[this.iTopsize]!; }
+  set topsize(v: number) { this.u32[this.iTopsize] = v; }
+  get dv(): number { return this.u32[this.iDv]!; }
+  set dv(v: number) { this.u32[this.iDv] = v; }
+  get top(): number { return this.u32[this.iTop]!; }
+  set top(v: number) { this.u32[this.iTop] = v; }
+  get clean_from(): number { return this.u32[this.iClean]!; }
+  set clean_from(v: number) { this.u32[this.iClean] = v; }
   get seg(): number { return this.u32[(this.m + M_SEG) >>> 2]!; }
   set seg(v: number) { this.wr(this.m + M_SEG, v); }
   get direct(): number { return this.u32[(this.m + M_DIRECT) >>> 2]!; }
@@ -231,13 +254,14 @@ class Dlmalloc implements PortAllocator {
   set footprint(v: number) { this.wr64(this.m + M_FOOTPRINT, v); }
   get max_footprint(): number { return this.rd64(this.m + M_MAX_FOOTPRINT); }
   set max_footprint(v: number) { this.wr64(this.m + M_MAX_FOOTPRINT, v); }
-  get mmap_threshold(): number { return this.rd64(this.m + M_MMAP_THRESHOLD); }
-  get trim_threshold(): number { return this.rd64(this.m + M_TRIM_THRESHOLD); }
+  /** m->mmap_threshold and m->trim_threshold: set at creation, never changed (as in C). */
+  get mmap_threshold(): number { return this.mmapThreshold; }
+  get trim_threshold(): number { return this.trimThreshold; }
   get granularity(): number { return this.rd64(this.m + M_GRANULARITY); }
-  smallbin(i: number): number { return this.u32[(this.m + M_SMALLBINS + i * 8) >>> 2]!; }
-  set_smallbin(i: number, p: number): void { this.wr(this.m + M_SMALLBINS + i * 8, p); }
-  treebin(i: number): number { return this.u32[(this.m + M_TREEBINS + i * 8) >>> 2]!; }
-  set_treebin(i: number, p: number): void { this.wr(this.m + M_TREEBINS + i * 8, p); }
+  smallbin(i: number): number { return this.u32[this.iSmallbins + 2 * i]!; }
+  set_smallbin(i: number, p: number): void { this.u32[this.iSmallbins + 2 * i] = p; }
+  treebin(i: number): number { return this.u32[this.iTreebins + 2 * i]!; }
+  set_treebin(i: number, p: number): void { this.u32[this.iTreebins + 2 * i] = p; }
 
   // ---- small accessors ------------------------------------------------------------------
   head(p: number): number { return this.u32[(p + C_HEAD) >>> 2]!; }

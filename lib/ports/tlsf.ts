@@ -261,6 +261,11 @@ function mapping_insert(size: number): void {
 /** `size` rounded up to the start of the next list's range. */
 function mapping_round(size: number): number {
   if (size < SMALL_BLOCK_SIZE) return size;
+  if (size < 0x40000000) {
+    /* the common case in int32 arithmetic: size + step stays below 2**31 */
+    const step = 1 << (fls32(size) - SL_INDEX_COUNT_LOG2);
+    return (size + (step - 1)) & -step;
+  }
   const step = 2 ** (size_fls(size) - SL_INDEX_COUNT_LOG2);
   return align_up(size, step);
 }

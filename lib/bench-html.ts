@@ -1,0 +1,296 @@
+/**
+ * The benchmark's HTML report: one self-contained file (inline CSS and SVG, no
+ * scripts, no external assets) with, per workload, the ratio table, throughput
+ * bars and the latency distribution of every allocator; memory overhead over
+ * time for the stable workload; the Node-API paths; and how it was measured.
+ */
+import type { AllocatorRun, BenchReport, NapiResult, WorkloadResult } from './bench.js';
+
+const palette: Record<string, string> = {
+  tlsf: '#1f77b4',
+  dlmalloc: '#ff7f0e',
+  liballoc: '#2ca02c',
+  glibc: '#444444',
+  jemalloc: '#d62728',
+  mimalloc: '#9467bd',
+  tcmalloc: '#8c564b',
+  'Buffer.allocUnsafe': '#17becf',
+};
+const colorOf = (name: string): string => palette[name] ?? '#7f7f7f';
+
+const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+const label = (r: AllocatorRun): string => (r.engine === 'ts' ? `${r.allocator} (TS)` : r.allocator);
+const num = (x: number, d = 2): string => (Number.isFinite(x) ? x.toFixed(d) : '–');
+const ns = (x: number): string =>
+  !Number.isFinite(x) ? '–' : x < 1000 ? `${Math.round(x)} ns` : x < 1e6 ? `${(x / 1e3).toFixed(1)} µs` : `${(x / 1e6).toFixed(2)} ms`;
+const ratio = (x: number): string => (Number.isFinite(x) ? `${x.toFixed(2)}×` : '–');
+const bytes = (n: number): string =>
+  !Number.isFinite(n) ? '–' : n < 1024 ? `${n} B` : n < 1 << 20 ? `${(n / 1024).toFixed(1)} KiB` : n < 1 << 30 ? `${(n / (1 << 20)).toFixed(1)} MiB` : `${(n / (1 << 30)).toFixed(2)} GiB`;
+
+interface Bar {
+  label: string;
+  value: number;
+  color: string;
+  faded?: boolean;
+  text?: string;
+}
+
+/** Horizontal bars, one per item, value labels at the end. */
+export function barChart(title: string, bars: Bar[], unit: string, width = 560): string {
+  const rowH = 22;
+  const left = 150;
+  const right = 90;
+  const top = 28;
+  const h = top + bars.length * rowH + 10;
+  const max = Math.max(1e-9, ...bars.map((b) => (Number.isFinite(b.value) ? b.value : 0)));
+  const plot = width - left - right;
+  const rows = bars
+    .map((b, i) => {
+      const y = top + i * rowH;
+      const w = Number.isFinite(b.value) ? (b.value / max) * plot : 0;
+      return (
+        `<text x="${left - 6}" y="${y + 15}" text-anchor="end" class="lbl">${esc(b.label)}</text>` +
+        `<rect x="${left}" y="${y + 3}" width="${w.toFixed(1)}" height="${rowH - 6}" fill="${b.color}"${b.faded ? ' fill-opacity="0.45" stroke="' + b.color + '" stroke-dasharray="3 2"' : ''}/>` +
+        `<text x="${(left + w + 5).toFixed(1)}" y="${y + 15}" class="val">${esc(b.text ?? (Number.isFinite(b.value) ? `${num(b.value)} ${unit}` : 'failed'))}</text>`
+      );
+    })
+    .join('');
+  return `<svg class="chart bars" xmlns="http://www.w3.org/2000/svg" width="${width}" height="${h}" viewBox="0 0 ${width} ${h}" role="img"><title>${esc(title)}</title><text x="4" y="16" class="ttl">${esc(title)}</text>${rows}</svg>`;
+}
+
+interface Series {
+  label: string;
+  color: string;
+  dashed?: boolean;
+  points: Array<[number, number]>;
+}
+
+interface Axis {
+  min: number;
+  max: number;
+  log?: boolean;
+  ticks: Array<[number, string]>;
+  title: string;
+}
+
+/** Lines over two axes (either may be log10), legend on the right. */
+export function lineChart(title: string, series: Series[], x: Axis, y: Axis, width = 760, height = 340): string {
+  const left = 64;
+  const right = 150;
+  const top = 30;
+  const bottom = 44;
+  const pw = width - left - right;
+  const ph = height - top - bottom;
+  const tx = (v: number): number => {
+    const a = x.log ? Math.log10(Math.max(v, 1e-12)) : v;
+    const lo = x.log ? Math.log10(x.min) : x.min;
+    const hi = x.log ? Math.log10(x.max) : x.max;
+    return left + ((a - lo) / (hi - lo || 1)) * pw;
+  };
+  const ty = (v: number): number => {
+    const c = Math.min(Math.max(v, y.min), y.max);
+    const a = y.log ? Math.log10(Math.max(c, 1e-12)) : c;
+    const lo = y.log ? Math.log10(y.min) : y.min;
+    const hi = y.log ? Math.log10(y.max) : y.max;
+    return top + ph - ((a - lo) / (hi - lo || 1)) * ph;
+  };
+  const grid = [
+    ...y.ticks.map(([v, t]) => `<line x1="${left}" x2="${left + pw}" y1="${ty(v).toFixed(1)}" y2="${ty(v).toFixed(1)}" class="grid"/><text x="${left - 6}" y="${(ty(v) + 4).toFixed(1)}" text-anchor="end" class="tick">${esc(t)}</text>`),
+    ...x.ticks.map(([v, t]) => `<line y1="${top}" y2="${top + ph}" x1="${tx(v).toFixed(1)}" x2="${tx(v).toFixed(1)}" class="grid"/><text y="${top + ph + 16}" x="${tx(v).toFixed(1)}" text-anchor="middle" class="tick">${esc(t)}</text>`),
+  ].join('');
+  const lines = series
+    .filter((s) => s.points.length)
+    .map((s) => {
+      const d = s.points.map(([a, b], i) => `${i ? 'L' : 'M'}${tx(a).toFixed(1)},${ty(b).toFixed(1)}`).join('');
+      const dots = s.points.length <= 20 ? s.points.map(([a, b]) => `<circle cx="${tx(a).toFixed(1)}" cy="${ty(b).toFixed(1)}" r="2.5" fill="${s.color}"/>`).join('') : '';
+      return `<path d="${d}" fill="none" stroke="${s.color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="5 3"' : ''}/>${dots}`;
+    })
+    .join('');
+  const legend = series
+    .map(
+      (s, i) =>
+        `<line x1="${left + pw + 14}" x2="${left + pw + 38}" y1="${top + 8 + i * 18}" y2="${top + 8 + i * 18}" stroke="${s.color}" stroke-width="3"${s.dashed ? ' stroke-dasharray="5 3"' : ''}/><text x="${left + pw + 44}" y="${top + 12 + i * 18}" class="lbl">${esc(s.label)}</text>`,
+    )
+    .join('');
+  return (
+    `<svg class="chart lines" xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" role="img"><title>${esc(title)}</title>` +
+    `<text x="4" y="16" class="ttl">${esc(title)}</text>${grid}` +
+    `<rect x="${left}" y="${top}" width="${pw}" height="${ph}" fill="none" class="frame"/>${lines}${legend}` +
+    `<text x="${left + pw / 2}" y="${height - 6}" text-anchor="middle" class="axis">${esc(x.title)}</text>` +
+    `<text x="12" y="${top + ph / 2}" text-anchor="middle" class="axis" transform="rotate(-90 12 ${top + ph / 2})">${esc(y.title)}</text></svg>`
+  );
+}
+
+/** x position of a percentile on the latency chart: -log10(1 - p); the max sits one step past p99.999. */
+const pctX = (p: number): number => (p >= 1 ? 5.6 : -Math.log10(1 - p));
+
+function latencyChart(w: WorkloadResult): string {
+  const runs = w.runs.filter((r) => r.ok && r.latency);
+  if (!runs.length) return '';
+  const values = runs.flatMap((r) => r.latency!.spectrum.map(([, v]) => v)).filter((v) => v > 0);
+  const lo = Math.max(1, Math.min(...values));
+  const hi = Math.max(...values);
+  const yMin = 10 ** Math.floor(Math.log10(lo));
+  const yMax = 10 ** Math.ceil(Math.log10(hi));
+  const yTicks: Array<[number, string]> = [];
+  for (let v = yMin; v <= yMax; v *= 10) yTicks.push([v, ns(v)]);
+  const xTicks: Array<[number, string]> = [
+    [pctX(0.5), 'p50'],
+    [pctX(0.9), 'p90'],
+    [pctX(0.99), 'p99'],
+    [pctX(0.999), 'p99.9'],
+    [pctX(0.9999), 'p99.99'],
+    [pctX(0.99999), 'p99.999'],
+    [pctX(1), 'max'],
+  ];
+  const series: Series[] = runs.map((r) => ({ label: label(r), color: colorOf(r.allocator), points: r.latency!.spectrum.map(([p, v]) => [pctX(p), Math.max(v, yMin)]) }));
+  return lineChart(`${w.name}: latency per operation by percentile (log scale)`, series, { min: pctX(0.5), max: pctX(1), ticks: xTicks, title: 'percentile of operations' }, { min: yMin, max: yMax, log: true, ticks: yTicks, title: 'latency' });
+}
+
+function throughputChart(w: WorkloadResult): string {
+  const bars: Bar[] = w.runs.map((r) => ({
+    label: label(r),
+    value: r.ok ? r.mopsPerSec : NaN,
+    color: colorOf(r.allocator),
+    faded: r.engine === 'ts',
+    ...(r.ok ? { text: `${num(r.mopsPerSec)} Mops/s · ${ratio(r.ratio.time)} glibc time` } : {}),
+  }));
+  return barChart(`${w.name}: throughput (million operations per second, higher is better)`, bars, 'Mops/s', 620);
+}
+
+function memoryChart(w: WorkloadResult): string {
+  const bars: Bar[] = w.runs.map((r) => ({
+    label: label(r),
+    value: r.ok ? r.overhead : NaN,
+    color: colorOf(r.allocator),
+    faded: r.engine === 'ts',
+    ...(r.ok ? { text: `${num(r.overhead, 3)} (${ratio(r.ratio.memory)} glibc)` } : {}),
+  }));
+  return barChart(`${w.name}: memory overhead, peak mapped ÷ peak live (lower is better)`, bars, '', 620);
+}
+
+function timelineChart(w: WorkloadResult): string {
+  const runs = w.runs.filter((r) => r.ok && r.timeline && r.timeline.length);
+  if (!runs.length) return '';
+  const ys = runs.flatMap((r) => r.timeline!.map(([, v]) => v));
+  const yMax = Math.min(6, Math.max(1.5, Math.ceil(Math.max(...ys) * 2) / 2));
+  const yTicks: Array<[number, string]> = [];
+  for (let v = 0; v <= yMax + 1e-9; v += yMax > 3 ? 1 : 0.5) yTicks.push([v, v.toFixed(1)]);
+  const xTicks: Array<[number, string]> = [0, 0.25, 0.5, 0.75, 1].map((v) => [v, `${Math.round(v * 100)}%`]);
+  const series: Series[] = runs.map((r) => ({ label: label(r), color: colorOf(r.allocator), points: r.timeline! }));
+  return lineChart(`${w.name}: memory overhead over the run (mapped ÷ live; 1.0 = no overhead; clipped at ${yMax})`, series, { min: 0, max: 1, ticks: xTicks, title: 'progress through the trace' }, { min: 0, max: yMax, ticks: yTicks, title: 'mapped ÷ live' });
+}
+
+function table(w: WorkloadResult): string {
+  const scal = w.threads > 1;
+  const head = ['allocator', 'time', 'Mops/s', 'time ×glibc', 'p50', 'p99', 'p99.9', 'p99.9 ×glibc', 'p99.99', 'max', 'max ×glibc', 'mapped ÷ live', 'memory ×glibc', 'RSS ÷ live', ...(scal ? ['2 threads ÷ 1'] : [])];
+  const rows = w.runs.map((r) => {
+    if (!r.ok) return `<tr class="fail"><td>${esc(label(r))}</td><td colspan="${head.length - 1}">failed: ${esc(r.error ?? '')}</td></tr>`;
+    const l = r.latency;
+    const cells = [
+      `${num(r.elapsedNs / 1e6, 1)} ms`,
+      num(r.mopsPerSec),
+      ratio(r.ratio.time),
+      l ? ns(l.p50) : '–',
+      l ? ns(l.p99) : '–',
+      l ? ns(l.p999) : '–',
+      ratio(r.ratio.p999),
+      l ? ns(l.p9999) : '–',
+      l ? ns(l.max) : '–',
+      ratio(r.ratio.max),
+      num(r.overhead, 3),
+      ratio(r.ratio.memory),
+      num(r.rssOverhead, 2),
+      ...(scal ? [r.scaling !== undefined ? ratio(r.scaling) : '–'] : []),
+    ];
+    const swatch = `<span class="sw" style="background:${colorOf(r.allocator)}${r.engine === 'ts' ? ';opacity:.45' : ''}"></span>`;
+    const note = r.portVsC !== undefined ? ` <small>(${ratio(r.portVsC)} its C)</small>` : '';
+    return `<tr class="${r.family}${r.engine === 'ts' ? ' ts' : ''}"><td>${swatch}${esc(label(r))}${note}</td>${cells.map((c) => `<td>${esc(c)}</td>`).join('')}</tr>`;
+  });
+  return `<table><thead><tr>${head.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>${rows.join('')}</tbody></table>`;
+}
+
+function napiSection(napi: NapiResult[]): string {
+  if (!napi.length) return '';
+  const sizes = [...new Set(napi.map((n) => n.size))];
+  const charts = sizes
+    .map((size) => {
+      const bars: Bar[] = napi
+        .filter((n) => n.size === size)
+        .map((n) => ({ label: n.path, value: n.nsPerPair, color: colorOf(n.path), text: `${num(n.nsPerPair, 0)} ns · ${ratio(n.ratio)}` }));
+      return barChart(`${bytes(size)}: ns per alloc + free (lower is better)`, bars, 'ns', 520);
+    })
+    .join('');
+  return `<section><h2>Node-API paths</h2><p>Allocating and freeing a native <code>Buffer</code> through <code>createHeap(kind).alloc(size)</code> / <code>free(buf)</code> (both bytes touched), beside <code>Buffer.allocUnsafe(size)</code> (freed by the garbage collector, whose time is included as it runs). Ratios are to <code>Buffer.allocUnsafe</code>.</p><div class="row">${charts}</div></section>`;
+}
+
+function overview(report: BenchReport): string {
+  // speed relative to glibc (glibc time ÷ time: higher is better) for each C allocator, per workload
+  const names = report.allocators;
+  const rows = report.workloads
+    .map((w) => {
+      const cells = names.map((a) => {
+        const r = w.runs.find((x) => x.allocator === a && x.engine === 'c');
+        if (!r || !r.ok) return '<td>–</td>';
+        const speed = 1 / r.ratio.time;
+        const shade = Number.isFinite(speed) ? Math.max(-1, Math.min(1, Math.log2(speed) / 2)) : 0;
+        const bg = shade >= 0 ? `rgba(44,160,44,${(shade * 0.5).toFixed(2)})` : `rgba(214,39,40,${(-shade * 0.5).toFixed(2)})`;
+        return `<td style="background:${bg}">${num(speed)}×<br><small>mem ${ratio(r.ratio.memory)}</small></td>`;
+      });
+      return `<tr><th><a href="#w-${esc(w.name)}">${esc(w.name)}</a></th>${cells.join('')}</tr>`;
+    })
+    .join('');
+  return `<table class="overview"><thead><tr><th>workload</th>${names.map((n) => `<th><span class="sw" style="background:${colorOf(n)}"></span>${esc(n)}</th>`).join('')}</tr></thead><tbody>${rows}</tbody></table>
+<p class="note">Each cell: speed relative to glibc (glibc time ÷ its time; above 1 is faster, green) and, below, memory overhead relative to glibc's (below 1 is leaner).</p>`;
+}
+
+export function renderHtml(report: BenchReport): string {
+  const skipped = report.peers.filter((p) => !p.ok);
+  const peerNote = report.peers
+    .map((p) => (p.ok ? `<li><b>${esc(p.name)}</b>: loaded from <code>${esc(p.path ?? '')}</code></li>` : `<li><b>${esc(p.name)}</b>: skipped — ${esc(p.reason ?? '')}</li>`))
+    .join('');
+  const recNote = report.recordings
+    .map((r) => (r.ok ? `<li><b>${esc(r.name)}</b>: recorded (${(r.recordedOps ?? 0).toLocaleString('en-US')} operations)</li>` : `<li><b>${esc(r.name)}</b>: not recorded — ${esc(r.reason ?? '')}</li>`))
+    .join('');
+  const mem = Object.entries(report.memorySources)
+    .map(([a, s]) => `<li><b>${esc(a)}</b>: ${esc(s)}</li>`)
+    .join('');
+  const sections = report.workloads
+    .map((w) => {
+      const charts = [throughputChart(w), w.goal === 'space' || w.goal === 'stable' ? memoryChart(w) : '', latencyChart(w), w.goal === 'stable' ? timelineChart(w) : ''].filter(Boolean);
+      return `<section id="w-${esc(w.name)}"><h2>${esc(w.name)} <small>${esc(w.goal === 'recorded' ? 'recorded program' : `goal: ${w.goal}`)}</small></h2>
+<p>${esc(w.description)}. ${w.ops.toLocaleString('en-US')} operations${w.threads > 1 ? ` on ${w.threads} threads` : ''}; peak live ${bytes(w.peakLive)}.</p>
+${table(w)}<div class="row">${charts.join('')}</div></section>`;
+    })
+    .join('\n');
+  const css = `body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px auto;max-width:1320px;color:#222;padding:0 16px}
+h1{margin:0 0 4px}h2{margin:28px 0 6px;border-bottom:1px solid #ddd;padding-bottom:4px}h2 small{font-weight:normal;color:#777;font-size:14px}
+table{border-collapse:collapse;margin:8px 0;font-variant-numeric:tabular-nums}th,td{padding:3px 8px;border-bottom:1px solid #eee;text-align:right;white-space:nowrap}
+th:first-child,td:first-child{text-align:left}thead th{background:#f4f4f4}tr.ts td{color:#555;font-style:italic}tr.fail td{color:#b00}
+.overview td{text-align:center}.sw{display:inline-block;width:10px;height:10px;margin-right:6px;border-radius:2px}
+.row{display:flex;flex-wrap:wrap;gap:12px 28px;align-items:flex-start}.note{color:#666}
+svg.chart{background:#fff;border:1px solid #e3e3e3;border-radius:4px}svg .ttl{font-weight:600;font-size:13px}svg .lbl{font-size:12px}svg .val{font-size:11px;fill:#333}
+svg .tick{font-size:11px;fill:#555}svg .axis{font-size:12px;fill:#333}svg .grid{stroke:#eee}svg .frame{stroke:#bbb}code{background:#f4f4f4;padding:0 3px;border-radius:3px}`;
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>heaplab bench ${esc(report.date.slice(0, 10))}</title><style>${css}</style></head>
+<body>
+<h1>heaplab bench</h1>
+<p>${esc(report.date)} · ${report.quick ? 'quick run' : 'full run'} (scale ${report.scale}) · ${esc(report.machine.cpu)}, ${report.machine.cores} cores, ${bytes(report.machine.memory)} · Linux ${esc(report.machine.kernel)} · Node ${esc(report.machine.node)} · ${(report.durationMs / 1000).toFixed(0)} s</p>
+${skipped.length ? `<p class="note"><b>Peers skipped:</b> ${skipped.map((p) => esc(p.name)).join(', ')} (install with <code>npm run bench:peers</code>, or <code>apt-get install ${skipped.map((p) => esc(p.package)).join(' ')}</code>).</p>` : ''}
+<h2>Overview</h2>
+${overview(report)}
+${sections}
+${napiSection(report.napi)}
+<section><h2>How this was measured</h2>
+<ul>
+<li>Every run replays a trace inside the addon in C (native/bench.c): one call per run, no crossing into JavaScript per operation, each new block's first and last byte written. Each (allocator, workload) runs in a fresh child process, so no run inherits another's cached memory.</li>
+<li>Total time: the best of ${report.quick ? 'one pass' : 'several passes'} without per-operation timing; memory sampling is excluded. Latency: a separate pass timing every operation with ${esc(report.clock.name)}; one reading costs ${num(report.clock.overheadNs, 1)} ns (median; ${num(report.clock.minOverheadNs, 1)} ns at best), which is subtracted from each latency. Percentiles come from a log-linear histogram (buckets about 1.6% wide, exact below 128 ns); the max is exact.</li>
+<li>On this shared virtual machine a maximum above a few tens of microseconds is usually the machine (a preempted vCPU, a page fault served slowly), not the allocator: read p99.99 beside the max.</li>
+<li>Memory overhead: peak bytes held from the system ÷ peak bytes requested by live blocks. Sources:<ul>${mem}</ul>For several threads, peak live is the largest sum the sampler saw. <b>RSS ÷ live</b> beside it is the growth of the run's (fresh) process resident set at peak, the same for every allocator but blind to pages never touched (only each block's first and last byte are written), so it reads low for large blocks; it shows what mapped-but-untouched memory (mimalloc commits whole segments eagerly) really costs.</li>
+<li>The TypeScript ports (${report.ports.length ? esc(report.ports.join(', ')) : 'none available'}) replay the same traces in this process over their arena page source; they have no per-operation latency. The scalable workload is not run on them (they are single-threaded).</li>
+<li>Peers are loaded with <code>dlopen(RTLD_LOCAL | RTLD_NOW)</code> and called only through their own entry points (they never replace the process's malloc):<ul>${peerNote}</ul></li>
+<li>Recorded programs (run on heaplab's tlsf preload library with <code>HEAPLAB_TRACE</code>; gcc's largest trace, cc1, is used):<ul>${recNote || '<li>none</li>'}</ul></li>
+</ul></section>
+</body></html>
+`;
+}

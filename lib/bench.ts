@@ -1,0 +1,593 @@
+/**
+ * The benchmark: every allocator on the same workloads, in one run, as ratios to
+ * glibc's malloc. See docs/results.md for a run and how to read it.
+ *
+ * Each (allocator, workload) pair runs in a fresh child process (lib/bench-child.ts)
+ * through the addon's `bench` (native/bench.c: the whole trace in C, per-operation
+ * latency, memory sampled over time). The TypeScript ports replay the same traces
+ * here, in this process (lib/replay.ts replayPort), and the Node-API paths (alloc +
+ * free of native Buffers through createHeap) are timed beside Buffer.allocUnsafe.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, release, tmpdir, totalmem } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { writeTraceFile, type BenchJob, type BenchRunResult, type HistogramData } from './bench-child.js';
+import { renderHtml } from './bench-html.js';
+import { benchWorkloads, recordProgram, recordedPrograms, type Goal, type Workload } from './bench-workloads.js';
+import { availableAllocators, createHeap, type AllocatorKind } from './heap.js';
+import { packageRoot } from './native.js';
+import { portFactories } from './ports/index.js';
+import { replayPort } from './replay.js';
+import { summarizeTrace } from './trace.js';
+import { churn, type Trace } from './workloads.js';
+
+export const peerNames = ['jemalloc', 'mimalloc', 'tcmalloc'] as const;
+export type PeerName = (typeof peerNames)[number];
+
+/** Debian packages of the peers (`npm run bench:peers` installs them). */
+export const peerPackages: Record<PeerName, string> = {
+  jemalloc: 'libjemalloc2',
+  mimalloc: 'libmimalloc2.0',
+  tcmalloc: 'libtcmalloc-minimal4',
+};
+
+export interface BenchOptions {
+  /** The quick run: about 0.15 of the full operation counts, one throughput pass. */
+  quick?: boolean;
+  /** Multiplies operation counts (default 1, or 0.15 with quick). */
+  scale?: number;
+  /** Only these allocators (heaplab's, glibc, peers); default all that are available. */
+  allocators?: string[];
+  /** Only these workloads, by name. */
+  workloads?: string[];
+  /** Replaces the generated workloads (tests use tiny ones). */
+  customWorkloads?: Workload[];
+  /** Record python3, gcc and node at bench time (default true). */
+  record?: boolean;
+  /** Longest recorded trace replayed (default 2 000 000, quick 300 000). */
+  recordMaxOps?: number;
+  /** Throughput passes per run, best kept (default 3, quick 1). */
+  throughputRuns?: number;
+  /** Run the TypeScript ports (default true). */
+  ports?: boolean;
+  /** Time the Node-API paths (default true); `napiScale` multiplies their iterations. */
+  napi?: boolean;
+  napiScale?: number;
+  /** Seconds before a child run is killed (default 300). */
+  timeout?: number;
+  /**
+   * Called as each step finishes (the CLI's progress bar). Steps come in two
+   * phases, each with its exact total: 'setup' (peer probes, recordings), then 'runs'.
+   */
+  onStep?: (what: string, phase: 'setup' | 'runs', total: number) => void;
+}
+
+export interface LatencySummary {
+  p50: number;
+  p99: number;
+  p999: number;
+  p9999: number;
+  max: number;
+  /** [percentile (0..1, 1 = max), ns] for the distribution chart. */
+  spectrum: Array<[number, number]>;
+}
+
+export interface AllocatorRun {
+  /** tlsf, dlmalloc, liballoc, glibc, jemalloc, mimalloc, tcmalloc. */
+  allocator: string;
+  family: 'heaplab' | 'system' | 'peer';
+  engine: 'c' | 'ts';
+  ok: boolean;
+  error?: string;
+  ops: number;
+  elapsedNs: number;
+  nsPerOp: number;
+  mopsPerSec: number;
+  /** Per-operation latency (C runs only). */
+  latency?: LatencySummary;
+  peakMapped: number;
+  peakLive: number;
+  /** peak mapped ÷ peak live. */
+  overhead: number;
+  /** Growth of the (fresh child) process's resident set at peak ÷ peak live (C runs). */
+  rssOverhead: number;
+  memorySource: string;
+  /** Memory overhead over time: [fraction of the run done, mapped ÷ live]. */
+  timeline?: Array<[number, number]>;
+  /** Ratios to glibc on the same workload (lower is better for all four). */
+  ratio: { time: number; p999: number; max: number; memory: number };
+  /** TS port: its time ÷ its C original's. */
+  portVsC?: number;
+  /** Scalable workload: 2-thread throughput ÷ 1-thread throughput. */
+  scaling?: number;
+}
+
+export interface WorkloadResult {
+  name: string;
+  goal: Goal;
+  description: string;
+  threads: number;
+  ops: number;
+  peakLive: number;
+  runs: AllocatorRun[];
+}
+
+export interface NapiResult {
+  size: number;
+  /** 'Buffer.allocUnsafe' or a heaplab allocator. */
+  path: string;
+  iterations: number;
+  nsPerPair: number;
+  /** ÷ Buffer.allocUnsafe's ns per pair. */
+  ratio: number;
+}
+
+export interface PeerStatus {
+  name: string;
+  package: string;
+  ok: boolean;
+  reason?: string;
+  path?: string;
+}
+
+export interface BenchReport {
+  date: string;
+  quick: boolean;
+  scale: number;
+  durationMs: number;
+  machine: { cpu: string; cores: number; memory: number; kernel: string; node: string; platform: string };
+  clock: { name: string; overheadNs: number; minOverheadNs: number };
+  allocators: string[];
+  peers: PeerStatus[];
+  ports: string[];
+  memorySources: Record<string, string>;
+  recordings: Array<{ name: string; ok: boolean; reason?: string; recordedOps?: number }>;
+  workloads: WorkloadResult[];
+  napi: NapiResult[];
+}
+
+const heaplabKinds: readonly string[] = ['tlsf', 'dlmalloc', 'liballoc'];
+
+function familyOf(name: string): AllocatorRun['family'] {
+  return heaplabKinds.includes(name) ? 'heaplab' : name === 'glibc' ? 'system' : 'peer';
+}
+
+/** The child script: next to this module when built, else in dist/ (vitest runs lib/ sources). */
+function childScript(): string {
+  const here = join(dirname(fileURLToPath(import.meta.url)), 'bench-child.js');
+  return existsSync(here) ? here : join(packageRoot, 'dist', 'bench-child.js');
+}
+
+/** jemalloc's library uses the initial-exec TLS model: a dlopen needs static TLS room reserved at start. */
+function childEnv(): NodeJS.ProcessEnv {
+  const tunable = 'glibc.rtld.optional_static_tls=16384';
+  const existing = process.env['GLIBC_TUNABLES'];
+  return { ...process.env, GLIBC_TUNABLES: existing ? `${existing}:${tunable}` : tunable };
+}
+
+type ChildOutcome = { ok: true; result: BenchRunResult } | { ok: false; error: string };
+
+function runChild(dir: string, job: BenchJob, timeoutMs: number): ChildOutcome {
+  const jobFile = join(dir, `job-${job.target}.json`);
+  writeFileSync(jobFile, JSON.stringify(job));
+  const child = spawnSync(process.execPath, [childScript(), jobFile], {
+    env: childEnv(),
+    encoding: 'utf8',
+    maxBuffer: 64 << 20,
+    timeout: timeoutMs,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  if (child.error) return { ok: false, error: child.error.message };
+  const line = (child.stdout ?? '').trim().split('\n').pop() ?? '';
+  let parsed: (BenchRunResult & { error?: undefined }) | { error: string } | undefined;
+  try {
+    parsed = line ? (JSON.parse(line) as typeof parsed) : undefined;
+  } catch {
+    parsed = undefined;
+  }
+  if (parsed && 'error' in parsed && parsed.error !== undefined) return { ok: false, error: parsed.error };
+  if (child.status !== 0 || !parsed) {
+    const why = child.signal ? `killed by ${child.signal}` : `exit code ${child.status}`;
+    const stderr = (child.stderr ?? '').trim().split('\n').slice(-2).join(' / ');
+    return { ok: false, error: `the run crashed (${why})${stderr ? `: ${stderr}` : ''}` };
+  }
+  return { ok: true, result: parsed as BenchRunResult };
+}
+
+/** Adds two histograms (alloc and free) into one. */
+function mergeHistograms(a: HistogramData, b: HistogramData): HistogramData {
+  const m = new Map<number, number>();
+  for (const h of [a, b]) h.lowerNs.forEach((lo, i) => m.set(lo, (m.get(lo) ?? 0) + h.count[i]!));
+  const keys = [...m.keys()].sort((x, y) => x - y);
+  return { lowerNs: keys, count: keys.map((k) => m.get(k)!), total: a.total + b.total, maxNs: Math.max(a.maxNs, b.maxNs) };
+}
+
+/** The latency at percentile p (0..1): the lower bound of the bucket holding it (exact below 128 ns). */
+export function percentile(h: HistogramData, p: number): number {
+  if (h.total === 0) return 0;
+  if (p >= 1) return h.maxNs;
+  const want = p * h.total;
+  let seen = 0;
+  for (let i = 0; i < h.lowerNs.length; i++) {
+    seen += h.count[i]!;
+    if (seen > want) return Math.min(h.lowerNs[i]!, h.maxNs);
+  }
+  return h.maxNs;
+}
+
+const spectrumPoints = [0.5, 0.75, 0.9, 0.95, 0.99, 0.995, 0.999, 0.9995, 0.9999, 0.99995, 0.99999, 1];
+
+function latencyOf(r: BenchRunResult): LatencySummary {
+  const h = mergeHistograms(r.alloc, r.free);
+  return {
+    p50: percentile(h, 0.5),
+    p99: percentile(h, 0.99),
+    p999: percentile(h, 0.999),
+    p9999: percentile(h, 0.9999),
+    max: h.maxNs,
+    spectrum: spectrumPoints.filter((p) => p === 1 || p * h.total <= h.total - 1).map((p) => [p, percentile(h, p)]),
+  };
+}
+
+function timelineOf(samples: number[], ops: number): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  const n = samples.length / 4;
+  const step = Math.max(1, Math.floor(n / 300));
+  for (let i = 0; i < n; i += step) {
+    const live = samples[4 * i + 2]!;
+    // a near-empty heap has no meaningful ratio
+    if (live < 64 * 1024) continue;
+    out.push([samples[4 * i]! / ops, samples[4 * i + 1]! / live]);
+  }
+  return out;
+}
+
+function emptyRun(allocator: string, engine: 'c' | 'ts', error: string): AllocatorRun {
+  return {
+    allocator,
+    family: familyOf(allocator),
+    engine,
+    ok: false,
+    error,
+    ops: 0,
+    elapsedNs: NaN,
+    nsPerOp: NaN,
+    mopsPerSec: NaN,
+    peakMapped: NaN,
+    peakLive: NaN,
+    overhead: NaN,
+    rssOverhead: NaN,
+    memorySource: '',
+    ratio: { time: NaN, p999: NaN, max: NaN, memory: NaN },
+  };
+}
+
+function runOf(allocator: string, r: BenchRunResult, latency: boolean): AllocatorRun {
+  const run: AllocatorRun = {
+    allocator,
+    family: familyOf(allocator),
+    engine: 'c',
+    ok: true,
+    ops: r.ops,
+    elapsedNs: r.elapsedNs,
+    nsPerOp: r.elapsedNs / r.ops,
+    mopsPerSec: r.ops / (r.elapsedNs / 1e3),
+    peakMapped: r.peakMapped,
+    peakLive: r.peakLive,
+    overhead: r.peakLive > 0 ? r.peakMapped / r.peakLive : NaN,
+    // below 8 MiB live, the process's own resident-set noise (V8's threads) swamps the ratio
+    rssOverhead: r.peakLive >= 8 << 20 ? r.peakRss / r.peakLive : NaN,
+    memorySource: r.memorySource,
+    timeline: timelineOf(r.samples, r.ops),
+    ratio: { time: NaN, p999: NaN, max: NaN, memory: NaN },
+  };
+  if (latency) run.latency = latencyOf(r);
+  return run;
+}
+
+function fillRatios(w: WorkloadResult): void {
+  const glibc = w.runs.find((r) => r.allocator === 'glibc' && r.engine === 'c' && r.ok);
+  for (const r of w.runs) {
+    if (!r.ok || !glibc) continue;
+    r.ratio = {
+      time: r.elapsedNs / glibc.elapsedNs,
+      p999: r.latency && glibc.latency ? r.latency.p999 / glibc.latency.p999 : NaN,
+      max: r.latency && glibc.latency ? r.latency.max / glibc.latency.max : NaN,
+      memory: r.overhead / glibc.overhead,
+    };
+    if (r.engine === 'ts') {
+      const c = w.runs.find((x) => x.allocator === r.allocator && x.engine === 'c' && x.ok);
+      if (c) r.portVsC = r.elapsedNs / c.elapsedNs;
+    }
+  }
+}
+
+/** Times alloc + free through createHeap beside Buffer.allocUnsafe. */
+export function benchNapi(kinds: readonly AllocatorKind[], scale = 1): NapiResult[] {
+  const out: NapiResult[] = [];
+  const sizes: Array<[number, number]> = [
+    [64, 100_000],
+    [4096, 50_000],
+    [1 << 20, 3_000],
+  ];
+  for (const [size, baseIterations] of sizes) {
+    const iterations = Math.max(100, Math.round(baseIterations * scale));
+    let sink = 0;
+    const time = (fn: () => void): number => {
+      for (let i = 0; i < Math.min(1000, iterations); i++) fn(); // warm up
+      const start = process.hrtime.bigint();
+      for (let i = 0; i < iterations; i++) fn();
+      return Number(process.hrtime.bigint() - start) / iterations;
+    };
+    const base = time(() => {
+      const b = Buffer.allocUnsafe(size);
+      b[0] = 1;
+      b[size - 1] = 1;
+      sink ^= b[0]!;
+    });
+    out.push({ size, path: 'Buffer.allocUnsafe', iterations, nsPerPair: base, ratio: 1 });
+    for (const kind of kinds) {
+      const heap = createHeap(kind);
+      try {
+        const ns = time(() => {
+          const b = heap.alloc(size);
+          b[0] = 1;
+          b[size - 1] = 1;
+          sink ^= b[0]!;
+          heap.free(b);
+        });
+        out.push({ size, path: kind, iterations, nsPerPair: ns, ratio: ns / base });
+      } finally {
+        heap.destroy();
+      }
+    }
+    if (sink === 42) console.log(''); // keep the loop's work observable
+  }
+  return out;
+}
+
+function machine(): BenchReport['machine'] {
+  const c = cpus();
+  return {
+    cpu: c[0]?.model ?? 'unknown',
+    cores: c.length,
+    memory: totalmem(),
+    kernel: release(),
+    node: process.version,
+    platform: `${process.platform}-${process.arch}`,
+  };
+}
+
+/** Runs the whole benchmark. Throws only for a broken installation (no child script, no addon). */
+export function runBench(options: BenchOptions = {}): BenchReport {
+  const started = Date.now();
+  const quick = options.quick ?? false;
+  const scale = options.scale ?? (quick ? 0.15 : 1);
+  const runs = options.throughputRuns ?? (quick ? 1 : 3);
+  const timeoutMs = (options.timeout ?? 300) * 1000;
+  if (!existsSync(childScript())) throw new Error(`heaplab bench: ${childScript()} is missing; run \`npm run build\``);
+  const dir = mkdtempSync(join(tmpdir(), 'heaplab-bench-'));
+  try {
+    const wanted = (name: string): boolean => !options.allocators || options.allocators.includes(name);
+    const built = availableAllocators();
+    const heaplab = built.filter((k) => wanted(k));
+    const allocators: string[] = [...heaplab];
+    if (wanted('glibc')) allocators.push('glibc');
+
+    // workloads (generated now; recorded ones below)
+    let workloads = options.customWorkloads ?? benchWorkloads(scale);
+    if (options.workloads) workloads = workloads.filter((w) => options.workloads!.includes(w.name));
+    const recordWanted = (options.record ?? true) && !options.customWorkloads;
+    const programs = recordedPrograms.filter((p) => !options.workloads || options.workloads.includes(p.name));
+    const portKinds = (options.ports ?? true) ? heaplab.filter((k) => portFactories[k as AllocatorKind]) : [];
+    const napiOn = options.napi ?? true;
+
+    // a rough step count for the progress bar: probes, recordings, runs, ports, napi
+    const perWorkload = (w: Workload): number => (w.traces.length > 1 ? 2 : 1);
+    let phase: 'setup' | 'runs' = 'setup';
+    let total = peerNames.length + (recordWanted ? programs.length : 0);
+    const step = (what: string): void => {
+      options.onStep?.(what, phase, total);
+    };
+
+    // peers: a small two-thread probe in a child; a crash or a refused dlopen skips the peer
+    const probe = churn('probe', 7, { ops: 20000, live: 500, size: (r) => 16 + Math.floor(r() * 2000) });
+    const probeFile = join(dir, 'probe.trace');
+    writeTraceFile(probeFile, probe);
+    const peers: PeerStatus[] = [];
+    for (const name of peerNames) {
+      step(`probe ${name}`);
+      if (!wanted(name)) {
+        peers.push({ name, package: peerPackages[name], ok: false, reason: 'not selected' });
+        continue;
+      }
+      const out = runChild(dir, { target: name, traceFiles: [probeFile, probeFile], touch: true, latency: true, throughputRuns: 1, maxSamples: 10 }, 60_000);
+      if (out.ok) {
+        peers.push({ name, package: peerPackages[name], ok: true, path: out.result.path });
+        allocators.push(name);
+      } else peers.push({ name, package: peerPackages[name], ok: false, reason: out.error });
+    }
+
+    const recordings: BenchReport['recordings'] = [];
+    if (recordWanted) {
+      for (const program of programs) {
+        step(`record ${program.name}`);
+        const outcome = recordProgram(program, options.recordMaxOps ?? (quick ? 300_000 : 2_000_000));
+        if (outcome.workload) {
+          workloads.push(outcome.workload);
+          recordings.push({ name: program.name, ok: true, ...(outcome.recordedOps !== undefined ? { recordedOps: outcome.recordedOps } : {}) });
+        } else recordings.push({ name: program.name, ok: false, reason: outcome.skipped ?? 'unknown' });
+      }
+    }
+    phase = 'runs';
+    total = workloads.reduce((s, w) => s + allocators.length * perWorkload(w) + (w.traces.length > 1 ? 0 : portKinds.length), 0) + (napiOn ? 1 : 0);
+
+    const memorySources: Record<string, string> = {};
+    const results: WorkloadResult[] = [];
+    for (const w of workloads) {
+      const files = w.traces.map((t, i) => {
+        const f = join(dir, `${w.name}-${i}.trace`);
+        writeTraceFile(f, t);
+        return f;
+      });
+      const ops = w.traces.reduce((s, t) => s + t.op.length, 0);
+      const result: WorkloadResult = { name: w.name, goal: w.goal, description: w.description, threads: w.traces.length, ops, peakLive: 0, runs: [] };
+      const maxSamples = w.goal === 'stable' ? 2000 : 1000;
+      for (const allocator of allocators) {
+        step(`${w.name}: ${allocator}`);
+        const out = runChild(dir, { target: allocator, traceFiles: files, touch: true, latency: true, throughputRuns: runs, maxSamples }, timeoutMs);
+        if (!out.ok) {
+          result.runs.push(emptyRun(allocator, 'c', out.error));
+          continue;
+        }
+        memorySources[allocator] = out.result.memorySource;
+        const run = runOf(allocator, out.result, true);
+        if (w.traces.length > 1) {
+          step(`${w.name}: ${allocator}, 1 thread`);
+          const one = runChild(dir, { target: allocator, traceFiles: [files[0]!], touch: true, latency: false, throughputRuns: runs, maxSamples: 10 }, timeoutMs);
+          if (one.ok) run.scaling = run.ops / run.elapsedNs / (one.result.ops / one.result.elapsedNs);
+        }
+        result.runs.push(run);
+        if (run.peakLive > result.peakLive) result.peakLive = run.peakLive;
+      }
+      // the TypeScript ports, beside their C originals (one thread: they are single-threaded)
+      if (w.traces.length === 1) {
+        const trace = w.traces[0]!;
+        const peakLive = summarizeTrace(trace).peakLiveBytes;
+        for (const kind of portKinds) {
+          step(`${w.name}: ${kind} (TS port)`);
+          result.runs.push(portRun(kind as AllocatorKind, trace, peakLive, runs));
+        }
+      }
+      fillRatios(result);
+      results.push(result);
+    }
+
+    let napi: NapiResult[] = [];
+    if (napiOn) {
+      step('Node-API paths');
+      napi = benchNapi(heaplab as AllocatorKind[], (options.napiScale ?? 1) * (quick ? 0.3 : 1));
+    }
+
+    const clockOut = spawnSync(process.execPath, [childScript(), '--clock'], { env: childEnv(), encoding: 'utf8' });
+    const clock = JSON.parse((clockOut.stdout ?? '').trim() || '{"name":"unknown","overheadNs":0,"minOverheadNs":0}') as BenchReport['clock'];
+
+    return {
+      date: new Date().toISOString(),
+      quick,
+      scale,
+      durationMs: Date.now() - started,
+      machine: machine(),
+      clock: { name: clock.name, overheadNs: clock.overheadNs, minOverheadNs: clock.minOverheadNs },
+      allocators,
+      peers,
+      ports: portKinds,
+      memorySources,
+      recordings,
+      workloads: results,
+      napi,
+    };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function portRun(kind: AllocatorKind, trace: Trace, peakLive: number, runs: number): AllocatorRun {
+  try {
+    let best = Infinity;
+    let peakMapped = 0;
+    for (let i = 0; i < runs; i++) {
+      const r = replayPort(kind, trace, { offsets: false, touch: true });
+      if (r.elapsedNs < best) best = r.elapsedNs;
+      peakMapped = r.stats.peakBytesMapped;
+    }
+    const ops = trace.op.length;
+    return {
+      allocator: kind,
+      family: 'heaplab',
+      engine: 'ts',
+      ok: true,
+      ops,
+      elapsedNs: best,
+      nsPerOp: best / ops,
+      mopsPerSec: ops / (best / 1e3),
+      peakMapped,
+      peakLive,
+      overhead: peakLive > 0 ? peakMapped / peakLive : NaN,
+      rssOverhead: NaN,
+      memorySource: 'bytes mapped by the port\'s arena page source',
+      ratio: { time: NaN, p999: NaN, max: NaN, memory: NaN },
+    };
+  } catch (e) {
+    return emptyRun(kind, 'ts', (e as Error).message);
+  }
+}
+
+// ---- text output ---------------------------------------------------------------
+
+const fx = (x: number, digits = 2): string => (Number.isFinite(x) ? x.toFixed(digits) : '-');
+const ratioText = (x: number): string => (Number.isFinite(x) ? `${x.toFixed(2)}×` : '-');
+export const formatNs = (ns: number): string =>
+  !Number.isFinite(ns) ? '-' : ns < 1000 ? `${Math.round(ns)}` : ns < 1e6 ? `${(ns / 1e3).toFixed(1)}k` : `${(ns / 1e6).toFixed(2)}M`;
+
+export function runLabel(r: AllocatorRun): string {
+  return r.engine === 'ts' ? `${r.allocator} (TS port)` : r.allocator;
+}
+
+/** The table of one workload: every allocator as a ratio to glibc. */
+export function workloadTable(w: WorkloadResult): { header: string[]; rows: string[][] } {
+  const header = ['allocator', 'ms', 'Mops/s', 'time×', 'p50', 'p99', 'p99.9', 'p99.9×', 'p99.99', 'max', 'max×', 'mem', 'mem×', 'rss'];
+  if (w.threads > 1) header.push('2T/1T');
+  const rows = w.runs.map((r) => {
+    if (!r.ok) return [runLabel(r), `failed: ${r.error ?? ''}`.slice(0, 60)];
+    const l = r.latency;
+    const row = [
+      runLabel(r),
+      fx(r.elapsedNs / 1e6, 1),
+      fx(r.mopsPerSec, 2),
+      ratioText(r.ratio.time),
+      l ? formatNs(l.p50) : '-',
+      l ? formatNs(l.p99) : '-',
+      l ? formatNs(l.p999) : '-',
+      ratioText(r.ratio.p999),
+      l ? formatNs(l.p9999) : '-',
+      l ? formatNs(l.max) : '-',
+      ratioText(r.ratio.max),
+      fx(r.overhead, 3),
+      ratioText(r.ratio.memory),
+      fx(r.rssOverhead, 2),
+    ];
+    if (w.threads > 1) row.push(r.scaling !== undefined ? ratioText(r.scaling) : '-');
+    return row;
+  });
+  return { header, rows };
+}
+
+/** Which of heaplab's C allocators leads each workload on the figure its goal cares about, and its ratio to glibc. */
+export function leaders(report: BenchReport): Array<{ workload: string; metric: string; leader: string; value: number; ratioToGlibc: number }> {
+  const out: Array<{ workload: string; metric: string; leader: string; value: number; ratioToGlibc: number }> = [];
+  for (const w of report.workloads) {
+    const mine = w.runs.filter((r) => r.ok && r.family === 'heaplab' && r.engine === 'c');
+    const glibc = w.runs.find((r) => r.ok && r.allocator === 'glibc');
+    if (!mine.length) continue;
+    const [metric, value]: [string, (r: AllocatorRun) => number] =
+      w.goal === 'space' || w.goal === 'stable'
+        ? ['memory overhead', (r) => r.overhead]
+        : w.goal === 'realtime'
+          ? ['p99.99 latency', (r) => r.latency?.p9999 ?? NaN]
+          : ['time', (r) => r.elapsedNs];
+    const best = [...mine].sort((a, b) => value(a) - value(b))[0]!;
+    out.push({ workload: w.name, metric, leader: best.allocator, value: value(best), ratioToGlibc: glibc ? value(best) / value(glibc) : NaN });
+  }
+  return out;
+}
+
+/** Writes the HTML report; returns its absolute path. */
+export function writeReport(report: BenchReport, path: string): string {
+  const abs = resolve(path);
+  mkdirSync(dirname(abs), { recursive: true });
+  writeFileSync(abs, renderHtml(report));
+  return abs;
+}

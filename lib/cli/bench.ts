@@ -1,0 +1,130 @@
+/**
+ * `heaplab bench [--quick]`: every allocator on the same workloads, one run,
+ * ratios to glibc; prints a table per workload and writes an HTML report.
+ */
+import { writeFileSync } from 'node:fs';
+import { formatNs, leaders, runBench, workloadTable, writeReport, type BenchOptions } from '../bench.js';
+import { Progress, table } from '../progress.js';
+import { parseArgs } from 'node:util';
+import { usageFailure } from './common.js';
+
+const USAGE = 'bench [--quick] [--out FILE] [--json FILE] [--allocator a,b] [--workload w,x] [--no-record] [--no-ports] [--no-napi] [--scale N]';
+
+const HELP = `Usage: heaplab ${USAGE}
+
+Runs every allocator on the same workloads and prints, per workload, each one
+as a ratio to glibc's malloc (time, p99.9 latency, max latency, memory
+overhead), then writes an HTML report with charts.
+
+Allocators: heaplab's tlsf, dlmalloc and liballoc (C, on the mmap page source,
+and their TypeScript ports beside them), glibc's malloc, and the peers jemalloc,
+mimalloc and tcmalloc when their Debian packages are installed (npm run
+bench:peers installs them; HEAPLAB_JEMALLOC / HEAPLAB_MIMALLOC / HEAPLAB_TCMALLOC
+name another library). Workloads: fast, space, stable, scalable (2 threads),
+realtime, and traces recorded now from python3, gcc and node.
+
+Options:
+  --quick            about 0.15 of the operations, one timing pass (about a minute)
+  -o, --out FILE     the HTML report (default report/bench.html)
+  --json FILE        also write the results as JSON
+  --allocator LIST   only these (comma-separated: tlsf,glibc,jemalloc,...)
+  --workload LIST    only these workloads (fast,space,stable,scalable,realtime,python3,gcc,node)
+  --scale N          multiply operation counts (default 1, quick 0.15)
+  --no-record        skip the recorded programs
+  --no-ports         skip the TypeScript ports
+  --no-napi          skip the Node-API paths
+  -h, --help         this text
+`;
+
+const list = (v: string | undefined): string[] | undefined => (v ? v.split(',').map((s) => s.trim()).filter(Boolean) : undefined);
+
+export async function main(argv: string[]): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+      quick: { type: 'boolean' },
+      out: { type: 'string', short: 'o' },
+      json: { type: 'string' },
+      allocator: { type: 'string' },
+      workload: { type: 'string' },
+      scale: { type: 'string' },
+      'no-record': { type: 'boolean' },
+      'no-ports': { type: 'boolean' },
+      'no-napi': { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }));
+  } catch (error) {
+    return usageFailure('bench', USAGE, (error as Error).message);
+  }
+  if (values.scale !== undefined && !(Number(values.scale) > 0)) return usageFailure('bench', USAGE, '--scale needs a positive number');
+  if (values.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  let progress: Progress | undefined;
+  let phase = '';
+  const options: BenchOptions = {
+    quick: values.quick ?? false,
+    record: !values['no-record'],
+    ports: !values['no-ports'],
+    napi: !values['no-napi'],
+    onStep: (what, stepPhase, total) => {
+      if (!progress || stepPhase !== phase) {
+        progress?.end();
+        progress = new Progress(stepPhase === 'setup' ? 'bench setup' : 'bench', total);
+        phase = stepPhase;
+      }
+      progress.tick(what);
+    },
+  };
+  const allocators = list(values.allocator);
+  const workloads = list(values.workload);
+  if (allocators) options.allocators = allocators;
+  if (workloads) options.workloads = workloads;
+  if (values.scale !== undefined) options.scale = Number(values.scale);
+  const report = runBench(options);
+  progress?.end();
+
+  const out: string[] = [];
+  out.push(`heaplab bench — ${report.date} — ${report.quick ? 'quick' : 'full'} run, ${(report.durationMs / 1000).toFixed(0)} s`);
+  out.push(`${report.machine.cpu}, ${report.machine.cores} cores, Node ${report.machine.node}; clock ${report.clock.name}, ${report.clock.overheadNs.toFixed(1)} ns per reading (subtracted)`);
+  for (const p of report.peers) out.push(p.ok ? `peer ${p.name}: ${p.path}` : `peer ${p.name}: skipped (${p.reason})`);
+  for (const r of report.recordings) if (!r.ok) out.push(`recording ${r.name}: skipped (${r.reason})`);
+  out.push('time×, p99.9×, max×, mem×: ratio to glibc (lower is better). mem: peak mapped ÷ peak live. latencies in ns (k = µs, M = ms).');
+  for (const w of report.workloads) {
+    const t = workloadTable(w);
+    out.push('', `${w.name} — ${w.description} (${w.ops.toLocaleString('en-US')} ops${w.threads > 1 ? `, ${w.threads} threads` : ''})`, '', table(t.header, t.rows));
+  }
+  if (report.napi.length) {
+    out.push('', 'Node-API paths: ns per alloc + free (ratio to Buffer.allocUnsafe)', '');
+    const paths = [...new Set(report.napi.map((n) => n.path))];
+    const sizes = [...new Set(report.napi.map((n) => n.size))];
+    out.push(
+      table(
+        ['path', ...sizes.map((s) => `${s} B`)],
+        paths.map((p) => [p, ...sizes.map((s) => {
+          const n = report.napi.find((x) => x.path === p && x.size === s);
+          return n ? `${n.nsPerPair.toFixed(0)} (${n.ratio.toFixed(2)}×)` : '-';
+        })]),
+      ),
+    );
+  }
+  const lead = leaders(report);
+  if (lead.length) {
+    out.push('', "heaplab's leader per workload (ratio to glibc on that figure):");
+    for (const l of lead) {
+      const v = l.metric === 'memory overhead' ? l.value.toFixed(3) : l.metric === 'time' ? `${(l.value / 1e6).toFixed(1)} ms` : `${formatNs(l.value)} ns`;
+      out.push(`  ${l.workload.padEnd(9)} ${l.metric.padEnd(15)} ${l.leader.padEnd(9)} ${v}  (${Number.isFinite(l.ratioToGlibc) ? l.ratioToGlibc.toFixed(2) : '-'}× glibc)`);
+    }
+  }
+  const html = writeReport(report, values.out ?? 'report/bench.html');
+  if (values.json) writeFileSync(values.json, JSON.stringify(report, null, 1));
+  out.push('', `report: ${html}`);
+  process.stdout.write(`${out.join('\n')}\n`);
+  return report.workloads.some((w) => w.runs.some((r) => !r.ok)) ? 1 : 0;
+}
