@@ -40,6 +40,27 @@ export interface NativeStats {
   finalized: number;
 }
 
+/** What the debug layer (native/debug.h) found wrong with one block. */
+export interface NativeFinding {
+  kind: 'overflow' | 'use-after-free' | 'bad-magic' | 'double-free';
+  /** Bytes the block was asked for (0 when its header is unreadable). */
+  size: number;
+  /** The requester id given to alloc/realloc (0: unknown). */
+  requester: number;
+  /** First wrong byte: from the block's start, or (overflow) from its end. */
+  offset: number;
+}
+
+/** Debug-mode settings, all given (lib/heap.ts fills in the defaults). */
+export interface NativeDebugOptions {
+  /** Freed blocks held back before they really go back (0: none). */
+  quarantine: number;
+  /** Most bytes the quarantine holds. */
+  quarantineBytes: number;
+  /** A full check every N operations; 0 for never. */
+  checkEvery: number;
+}
+
 /** One heap: one allocator instance over its own page source. */
 export declare class NativeHeap {
   /**
@@ -47,9 +68,10 @@ export declare class NativeHeap {
    * @param limit byte limit of the page source, 0 for none
    * @param pageSize page size in bytes, 0 for the system's
    * @param pages the page source: 'mmap' (anonymous mappings) or 'arena' (deterministic)
+   * @param debug debug mode (native/debug.h) when given: magics, canaries, fill patterns, quarantine
    * Construction never throws; `status()` is non-zero when the heap did not come up.
    */
-  constructor(kind: string, limit: number, pageSize: number, pages?: 'mmap' | 'arena');
+  constructor(kind: string, limit: number, pageSize: number, pages?: 'mmap' | 'arena', debug?: NativeDebugOptions);
   /** 0 when the heap is usable, else the status that prevented it. */
   status(): number;
   /**
@@ -57,7 +79,7 @@ export declare class NativeHeap {
    * returns an external Buffer over them, owned by the token `id` (unique per heap).
    * Returns a status number on failure.
    */
-  alloc(id: number, size: number, align: number, zero: boolean): Buffer | number;
+  alloc(id: number, size: number, align: number, zero: boolean, requester?: number): Buffer | number;
   /** Frees the block of token `id` and detaches `buffer`. Returns a status. */
   free(id: number, buffer: Uint8Array): number;
   /**
@@ -65,7 +87,7 @@ export declare class NativeHeap {
    * old `buffer` is detached and a new Buffer owned by `newId` returned. On failure,
    * a status, and the old block is untouched.
    */
-  realloc(id: number, newId: number, size: number, buffer: Uint8Array): Buffer | number;
+  realloc(id: number, newId: number, size: number, buffer: Uint8Array, requester?: number): Buffer | number;
   /** Usable bytes of the block of token `id`, or a negated status. */
   usableSize(id: number): number;
   /** Current counters. Works after destroy (the last values). */
@@ -74,6 +96,16 @@ export declare class NativeHeap {
   check(): NativeCheckResult | number;
   /** Detaches every live Buffer and gives all pages back. Returns a status. */
   destroy(): number;
+  /** Debug mode: what the layer found since the last call (each finding once); [] otherwise. */
+  findings(): NativeFinding[];
+  /** Debug mode, for tests: the address of the block of token `id`, or a negated status. */
+  debugAddress(id: number): number;
+  /**
+   * Debug mode, for tests standing in for buggy native code: writes `byte` at
+   * `address` if the debug layer has a block there (live or quarantined, header
+   * and canary included). Returns a status.
+   */
+  debugPoke(address: number, byte: number): number;
 }
 
 /** A trace as parallel arrays (see lib/workloads.ts). */
@@ -108,6 +140,8 @@ export interface NativeReplayResult {
   stats: { bytesMapped: number; peakBytesMapped: number; pageMaps: number; pageUnmaps: number; highWater?: number };
   offsets?: Float64Array;
   snapshot?: Uint8Array;
+  /** The arena base's high 32 bits (its low 32 bits are 0), with `snapshot`. */
+  baseHigh?: number;
   bytesMappedAfterDestroy: number;
 }
 

@@ -13,7 +13,10 @@ export type HeaplabErrorCode =
   | 'ERR_HEAPLAB_DESTROYED'
   | 'ERR_HEAPLAB_CORRUPT'
   | 'ERR_HEAPLAB_UNKNOWN_ALLOCATOR'
-  | 'ERR_HEAPLAB_UNSUPPORTED';
+  | 'ERR_HEAPLAB_UNSUPPORTED'
+  | 'ERR_HEAPLAB_PRELOAD_NOT_FOUND'
+  | 'ERR_HEAPLAB_TRACE_FORMAT'
+  | 'ERR_HEAPLAB_USAGE';
 
 export class HeaplabError extends Error {
   readonly code: HeaplabErrorCode;
@@ -52,12 +55,39 @@ export class ForeignBufferError extends HeaplabError {
 export class DestroyedError extends HeaplabError {
   constructor(message: string) { super('ERR_HEAPLAB_DESTROYED', message); }
 }
-/** The heap checker found broken invariants. `problems` lists them. */
+/** What debug mode (`createHeap(kind, { debug: true })`) found wrong with one block. */
+export interface HeapFinding {
+  /**
+   * overflow: bytes after the block's end were written (its canary is damaged);
+   * use-after-free: a freed block was written while held in the quarantine;
+   * bad-magic: the block's header was overwritten (a write before its start);
+   * double-free: a block freed twice (native code only: JS double frees are
+   * DoubleFreeError before they reach the allocator).
+   */
+  readonly kind: 'overflow' | 'use-after-free' | 'bad-magic' | 'double-free';
+  /** Bytes the block was asked for (0 when its header is unreadable). */
+  readonly size: number;
+  /** Who asked for it: the `label` given to alloc, or the first caller outside heaplab ("parse() at app.js:12"). */
+  readonly requester: string;
+  /** First wrong byte: from the block's start (use-after-free), or past its end (overflow). */
+  readonly offset: number;
+  /** One sentence: "a 48-byte block requested by parse() at app.js:12 was written past its end". */
+  readonly message: string;
+}
+
+/**
+ * The heap is corrupt: the heap checker found broken invariants, or (debug mode)
+ * `free` or `check` found a block written past its end or after it was freed.
+ * `problems` lists every problem as a sentence; `findings` has the debug-mode
+ * ones in structured form. A `free` that throws this has still freed the block.
+ */
 export class HeapCorruptionError extends HeaplabError {
   readonly problems: readonly string[];
-  constructor(message: string, problems: readonly string[]) {
+  readonly findings: readonly HeapFinding[];
+  constructor(message: string, problems: readonly string[], findings: readonly HeapFinding[] = []) {
     super('ERR_HEAPLAB_CORRUPT', `${message}:\n  ${problems.join('\n  ')}`);
     this.problems = problems;
+    this.findings = findings;
   }
 }
 /** No allocator of that name in this build. */
@@ -80,6 +110,7 @@ export const Status = {
   externalBuffersRefused: 6,
   unknownAllocator: 7,
   invalidPageSize: 8,
+  notDebug: 9,
 } as const;
 
 /** The error for a non-zero addon status; `what` says which call, for the message. */
@@ -101,6 +132,8 @@ export function statusError(status: number, what: string): HeaplabError {
       );
     case Status.unknownAllocator:
       return new UnknownAllocatorError(`${what}: no such allocator in this build`);
+    case Status.notDebug:
+      return new InvalidArgumentError(`${what}: only a heap created with { debug: true } can do that`);
     case Status.invalidPageSize:
       return new InvalidArgumentError(`${what}: pageSize must be a power of two, at least 4096 and a multiple of the system page size`);
     default:

@@ -17,6 +17,7 @@ import {
   statusError,
 } from './errors.js';
 import { binding, type NativeHeap, type NativeStats } from './native.js';
+import { callerFrame, checkDebugOptions, type DebugOptions, findingsError, RequesterTable } from './debug.js';
 import { createPortHeap, type PortHeap } from './port-heap.js';
 import { checkAlignment, checkBoolean, checkByteCount, checkOptions, checkSize, describe } from './validate.js';
 
@@ -41,6 +42,21 @@ export interface HeapOptions {
    * (see lib/port-heap.ts). Both make the same decisions on the arena page source.
    */
   engine?: 'native' | 'ts';
+  /**
+   * Debug mode (native engine): each block gets a header with magic words, a
+   * canary after it and fill patterns (0xAA fresh, 0xDD freed); freed blocks
+   * wait in a quarantine. `free` and `check` then throw HeapCorruptionError
+   * (ERR_HEAPLAB_CORRUPT) naming the block's size and requester when native code
+   * wrote past a block's end or into a freed block. `true` for the defaults.
+   */
+  debug?: boolean | DebugOptions;
+}
+
+export type { DebugOptions } from './debug.js';
+
+export interface ReallocOptions {
+  /** Debug mode: who asks for the block, in reports (default: the caller's file and line). */
+  label?: string;
 }
 
 export interface AllocOptions {
@@ -48,6 +64,8 @@ export interface AllocOptions {
   align?: number;
   /** Zero the block's bytes (default false: contents are unspecified). */
   zero?: boolean;
+  /** Debug mode: who asks for the block, in reports (default: the caller's file and line). Ignored otherwise. */
+  label?: string;
 }
 
 /** Counters of a heap. Byte counts are exact integers. */
@@ -64,7 +82,7 @@ export interface Heap<B extends Uint8Array = Buffer> {
   /** Frees a block; afterwards `buf.length === 0` and its memory is unreachable from JS. */
   free(buf: B): void;
   /** Resizes a block, keeping its contents; the old view is detached. On failure the old view stays valid. */
-  realloc(buf: B, size: number): B;
+  realloc(buf: B, size: number, options?: ReallocOptions): B;
   /** Usable bytes of the block (at least its length). */
   usableSize(buf: B): number;
   /** Counters: bytes mapped and in use, now and at peak, operation counts. */
@@ -89,10 +107,30 @@ class NativeBackedHeap implements Heap<Buffer> {
   readonly #blocks = new WeakMap<Uint8Array, BlockRecord>();
   #nextId = 1;
   #destroyed = false;
+  /** Debug mode's requester names; null when the heap is not in debug mode. */
+  readonly #requesters: RequesterTable | null;
 
-  constructor(kind: AllocatorKind, native: NativeHeap) {
+  constructor(kind: AllocatorKind, native: NativeHeap, debug: boolean) {
     this.kind = kind;
     this.#native = native;
+    this.#requesters = debug ? new RequesterTable() : null;
+    natives.set(this, native);
+  }
+
+  /** Debug mode: the requester id of a new block (label, else the caller's frame). */
+  #requester(label: unknown): number | undefined {
+    if (!this.#requesters) return undefined;
+    if (label !== undefined && typeof label !== 'string') {
+      throw new InvalidArgumentError(`Expected a string for label but received ${describe(label)}`);
+    }
+    return this.#requesters.id(label ?? callerFrame());
+  }
+
+  /** Debug mode: throws what the native layer found since the last look. */
+  #throwFindings(what: string): void {
+    if (!this.#requesters) return;
+    const error = findingsError(what, this.kind, this.#native.findings(), this.#requesters);
+    if (error) throw error;
   }
 
   get destroyed(): boolean {
@@ -127,11 +165,15 @@ class NativeBackedHeap implements Heap<Buffer> {
   alloc(size: number, options?: AllocOptions): Buffer {
     this.#assertAlive('alloc');
     checkSize(size);
-    const opts = checkOptions(options, 'alloc options', ['align', 'zero']);
+    const opts = checkOptions(options, 'alloc options', ['align', 'zero', 'label']);
     const align = opts.align === undefined ? defaultAlign : checkAlignment(opts.align);
     const zero = opts.zero === undefined ? false : checkBoolean(opts.zero, 'zero');
+    if (opts.label !== undefined && typeof opts.label !== 'string') {
+      throw new InvalidArgumentError(`Expected a string for label but received ${describe(opts.label)}`);
+    }
+    const requester = this.#requester(opts.label);
     const id = this.#nextId++;
-    return this.#adopt(this.#native.alloc(id, size, align, zero), id, `heap.alloc(${size})`);
+    return this.#adopt(this.#native.alloc(id, size, align, zero, requester), id, `heap.alloc(${size})`);
   }
 
   free(buf: Buffer): void {
@@ -140,16 +182,27 @@ class NativeBackedHeap implements Heap<Buffer> {
     const status = this.#native.free(record.id, buf);
     record.live = false;
     if (status !== Status.ok) throw statusError(status, 'heap.free');
+    this.#throwFindings('heap.free');
   }
 
-  realloc(buf: Buffer, size: number): Buffer {
+  realloc(buf: Buffer, size: number, options?: ReallocOptions): Buffer {
     this.#assertAlive('realloc');
     const record = this.#recordOf(buf, 'realloc');
     checkSize(size);
+    const opts = checkOptions(options, 'realloc options', ['label']);
+    if (opts.label !== undefined && typeof opts.label !== 'string') {
+      throw new InvalidArgumentError(`Expected a string for label but received ${describe(opts.label)}`);
+    }
+    const requester = this.#requester(opts.label);
     const id = this.#nextId++;
-    const result = this.#native.realloc(record.id, id, size, buf);
+    const result = this.#native.realloc(record.id, id, size, buf, requester);
     if (typeof result !== 'number') record.live = false;
     return this.#adopt(result, id, `heap.realloc(${size})`);
+  }
+
+  /** @internal the token of a live block (debugInternals). */
+  idOf(buf: Buffer): number {
+    return this.#recordOf(buf, 'debugAddress').id;
   }
 
   usableSize(buf: Buffer): number {
@@ -171,6 +224,8 @@ class NativeBackedHeap implements Heap<Buffer> {
     const problems: string[] = [];
     if (result.invariants > 0) problems.push(`the ${this.kind} heap walker counted ${result.invariants} broken invariant(s)`);
     for (const id of result.blocks) problems.push(`block #${id} no longer has the size or alignment it was given`);
+    const found = this.#requesters ? findingsError('heap.check', this.kind, this.#native.findings(), this.#requesters) : null;
+    if (found) throw new HeapCorruptionError(`heap.check: the ${this.kind} heap is corrupt`, [...problems, ...found.problems], found.findings);
     if (problems.length) throw new HeapCorruptionError(`heap.check: the ${this.kind} heap is corrupt`, problems);
   }
 
@@ -200,7 +255,8 @@ export function createHeap(kind: AllocatorKind, options?: HeapOptions): Heap<Buf
   if (typeof kind !== 'string' || !(allocatorKinds as readonly string[]).includes(kind)) {
     throw new UnknownAllocatorError(`Expected one of ${allocatorKinds.join(', ')} for kind but received ${describe(kind)}`);
   }
-  const opts = checkOptions(options, 'createHeap options', ['limit', 'pageSize', 'pages', 'engine']);
+  const opts = checkOptions(options, 'createHeap options', ['limit', 'pageSize', 'pages', 'engine', 'debug']);
+  const debug = checkDebugOptions(opts.debug);
   if (opts.engine !== undefined && opts.engine !== 'native' && opts.engine !== 'ts') {
     throw new InvalidArgumentError(`Expected 'native' or 'ts' for engine but received ${describe(opts.engine)}`);
   }
@@ -212,15 +268,41 @@ export function createHeap(kind: AllocatorKind, options?: HeapOptions): Heap<Buf
   if (opts.limit !== undefined && limit === 0) throw new InvalidArgumentError('Expected a positive limit but received 0');
   if (opts.engine === 'ts') {
     if (opts.pages === 'mmap') throw new InvalidArgumentError("The ts engine always uses the arena page source; pages: 'mmap' is not possible");
+    if (debug) throw new InvalidArgumentError('Debug mode is a layer over the native allocators; the ts engine has none');
     return createPortHeap(kind, limit, pageSize);
   }
   if (!(binding.allocators as readonly string[]).includes(kind)) {
     throw new UnknownAllocatorError(`The ${kind} allocator is not in this build of heaplab (built: ${binding.allocators.join(', ')})`);
   }
-  const native = new binding.NativeHeap(kind, limit, pageSize, (opts.pages as 'mmap' | 'arena' | undefined) ?? 'mmap');
+  const pages = (opts.pages as 'mmap' | 'arena' | undefined) ?? 'mmap';
+  const native = debug ? new binding.NativeHeap(kind, limit, pageSize, pages, debug) : new binding.NativeHeap(kind, limit, pageSize, pages);
   const status = native.status();
   if (status !== Status.ok) throw statusError(status, `createHeap(${JSON.stringify(kind)})`);
-  return new NativeBackedHeap(kind, native);
+  return new NativeBackedHeap(kind, native, debug !== null);
+}
+
+const natives = new WeakMap<object, NativeHeap>();
+
+/**
+ * For tests of debug mode only (not exported from the package): stands in for
+ * buggy native code that was handed a Buffer, writing where JS cannot, such as
+ * past a block's end or into a block after it was freed. Only on a debug heap,
+ * and only where the debug layer has a block.
+ */
+export function debugInternals(heap: Heap<Buffer>): { address(buf: Buffer): number; poke(address: number, byte: number): void } {
+  const native = natives.get(heap);
+  if (!native || !(heap instanceof NativeBackedHeap)) throw new InvalidArgumentError('debugInternals: not a native heap');
+  return {
+    address(buf: Buffer): number {
+      const n = native.debugAddress(heap.idOf(buf));
+      if (n < 0) throw statusError(-n, 'debugAddress');
+      return n;
+    },
+    poke(address: number, byte: number): void {
+      const status = native.debugPoke(address, byte);
+      if (status !== Status.ok) throw statusError(status, 'debugPoke');
+    },
+  };
 }
 
 /** Allocators compiled into this build. */

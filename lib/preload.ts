@@ -7,7 +7,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { UnknownAllocatorError } from './errors.js';
+import { HeaplabError, UnknownAllocatorError } from './errors.js';
 import type { AllocatorKind } from './heap.js';
 
 /** The allocators that have a preload library, in the order the CLI lists them. */
@@ -20,13 +20,11 @@ export const defaultPreloadKind: AllocatorKind = 'tlsf';
 export const packageRoot: string = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 /** A preload library (or the C test program) that was not built. */
-export class PreloadLibraryNotFoundError extends Error {
-  readonly code = 'ERR_HEAPLAB_PRELOAD_NOT_FOUND';
+export class PreloadLibraryNotFoundError extends HeaplabError {
   /** The paths that were tried, in order. */
   readonly tried: readonly string[];
   constructor(message: string, tried: readonly string[]) {
-    super(message);
-    this.name = 'PreloadLibraryNotFoundError';
+    super('ERR_HEAPLAB_PRELOAD_NOT_FOUND', message);
     this.tried = tried;
   }
 }

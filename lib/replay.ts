@@ -30,6 +30,8 @@ export interface ReplayResult {
   offsets?: Float64Array;
   /** The arena's bytes after the trace (pointers as offsets). */
   snapshot?: Uint8Array;
+  /** C only: the high 32 bits of the arena's base address (the low 32 are 0). */
+  baseHigh?: number;
   bytesMappedAfterDestroy: number;
 }
 
@@ -186,8 +188,9 @@ export function firstDivergence(trace: Trace, c: ReplayResult, ts: ReplayResult,
     if (a.length !== b.length) return { what: 'arena size', c: String(a.length), ts: String(b.length) };
     const skip = new Uint8Array(a.length);
     for (const [at, len] of hostBytes) skip.fill(1, at, Math.min(a.length, at + len));
+    const baseHigh = c.baseHigh ?? 0;
     for (let i = 0; i < a.length; i++) {
-      if (a[i] !== b[i] && !skip[i]) {
+      if (a[i] !== b[i] && !skip[i] && !partlyOverwrittenPointer(a, b, i, baseHigh)) {
         const word = i & ~7;
         const hex = (u: Uint8Array): string => Buffer.from(u.subarray(word, word + 8)).toString('hex');
         return { what: `arena byte at offset ${i} (word ${word})`, c: hex(a), ts: hex(b) };
@@ -195,6 +198,21 @@ export function firstDivergence(trace: Trace, c: ReplayResult, ts: ReplayResult,
     }
   }
   return null;
+}
+
+/**
+ * A stale pointer that the heap later overwrote in part (calloc clearing, or
+ * realloc copying, a length that is not a multiple of 8) cannot be turned into
+ * an offset by the C snapshot: its high half still holds the high half of the
+ * arena's address. The arena base is 4 GiB-aligned and the region below 4 GiB,
+ * so a pointer is baseHigh:offset. Byte i of such a word is equal in the low
+ * half, and in the high half C has either 0 or the base's byte where the port
+ * has 0. Anything else is a real difference.
+ */
+function partlyOverwrittenPointer(c: Uint8Array, ts: Uint8Array, i: number, baseHigh: number): boolean {
+  const k = i & 7;
+  if (k < 4 || ts[i] !== 0) return false;
+  return c[i] === ((baseHigh >>> ((k - 4) * 8)) & 0xff);
 }
 
 export interface Comparison {

@@ -5,6 +5,7 @@
  */
 import { closeSync, fstatSync, openSync, readSync, readdirSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
+import { HeaplabError } from './errors.js';
 import type { Trace } from './workloads.js';
 
 /** Operation codes, as in native/trace.h (`enum hl_trace_op`). */
@@ -48,11 +49,9 @@ export interface RecordedTrace extends Trace {
 }
 
 /** The file is not a heaplab trace, or is damaged. */
-export class TraceFormatError extends Error {
-  readonly code = 'ERR_HEAPLAB_TRACE_FORMAT';
+export class TraceFormatError extends HeaplabError {
   constructor(message: string) {
-    super(message);
-    this.name = 'TraceFormatError';
+    super('ERR_HEAPLAB_TRACE_FORMAT', message);
   }
 }
 

@@ -9,6 +9,7 @@
 // so the heap outlives every finalizer that could still touch it.
 #include <napi.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <unordered_map>
@@ -17,6 +18,7 @@ extern "C" {
 #include "allocator.h"
 #include "pages.h"
 #include "replay.h"
+#include "debug.h"
 #include "bench.h"
 }
 
@@ -33,9 +35,11 @@ enum HlStatus : int32_t {
   kExternalBuffersRefused = 6,
   kUnknownAllocator = 7,
   kInvalidPageSize = 8,
+  kNotDebug = 9,  // a debug-only call on a heap made without { debug }
 };
 
 constexpr size_t kArenaReserve = (size_t)1 << 30;  // address space of an arena heap without a limit
+constexpr size_t kArenaMaxReserve = ((size_t)1 << 32) - ((size_t)1 << 20);  // offsets stay below 4 GiB
 constexpr double kMaxRequest = 9007199254740991.0;  // 2**53 - 1; the allocator bounds it further
 
 struct HeapState;
@@ -61,6 +65,9 @@ struct HeapState {
   hl_mmap_pages pages{};
   hl_arena_pages arena{};
   bool use_arena = false;
+  // Debug mode (native/debug.h): ops is the debug layer's table over the
+  // allocator and heap an hl_debug_heap; each alloc names its requester first.
+  hl_debug_heap *debug = nullptr;
   hl_hooks hooks{};
   bool destroyed = false;
   size_t refs = 1;  // the JS wrapper + one per Token not yet finalized
@@ -158,6 +165,9 @@ class NativeHeap : public Napi::ObjectWrap<NativeHeap> {
                            InstanceMethod<&NativeHeap::Check>("check"),
                            InstanceMethod<&NativeHeap::Destroy>("destroy"),
                            InstanceMethod<&NativeHeap::Status>("status"),
+                           InstanceMethod<&NativeHeap::Findings>("findings"),
+                           InstanceMethod<&NativeHeap::DebugAddress>("debugAddress"),
+                           InstanceMethod<&NativeHeap::DebugPoke>("debugPoke"),
                        });
   }
 
@@ -175,7 +185,7 @@ class NativeHeap : public Napi::ObjectWrap<NativeHeap> {
       return;
     }
     state_->use_arena = info.Length() > 3 && info[3].IsString() && info[3].As<Napi::String>().Utf8Value() == "arena";
-    int rc = state_->use_arena ? hl_arena_pages_init(&state_->arena, page_size, limit ? limit : kArenaReserve, limit)
+    int rc = state_->use_arena ? hl_arena_pages_init(&state_->arena, page_size, limit ? std::min(limit, kArenaMaxReserve) : kArenaReserve, limit)
                                : hl_mmap_pages_init(&state_->pages, page_size, limit);
     if (rc != 0) {
       init_status_ = kInvalidPageSize;
@@ -183,7 +193,19 @@ class NativeHeap : public Napi::ObjectWrap<NativeHeap> {
       return;
     }
     state_->hooks = state_->use_arena ? hl_arena_pages_hooks(&state_->arena, 1) : hl_mmap_pages_hooks(&state_->pages, 1);
-    state_->heap = state_->ops->create(&state_->hooks);
+    if (info.Length() > 4 && info[4].IsObject()) {
+      // debug: { quarantine, quarantineBytes, checkEvery } (lib/heap.ts fills in the defaults)
+      Napi::Object d = info[4].As<Napi::Object>();
+      hl_debug_options o = hl_debug_default_options();
+      o.quarantine_blocks = (size_t)d.Get("quarantine").As<Napi::Number>().DoubleValue();
+      o.quarantine_bytes = (size_t)d.Get("quarantineBytes").As<Napi::Number>().DoubleValue();
+      o.check_every = (size_t)d.Get("checkEvery").As<Napi::Number>().DoubleValue();
+      state_->debug = hl_debug_create(state_->ops, &state_->hooks, &o);
+      state_->heap = state_->debug;
+      state_->ops = hl_debug_wrap(state_->ops);
+    } else {
+      state_->heap = state_->ops->create(&state_->hooks);
+    }
     if (!state_->heap) {
       init_status_ = kOutOfMemory;
       state_->destroyed = true;
@@ -227,6 +249,7 @@ class NativeHeap : public Napi::ObjectWrap<NativeHeap> {
     if (!(size_d >= 0 && size_d <= kMaxRequest)) return Fail(env, kInvalidSize);
     size_t size = (size_t)size_d, align = (size_t)align_d;
     if (align == 0 || (align & (align - 1))) return Fail(env, kInvalidAlignment);
+    SetRequester(info, 4);
     void *ptr;
     if (align <= 16)
       ptr = zero ? state_->ops->calloc(state_->heap, 1, size) : state_->ops->malloc(state_->heap, size);
@@ -277,6 +300,7 @@ class NativeHeap : public Napi::ObjectWrap<NativeHeap> {
     double size_d = info[2].As<Napi::Number>().DoubleValue();
     if (!(size_d >= 0 && size_d <= kMaxRequest)) return Fail(env, kInvalidSize);
     size_t size = (size_t)size_d;
+    SetRequester(info, 4);
     void *ptr = ResizeKeepingAlignment(t, size);
     if (!ptr) {
       state_->stats.failedAllocs++;
@@ -362,7 +386,14 @@ class NativeHeap : public Napi::ObjectWrap<NativeHeap> {
     Napi::Env env = info.Env();
     if (state_->destroyed) return Fail(env, kDestroyed);
     Napi::Object o = Napi::Object::New(env);
-    o.Set("invariants", (double)state_->ops->check(state_->heap));
+    if (state_->debug) {
+      // hl_debug_check counts its new findings too; those are told by findings()
+      size_t before = hl_debug_findings_total(state_->debug);
+      size_t total = hl_debug_check(state_->debug);
+      o.Set("invariants", (double)(total - (hl_debug_findings_total(state_->debug) - before)));
+    } else {
+      o.Set("invariants", (double)state_->ops->check(state_->heap));
+    }
     // Our own record cross-checks the allocator: each live block must still
     // be at least as large as what JS was given, and 16-byte aligned.
     Napi::Array bad = Napi::Array::New(env);
@@ -374,6 +405,53 @@ class NativeHeap : public Napi::ObjectWrap<NativeHeap> {
     }
     o.Set("blocks", bad);
     return o;
+  }
+
+  // Debug mode: the requester id (lib/heap.ts's label table) of the next block.
+  void SetRequester(const Napi::CallbackInfo &info, size_t arg) {
+    if (state_->debug && info.Length() > arg && info[arg].IsNumber())
+      hl_debug_set_requester(state_->debug, (uintptr_t)info[arg].As<Napi::Number>().DoubleValue());
+  }
+
+  // findings() -> [{ kind, size, requester, culprit, offset }] (taken: each is told once)
+  Napi::Value Findings(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    Napi::Array out = Napi::Array::New(env);
+    if (!state_->debug || state_->destroyed) return out;
+    hl_debug_finding f[HL_DEBUG_MAX_FINDINGS];
+    size_t n = hl_debug_take_findings(state_->debug, f, HL_DEBUG_MAX_FINDINGS);
+    for (size_t i = 0; i < n; i++) {
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("kind", hl_debug_kind_name(f[i].kind));
+      o.Set("size", (double)f[i].size);
+      o.Set("requester", (double)f[i].requester);
+      o.Set("offset", (double)f[i].offset);
+      out.Set((uint32_t)i, o);
+    }
+    return out;
+  }
+
+  // Test hooks for debug heaps, standing in for buggy native code that was
+  // handed a Buffer: debugAddress(id) -> the block's address | -status, and
+  // debugPoke(address, byte) -> status, which writes one byte only where the
+  // debug layer has a block (live or quarantined, header and canary included).
+  Napi::Value DebugAddress(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (state_->destroyed) return Napi::Number::New(env, -kDestroyed);
+    if (!state_->debug) return Napi::Number::New(env, -kNotDebug);
+    Token *t = Live(info[0].As<Napi::Number>().DoubleValue());
+    if (!t) return Napi::Number::New(env, -kNotLive);
+    return Napi::Number::New(env, (double)(uintptr_t)t->ptr);
+  }
+
+  Napi::Value DebugPoke(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (state_->destroyed) return Fail(env, kDestroyed);
+    if (!state_->debug) return Fail(env, kNotDebug);
+    uintptr_t addr = (uintptr_t)info[0].As<Napi::Number>().DoubleValue();
+    if (!hl_debug_owns(state_->debug, addr)) return Fail(env, kNotLive);
+    *(volatile unsigned char *)addr = (unsigned char)info[1].As<Napi::Number>().Uint32Value();
+    return Fail(env, kOk);
   }
 
   Napi::Value Destroy(const Napi::CallbackInfo &info) {
@@ -466,6 +544,7 @@ Napi::Value Replay(const Napi::CallbackInfo &info) {
       }
     }
     out.Set("snapshot", snap);
+    out.Set("baseHigh", (double)(lo >> 32));
   }
   hl_replay_release(ops, heap, &blocks);
   ops->destroy(heap);

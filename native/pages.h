@@ -58,9 +58,11 @@ typedef struct hl_arena_pages {
     hl_spinlock lock;
 } hl_arena_pages;
 
-/* The base is aligned this much, so an offset has the alignment of its address
- * for every alignment a trace may ask (memalign up to 1 GiB). */
-#define HL_ARENA_BASE_ALIGN ((size_t)1 << 30)
+/* The base is aligned to 4 GiB: an offset has the alignment of its address for
+ * every alignment a trace may ask, and a pointer's low 32 bits are its offset
+ * (the region is below 4 GiB), so a pointer that the heap later overwrites in
+ * part still compares with the port's bytes (lib/replay.ts, firstDivergence). */
+#define HL_ARENA_BASE_ALIGN ((size_t)1 << 32)
 
 /* Reserves `reserve` bytes of address space (rounded up to pages); 0 or -1. */
 int hl_arena_pages_init(hl_arena_pages *src, size_t page_size, size_t reserve, size_t limit);

@@ -49,7 +49,9 @@ seed_corpus() {
   printf '\x00\x01\x05\x10\x04\x01' > "$dir/seed-malloc-free"
   printf '\x01\x02\x08\x05\x0c\x03\x02\x30\x20\x07\x00' > "$dir/seed-memalign-realloc-check"
   printf '\x02\x03\x09\x07\x03\x00\x03\x03\x16\x40\x00\x00\x07\x00' > "$dir/seed-calloc-grow"
-  head -c 2048 /dev/urandom > "$dir/seed-random"
+  # long inputs too: a heap is created and destroyed per input, so more
+  # operations per input is more operations per second
+  for i in 1 2 3 4; do head -c "$MAX_LEN" /dev/urandom > "$dir/seed-random-$i"; done
 }
 
 status=0

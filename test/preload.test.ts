@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { preloadKinds, preloadLibraryPath, preloadTestProgramPath } from '../lib/preload.js';
 import { TraceFormatError, TraceOp, readTrace, summarizeTrace, traceFiles } from '../lib/trace.js';
+import { repoRoot } from './util.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'heaplab-preload-test-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -114,6 +115,38 @@ describe('trace files', () => {
     // the shell's image never ran its destructor: its last window is dropped, not damaged
     expect(first.droppedBytes % 16).toBe(0);
     expect(Array.from(second.size)).toContain(100001);
+  });
+
+  it('a multi-threaded trace is consistent: new ids once, frees and reallocs of live blocks only', () => {
+    const exe = join(scratch, 'threads');
+    const build = spawnSync('gcc', ['-O2', '-pthread', '-o', exe, join(repoRoot, 'test', 'fixtures', 'threads.c')], { encoding: 'utf8' });
+    expect(build.status, build.stderr).toBe(0);
+    const file = join(scratch, 'threads.trace');
+    const env = envWith({ HEAPLAB_TRACE: file, LD_PRELOAD: preloadLibraryPath('dlmalloc') });
+    const run = spawnSync(exe, ['4', '20000'], { encoding: 'utf8', env });
+    expect(run.status, run.stderr).toBe(0);
+    const t = readTrace(file);
+    const live = new Uint8Array(t.maxId + 1);
+    const seen = new Uint8Array(t.maxId + 1);
+    let bad = 0;
+    for (let i = 0; i < t.op.length; i++) {
+      const op = t.op[i]!;
+      const id = t.id[i]!;
+      if (op <= TraceOp.memalign) {
+        if (seen[id]) bad++;
+        seen[id] = live[id] = 1;
+      } else if (op === TraceOp.realloc) {
+        if (!live[id]) bad++;
+      } else {
+        if (!live[id]) bad++;
+        live[id] = 0;
+      }
+    }
+    expect(bad).toBe(0);
+    const s = summarizeTrace(t);
+    expect(s.threads).toBe(5); // main and 4 workers
+    expect(s.byOp.memalign).toBeGreaterThan(1000);
+    expect(s.operations).toBeGreaterThan(100_000);
   });
 
   it('rejects a file that is not a trace, and a damaged one', () => {

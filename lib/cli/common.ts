@@ -1,13 +1,13 @@
 /** Helpers shared by the CLI commands: option parsing, child processes, formatting. */
+import { HeaplabError } from '../errors.js';
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 
 /** A usage error: the command prints it with its usage and exits with 2. */
-export class UsageError extends Error {
+export class UsageError extends HeaplabError {
   constructor(message: string) {
-    super(message);
-    this.name = 'UsageError';
+    super('ERR_HEAPLAB_USAGE', message);
   }
 }
 

@@ -330,34 +330,41 @@ class Dlmalloc implements PortAllocator {
 
   // ---- small bins: LIFO rings of one exact size --------------------------------------
   insert_small(p: number, s: number): void {
+    const u32 = this.u32;
     const i = small_index(s);
-    const h = this.smallbin(i);
+    const hi = this.iSmallbins + 2 * i;
+    const h = u32[hi]!;
+    const pfd = (p + C_FD) >>> 2; // p->fd, p->bk: words pfd, pfd + 2 (high words pfd + 1, pfd + 3)
     if (!h) {
-      this.set_fd(p, p);
-      this.set_bk(p, p);
-      this.smallmap = (this.smallmap | (1 << i)) >>> 0;
+      u32[pfd] = p; u32[pfd + 1] = 0;
+      u32[pfd + 2] = p; u32[pfd + 3] = 0;
+      u32[this.iSmallmap] = u32[this.iSmallmap]! | (1 << i);
     } else {
-      const hb = this.bk(h);
-      this.set_fd(p, h);
-      this.set_bk(p, hb);
-      this.set_fd(hb, p);
-      this.set_bk(h, p);
+      const hbk = (h + C_BK) >>> 2;
+      const hb = u32[hbk]!;
+      u32[pfd] = h; u32[pfd + 1] = 0;
+      u32[pfd + 2] = hb; u32[pfd + 3] = 0;
+      u32[(hb + C_FD) >>> 2] = p; // hb->fd = p (high word already 0: hb is a binned chunk)
+      u32[hbk] = p;
     }
-    this.set_smallbin(i, p);
+    u32[hi] = p;
   }
 
   unlink_small(p: number, s: number): void {
+    const u32 = this.u32;
     const i = small_index(s);
-    const f = this.fd(p);
+    const pfd = (p + C_FD) >>> 2;
+    const f = u32[pfd]!;
+    const hi = this.iSmallbins + 2 * i;
     if (f === p) {
-      this.set_smallbin(i, 0);
-      this.smallmap = (this.smallmap & ~(1 << i)) >>> 0;
+      u32[hi] = 0;
+      u32[this.iSmallmap] = u32[this.iSmallmap]! & ~(1 << i);
       return;
     }
-    const b = this.bk(p);
-    this.set_fd(b, f);
-    this.set_bk(f, b);
-    if (this.smallbin(i) === p) this.set_smallbin(i, f);
+    const b = u32[pfd + 2]!;
+    u32[(b + C_FD) >>> 2] = f; // links of binned chunks: high words are 0 already
+    u32[(f + C_BK) >>> 2] = b;
+    if (u32[hi] === p) u32[hi] = f;
   }
 
   // ---- tree bins: bitwise tries by size -------------------------------------------------

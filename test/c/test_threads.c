@@ -1,0 +1,314 @@
+/*
+ * test_threads.c — threads and fork over every allocator's table, with the
+ * spinlock hooks of the mmap page source (as the Node addon and the preload
+ * library use them), and over each allocator under the debug layer.
+ *
+ *  - stress: THREADS threads x HEAPLAB_STRESS_OPS operations each (default
+ *    1,000,000; 100,000 under the debug layer) of malloc / memalign / calloc /
+ *    realloc / free on one shared heap. Every block carries its own size and
+ *    seed in its first 16 bytes and a pattern after; every block is verified
+ *    before it is resized or freed. One op in 16 trades a block with another
+ *    thread through a shared exchange, so blocks are freed by a thread that did
+ *    not allocate them.
+ *  - fork: one thread allocates and frees without pause while the main thread
+ *    forks FORKS times. pthread_atfork takes the heap's lock (and the debug
+ *    layer's, first) in prepare and releases it in parent and child, as the
+ *    preload library does: the fork happens while the other thread is between
+ *    (or waiting for) malloc calls, never inside one. The child then allocates,
+ *    verifies, frees and checks the heap; a child that hangs is killed by
+ *    alarm() and counted as a failure.
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "allocator.h"
+#include "debug.h"
+#include "driver.h"
+#include "pages.h"
+
+enum { THREADS = 2, SLOTS = 512, EXCHANGE = 64, FORKS = 12, CHILD_BLOCKS = 2000 };
+
+typedef struct heap_under_test {
+    const hl_allocator *a;
+    int debug;
+    hl_mmap_pages pages;
+    hl_hooks hooks;
+    void *heap;
+} heap_under_test;
+
+/* ---- self-describing blocks ---------------------------------------------- */
+
+typedef struct block_head { uint64_t size, seed; } block_head;
+enum { HEAD = sizeof(block_head) };
+
+static unsigned char pat(uint64_t seed, size_t i) { return (unsigned char)(seed ^ (i * 0x9D) ^ (i >> 7)); }
+
+static void block_write(unsigned char *p, size_t size, uint64_t seed) {
+    block_head h = {size, seed};
+    memcpy(p, &h, HEAD);
+    for (size_t i = HEAD; i < size; i++) p[i] = pat(seed, i);
+}
+
+/* 1 if p still holds what block_write put there (size >= HEAD). */
+static int block_ok(const unsigned char *p, size_t expect_size) {
+    block_head h;
+    memcpy(&h, p, HEAD);
+    if (h.size != expect_size && expect_size != SIZE_MAX) return 0;
+    for (size_t i = HEAD; i < h.size; i++)
+        if (p[i] != pat(h.seed, i)) return 0;
+    return 1;
+}
+static size_t block_size(const unsigned char *p) {
+    block_head h;
+    memcpy(&h, p, HEAD);
+    return (size_t)h.size;
+}
+
+/* ---- stress ---------------------------------------------------------------- */
+
+typedef struct stress_shared {
+    heap_under_test *h;
+    size_t ops;
+    _Atomic(unsigned char *) exchange[EXCHANGE];
+} stress_shared;
+
+typedef struct stress_thread {
+    stress_shared *s;
+    uint64_t seed;
+    size_t bad, failed, traded, ops_done;
+} stress_thread;
+
+static size_t stress_size(uint64_t *rng) {
+    uint64_t r = driver_rand(rng);
+    if ((r & 63) == 0) return HEAD + (size_t)(r >> 20) % 16384;
+    return HEAD + (size_t)(r >> 20) % 240;
+}
+
+static void *stress_run(void *arg) {
+    stress_thread *t = arg;
+    const hl_allocator *a = t->s->h->a;
+    void *heap = t->s->h->heap;
+    unsigned char *mine[SLOTS];
+    memset(mine, 0, sizeof mine);
+    uint64_t rng = t->seed;
+    for (size_t op = 0; op < t->s->ops; op++) {
+        uint64_t r = driver_rand(&rng);
+        unsigned char **b = &mine[(r >> 8) % SLOTS];
+        unsigned kind = (unsigned)(r & 15);
+        if (!*b) {
+            size_t size = stress_size(&rng);
+            unsigned char *p = kind < 2 ? a->memalign(heap, (size_t)32 << (r >> 40) % 8, size)
+                             : kind < 4 ? a->calloc(heap, 1, size)
+                                        : a->malloc(heap, size);
+            if (!p) { t->failed++; continue; }
+            if (kind >= 2 && kind < 4)
+                for (size_t i = 0; i < size; i++) t->bad += p[i] != 0;
+            block_write(p, size, rng);
+            *b = p;
+        } else if (kind < 6) {
+            t->bad += !block_ok(*b, SIZE_MAX);
+            a->free(heap, *b);
+            *b = NULL;
+        } else if (kind < 11) {
+            size_t old = block_size(*b), size = stress_size(&rng);
+            t->bad += !block_ok(*b, old);
+            unsigned char *p = a->realloc(heap, *b, size);
+            if (!p) { t->failed++; continue; }
+            /* the head and what fits of the pattern survived */
+            block_head hd;
+            memcpy(&hd, p, HEAD);
+            for (size_t i = HEAD; i < (old < size ? old : size); i++) t->bad += p[i] != pat(hd.seed, i);
+            block_write(p, size, rng);
+            *b = p;
+        } else if (kind == 11) {
+            /* trade with whoever comes next: they verify and free ours */
+            t->bad += !block_ok(*b, SIZE_MAX);
+            unsigned char *theirs = atomic_exchange(&t->s->exchange[(r >> 32) % EXCHANGE], *b);
+            *b = theirs;
+            if (theirs) {
+                t->bad += !block_ok(theirs, SIZE_MAX);
+                t->traded++;
+            }
+        } else {
+            t->bad += !block_ok(*b, SIZE_MAX);
+        }
+        t->ops_done++;
+    }
+    for (size_t i = 0; i < SLOTS; i++)
+        if (mine[i]) {
+            t->bad += !block_ok(mine[i], SIZE_MAX);
+            a->free(heap, mine[i]);
+        }
+    return NULL;
+}
+
+static size_t env_size(const char *name, size_t fallback) {
+    const char *v = getenv(name);
+    return v && *v ? (size_t)strtoull(v, NULL, 10) : fallback;
+}
+
+static int open_heap(heap_under_test *h, const hl_allocator *a, int debug) {
+    memset(h, 0, sizeof *h);
+    h->debug = debug;
+    h->a = debug ? hl_debug_wrap(a) : a;
+    hl_mmap_pages_init(&h->pages, 0, 0);
+    h->hooks = hl_mmap_pages_hooks(&h->pages, 1);
+    h->heap = h->a->create(&h->hooks);
+    return h->heap != NULL;
+}
+
+static void close_heap(heap_under_test *h) {
+    h->a->destroy(h->heap);
+    CHECK(h->pages.bytes_mapped == 0, "%s: destroy left %zu bytes mapped", h->a->name, h->pages.bytes_mapped);
+}
+
+static void test_stress(const hl_allocator *a, int debug) {
+    heap_under_test h;
+    CHECK(open_heap(&h, a, debug), "%s: create", a->name);
+    stress_shared s;
+    memset(&s, 0, sizeof s);
+    s.h = &h;
+    s.ops = debug ? env_size("HEAPLAB_STRESS_DEBUG_OPS", 100000) : env_size("HEAPLAB_STRESS_OPS", 1000000);
+    pthread_t th[THREADS];
+    stress_thread args[THREADS];
+    for (int i = 0; i < THREADS; i++) {
+        args[i] = (stress_thread){&s, 0xC0FFEEULL * (uint64_t)(i + 1) + (uint64_t)debug, 0, 0, 0, 0};
+        pthread_create(&th[i], NULL, stress_run, &args[i]);
+    }
+    size_t bad = 0, failed = 0, traded = 0, done = 0;
+    for (int i = 0; i < THREADS; i++) {
+        pthread_join(th[i], NULL);
+        bad += args[i].bad;
+        failed += args[i].failed;
+        traded += args[i].traded;
+        done += args[i].ops_done;
+    }
+    for (size_t i = 0; i < EXCHANGE; i++) {
+        unsigned char *p = atomic_load(&s.exchange[i]);
+        if (p) {
+            bad += !block_ok(p, SIZE_MAX);
+            h.a->free(h.heap, p);
+        }
+    }
+    CHECK(bad == 0, "%s: %zu corrupted bytes or blocks under %d threads", h.a->name, bad, THREADS);
+    CHECK(failed == 0, "%s: %zu allocations failed without a limit", h.a->name, failed);
+    CHECK(traded > 0, "%s: no block crossed threads", h.a->name);
+    CHECK(done + 0 >= s.ops, "%s: only %zu operations ran", h.a->name, done);
+    CHECK(h.a->check(h.heap) == 0, "%s: heap sound after the stress", h.a->name);
+    if (debug) {
+        hl_debug_finding f;
+        CHECK(hl_debug_take_findings(h.heap, &f, 1) == 0, "%s: the debug layer found %s", h.a->name,
+              hl_debug_kind_name(f.kind));
+    }
+    close_heap(&h);
+}
+
+/* ---- fork ------------------------------------------------------------------ */
+
+static heap_under_test *_Atomic fork_heap; /* the heap the atfork handlers guard */
+
+static void fork_prepare(void) {
+    heap_under_test *h = atomic_load(&fork_heap);
+    if (!h) return;
+    if (h->debug) hl_debug_lock(h->heap);
+    h->hooks.lock(h->hooks.ctx);
+}
+static void fork_release(void) {
+    heap_under_test *h = atomic_load(&fork_heap);
+    if (!h) return;
+    h->hooks.unlock(h->hooks.ctx);
+    if (h->debug) hl_debug_unlock(h->heap);
+}
+
+typedef struct churn { heap_under_test *h; atomic_int stop; size_t rounds, bad; } churn;
+
+static void *churn_run(void *arg) {
+    churn *c = arg;
+    unsigned char *keep[64] = {0};
+    uint64_t rng = 42;
+    while (!atomic_load(&c->stop)) {
+        size_t i = (size_t)(driver_rand(&rng) % 64);
+        if (keep[i]) {
+            c->bad += !block_ok(keep[i], SIZE_MAX);
+            c->h->a->free(c->h->heap, keep[i]);
+            keep[i] = NULL;
+        } else {
+            size_t size = HEAD + (size_t)(driver_rand(&rng) % 3000);
+            keep[i] = c->h->a->malloc(c->h->heap, size);
+            if (keep[i]) block_write(keep[i], size, rng);
+        }
+        c->rounds++;
+    }
+    for (size_t i = 0; i < 64; i++)
+        if (keep[i]) c->h->a->free(c->h->heap, keep[i]);
+    return NULL;
+}
+
+/* In the child: allocate, verify, free, check. Exit status 0 when sound. */
+static int child_work(heap_under_test *h) {
+    alarm(20);
+    static unsigned char *blocks[CHILD_BLOCKS];
+    uint64_t rng = 7;
+    int bad = 0;
+    for (size_t i = 0; i < CHILD_BLOCKS; i++) {
+        size_t size = HEAD + (size_t)(driver_rand(&rng) % 5000);
+        blocks[i] = h->a->malloc(h->heap, size);
+        if (!blocks[i]) return 2;
+        block_write(blocks[i], size, i);
+    }
+    for (size_t i = 0; i < CHILD_BLOCKS; i++) {
+        bad |= !block_ok(blocks[i], SIZE_MAX);
+        h->a->free(h->heap, blocks[i]);
+    }
+    if (h->a->check(h->heap) != 0) return 3;
+    return bad ? 4 : 0;
+}
+
+static void test_fork(const hl_allocator *a, int debug) {
+    heap_under_test h;
+    CHECK(open_heap(&h, a, debug), "%s: create", a->name);
+    atomic_store(&fork_heap, &h);
+    churn c;
+    memset(&c, 0, sizeof c);
+    c.h = &h;
+    pthread_t th;
+    pthread_create(&th, NULL, churn_run, &c);
+    size_t ok = 0;
+    for (int i = 0; i < FORKS; i++) {
+        while (c.rounds < (size_t)(i + 1) * 200) sched_yield(); /* the churn thread is busy in the heap */
+        pid_t pid = fork();
+        if (pid == 0) _exit(child_work(&h));
+        int status = 0;
+        waitpid(pid, &status, 0);
+        if (WIFEXITED(status) && WEXITSTATUS(status) == 0) ok++;
+        else
+            CHECK(0, "%s: child %d %s %d", h.a->name, i, WIFEXITED(status) ? "exited with" : "killed by signal",
+                  WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+    }
+    atomic_store(&c.stop, 1);
+    pthread_join(th, NULL);
+    atomic_store(&fork_heap, NULL);
+    CHECK(ok == FORKS, "%s: %zu of %d forked children allocated soundly", h.a->name, ok, FORKS);
+    CHECK(c.bad == 0, "%s: the churn thread saw %zu corrupted blocks", h.a->name, c.bad);
+    CHECK(h.a->check(h.heap) == 0, "%s: parent heap sound after forks", h.a->name);
+    close_heap(&h);
+}
+
+int main(void) {
+    pthread_atfork(fork_prepare, fork_release, fork_release);
+    size_t count = 0;
+    for (const hl_allocator *const *a = hl_allocators; *a; a++, count++) {
+        for (int debug = 0; debug <= 1; debug++) {
+            test_stress(*a, debug);
+            test_fork(*a, debug);
+        }
+    }
+    CHECK(count > 0, "no allocator in this build");
+    return driver_finish("test_threads");
+}
