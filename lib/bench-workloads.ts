@@ -108,8 +108,8 @@ export function benchWorkloads(scale = 1): Workload[] {
     {
       name: 'realtime',
       goal: 'realtime',
-      description: 'a steady mix, 16 B–4 KiB, 4 000 live: read the tail (p99.9, p99.99, max)',
-      traces: [churn('realtime', 106, { ops: n(2_000_000), live: 4000, size: (r) => logUniform(r, 16, 4096) })],
+      description: 'a steady mix, 16 B–4 KiB, 8 000 live: read the tail (p99.9, p99.99, max)',
+      traces: [churn('realtime', 106, { ops: n(2_000_000), live: 8000, size: (r) => logUniform(r, 16, 4096) })],
     },
   ];
 }

@@ -55,6 +55,14 @@ export interface BenchOptions {
   /** Time the Node-API paths (default true); `napiScale` multiplies their iterations. */
   napi?: boolean;
   napiScale?: number;
+  /**
+   * glibc's footprint is read from mallinfo2, which also counts what Node itself
+   * freed into glibc's arenas before the run: below this many live bytes (default
+   * 2 MiB) the trace's blocks fit in that slack and glibc's figure (and every
+   * memory ratio to it) is shown as unknown. heaplab's allocators and the peers are
+   * used by nothing else in the run's process, so theirs are exact at any size.
+   */
+  memoryFloor?: number;
   /** Seconds before a child run is killed (default 300). */
   timeout?: number;
   /**
@@ -264,7 +272,8 @@ function emptyRun(allocator: string, engine: 'c' | 'ts', error: string): Allocat
   };
 }
 
-function runOf(allocator: string, r: BenchRunResult, latency: boolean): AllocatorRun {
+function runOf(allocator: string, r: BenchRunResult, latency: boolean, memoryFloor: number): AllocatorRun {
+  const measurable = allocator !== 'glibc' || r.peakLive >= memoryFloor;
   const run: AllocatorRun = {
     allocator,
     family: familyOf(allocator),
@@ -276,7 +285,7 @@ function runOf(allocator: string, r: BenchRunResult, latency: boolean): Allocato
     mopsPerSec: r.ops / (r.elapsedNs / 1e3),
     peakMapped: r.peakMapped,
     peakLive: r.peakLive,
-    overhead: r.peakLive > 0 ? r.peakMapped / r.peakLive : NaN,
+    overhead: r.peakLive > 0 && measurable ? r.peakMapped / r.peakLive : NaN,
     // below 8 MiB live, the process's own resident-set noise (V8's threads) swamps the ratio
     rssOverhead: r.peakLive >= 8 << 20 ? r.peakRss / r.peakLive : NaN,
     memorySource: r.memorySource,
@@ -443,7 +452,7 @@ export function runBench(options: BenchOptions = {}): BenchReport {
           continue;
         }
         memorySources[allocator] = out.result.memorySource;
-        const run = runOf(allocator, out.result, true);
+        const run = runOf(allocator, out.result, true, options.memoryFloor ?? 2 << 20);
         if (w.traces.length > 1) {
           step(`${w.name}: ${allocator}, 1 thread`);
           const one = runChild(dir, { target: allocator, traceFiles: [files[0]!], touch: true, latency: false, throughputRuns: runs, maxSamples: 10 }, timeoutMs);

@@ -243,3 +243,36 @@ export function defaultTraces(scale = 1): Trace[] {
     churn('keep-live', 23, { ops: n(8000), live: 600, size: mixed, drain: false }),
   ];
 }
+
+/**
+ * Traces at the edges: sizes up to 2**53 - 1, around 2**32 and the allocators'
+ * thresholds, alignments up to 2**41, calloc and realloc of huge sizes, under a
+ * limit so impossible requests fail fast. The differential suite replays these
+ * beside the default traces: C and port must fail, and succeed, alike.
+ */
+export function edgeTraces(): Trace[] {
+  const make = (seed: number, limit: number): Trace => {
+    const r = rng(seed);
+    const b = new TraceBuilder();
+    const live: number[] = [];
+    const extremes = [
+      0, 1, 2 ** 53 - 1, 2 ** 53 - 16, 2 ** 52, 2 ** 40, 2 ** 33, 2 ** 32, 2 ** 32 - 1, 2 ** 31, 2 ** 30, 2 ** 29,
+      2 ** 25, 2 ** 25 - 8, 1 << 24, 262144 - 8, 262144 - 24, 262144, 65536 - 16, 511, 512, 504, 496,
+    ];
+    for (let i = 0; i < 5000; i++) {
+      const x = r();
+      const size = r() < 0.08 ? extremes[Math.floor(r() * extremes.length)]! : logUniform(r, 1, r() < 0.1 ? 16 << 20 : 1 << 16);
+      if (live.length && x < 0.4) {
+        const k = Math.floor(r() * live.length);
+        b.free(live[k]!);
+        live.splice(k, 1);
+      } else if (live.length && x < 0.6) {
+        b.realloc(live[Math.floor(r() * live.length)]!, size);
+      } else {
+        live.push(b.alloc(size, r() < 0.2 ? 4 + Math.floor(r() * 38) : 4, r() < 0.2));
+      }
+    }
+    return b.build(`edge-${seed}`, limit);
+  };
+  return [make(3, 48 << 20), make(4, 8 << 20), make(7, 20 << 20)];
+}

@@ -30,7 +30,7 @@ let html: string;
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'heaplab-bench-test-'));
-  report = runBench({ customWorkloads: tiny, throughputRuns: 1, napiScale: 0.01 });
+  report = runBench({ customWorkloads: tiny, throughputRuns: 1, napiScale: 0.01, memoryFloor: 0 });
   html = readFileSync(writeReport(report, join(dir, 'bench.html')), 'utf8');
 });
 

@@ -208,8 +208,11 @@ static NO_COVERAGE size_t check_range(const unsigned char *p, size_t from, size_
 
 /* Whole blocks up to 4 KiB are written; bigger ones are sampled: their first
  * and last KiB in full (where a neighbour's header would land), and 8 bytes of
- * every 512 between, so a 16 MiB block does not dominate the run. */
-enum { FILL_WHOLE = 4096, FILL_EDGE = 1024, FILL_STRIDE = 512 };
+ * every 512 between, or of every 64 KiB in blocks over 256 KiB (which would
+ * otherwise fault in every page they span: most of the driver's time). */
+enum { FILL_WHOLE = 4096, FILL_EDGE = 1024, FILL_BIG = 262144 };
+
+static inline size_t fill_stride(size_t size) { return size <= FILL_BIG ? 512 : 65536; }
 
 static NO_COVERAGE void fill_block(slot *s) {
     size_t n = s->size;
@@ -218,7 +221,7 @@ static NO_COVERAGE void fill_block(slot *s) {
         return;
     }
     write_range(s->p, 0, FILL_EDGE, s->seed);
-    for (size_t i = FILL_EDGE; i + 8 <= n - FILL_EDGE; i += FILL_STRIDE) write_range(s->p, i, i + 8, s->seed);
+    for (size_t i = FILL_EDGE; i + 8 <= n - FILL_EDGE; i += fill_stride(n)) write_range(s->p, i, i + 8, s->seed);
     write_range(s->p, n - FILL_EDGE, n, s->seed);
 }
 
@@ -229,13 +232,13 @@ static NO_COVERAGE size_t verify_block(const slot *s, size_t n) {
     if (n > size) n = size;
     if (size <= FILL_WHOLE) return check_range(s->p, 0, n, s->seed);
     if ((at = check_range(s->p, 0, n < FILL_EDGE ? n : FILL_EDGE, s->seed)) != SIZE_MAX) return at;
-    for (size_t i = FILL_EDGE; i + 8 <= size - FILL_EDGE && i + 8 <= n; i += FILL_STRIDE)
+    for (size_t i = FILL_EDGE; i + 8 <= size - FILL_EDGE && i + 8 <= n; i += fill_stride(size))
         if ((at = check_range(s->p, i, i + 8, s->seed)) != SIZE_MAX) return at;
     if (n > size - FILL_EDGE) return check_range(s->p, size - FILL_EDGE, n, s->seed);
     return SIZE_MAX;
 }
 
-/* calloc's promise: every byte of the first 4 KiB, then 8 bytes of every 512, and the last. */
+/* calloc's promise: every byte of the first 4 KiB, then 8 bytes per fill_stride, and the last. */
 static NO_COVERAGE size_t first_nonzero(const unsigned char *p, size_t n) {
     for (size_t i = 0; i < n;) {
         size_t end = i < 4096 ? (n < 4096 ? n : 4096) : (i + 8 < n ? i + 8 : n);
@@ -246,7 +249,7 @@ static NO_COVERAGE size_t first_nonzero(const unsigned char *p, size_t n) {
         }
         for (; i < end; i++)
             if (p[i]) return i;
-        if (i >= 4096) i = (i + 511) / 512 * 512;
+        if (i >= 4096) i = (i + fill_stride(n) - 1) / fill_stride(n) * fill_stride(n);
     }
     return n && p[n - 1] ? n - 1 : SIZE_MAX;
 }
