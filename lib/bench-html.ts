@@ -39,7 +39,7 @@ interface Bar {
 export function barChart(title: string, bars: Bar[], unit: string, width = 560): string {
   const rowH = 22;
   const left = 150;
-  const right = 90;
+  const right = 190;
   const top = 28;
   const h = top + bars.length * rowH + 10;
   const max = Math.max(1e-9, ...bars.map((b) => (Number.isFinite(b.value) ? b.value : 0)));
@@ -75,7 +75,7 @@ interface Axis {
 
 /** Lines over two axes (either may be log10), legend on the right. */
 export function lineChart(title: string, series: Series[], x: Axis, y: Axis, width = 760, height = 340): string {
-  const left = 64;
+  const left = 78;
   const right = 150;
   const top = 30;
   const bottom = 44;
@@ -155,7 +155,7 @@ function throughputChart(w: WorkloadResult): string {
     faded: r.engine === 'ts',
     ...(r.ok ? { text: `${num(r.mopsPerSec)} Mops/s · ${ratio(r.ratio.time)} glibc time` } : {}),
   }));
-  return barChart(`${w.name}: throughput (million operations per second, higher is better)`, bars, 'Mops/s', 620);
+  return barChart(`${w.name}: throughput (million operations per second, higher is better)`, bars, 'Mops/s', 660);
 }
 
 function memoryChart(w: WorkloadResult): string {
@@ -166,7 +166,7 @@ function memoryChart(w: WorkloadResult): string {
     faded: r.engine === 'ts',
     ...(r.ok ? { text: `${num(r.overhead, 3)} (${ratio(r.ratio.memory)} glibc)` } : {}),
   }));
-  return barChart(`${w.name}: memory overhead, peak mapped ÷ peak live (lower is better)`, bars, '', 620);
+  return barChart(`${w.name}: memory overhead, peak mapped ÷ peak live (lower is better)`, bars, '', 660);
 }
 
 function timelineChart(w: WorkloadResult): string {
@@ -263,9 +263,9 @@ export function renderHtml(report: BenchReport): string {
 ${table(w)}<div class="row">${charts.join('')}</div></section>`;
     })
     .join('\n');
-  const css = `body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px auto;max-width:1320px;color:#222;padding:0 16px}
+  const css = `body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px auto;max-width:1360px;color:#222;padding:0 16px}
 h1{margin:0 0 4px}h2{margin:28px 0 6px;border-bottom:1px solid #ddd;padding-bottom:4px}h2 small{font-weight:normal;color:#777;font-size:14px}
-table{border-collapse:collapse;margin:8px 0;font-variant-numeric:tabular-nums}th,td{padding:3px 8px;border-bottom:1px solid #eee;text-align:right;white-space:nowrap}
+table{border-collapse:collapse;margin:8px 0;font-variant-numeric:tabular-nums}th,td{padding:3px 6px;font-size:12.5px;border-bottom:1px solid #eee;text-align:right;white-space:nowrap}
 th:first-child,td:first-child{text-align:left}thead th{background:#f4f4f4}tr.ts td{color:#555;font-style:italic}tr.fail td{color:#b00}
 .overview td{text-align:center}.sw{display:inline-block;width:10px;height:10px;margin-right:6px;border-radius:2px}
 .row{display:flex;flex-wrap:wrap;gap:12px 28px;align-items:flex-start}.note{color:#666}

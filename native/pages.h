@@ -64,7 +64,8 @@ typedef struct hl_arena_pages {
  * part still compares with the port's bytes (lib/replay.ts, firstDivergence). */
 #define HL_ARENA_BASE_ALIGN ((size_t)1 << 32)
 
-/* Reserves `reserve` bytes of address space (rounded up to pages); 0 or -1. */
+/* Reserves `reserve` bytes of address space (rounded up to pages, at most 4 GiB
+ * less a page, so offsets fit in 32 bits); 0 or -1. */
 int hl_arena_pages_init(hl_arena_pages *src, size_t page_size, size_t reserve, size_t limit);
 void hl_arena_pages_fini(hl_arena_pages *src);
 hl_hooks hl_arena_pages_hooks(hl_arena_pages *src, int locked);

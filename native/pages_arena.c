@@ -34,7 +34,9 @@ int hl_arena_pages_init(hl_arena_pages *src, size_t page_size, size_t reserve, s
     size_t sys = hl_system_page_size();
     if (page_size == 0) page_size = sys;
     if ((page_size & (page_size - 1)) || page_size < 4096 || page_size % sys) return -1;
-    if (reserve == 0 || reserve > HL_ARENA_BASE_ALIGN - (size_t)page_size) return -1; /* offsets fit in 32 bits */
+    if (reserve == 0) return -1;
+    /* offsets must fit in 32 bits (the ports store pointers as offsets) */
+    if (reserve > HL_ARENA_BASE_ALIGN - page_size) reserve = HL_ARENA_BASE_ALIGN - page_size;
     reserve = round_up(reserve, page_size);
     size_t bytes = reserve + HL_ARENA_BASE_ALIGN;
     void *m = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
