@@ -30,7 +30,8 @@
  *  - the first call initialises the heap with nothing that allocates (static
  *    state, mmap only); fork holds every lock across the fork (pthread_atfork,
  *    registered by the constructor), so the child gets a consistent heap.
- * HEAPLAB_TRACE=FILE records every call (docs/trace-format.md).
+ * HEAPLAB_TRACE=FILE records every call (docs/trace-format.md). HEAPLAB_DEBUG=1 puts
+ * the debug layer over the heap (native/preload_debug.h, docs/hardening.md).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -142,6 +143,9 @@ static void *g_heap;
 static atomic_int g_state;       /* 0: not yet, 1: ready, -1: could not be created */
 static hl_spinlock g_init_lock = HL_SPINLOCK_INIT;
 
+/* HEAPLAB_DEBUG=1: the debug layer over the heap (HEAP_* macros, HL_NOTE_CALLER). */
+#include "preload_debug.h"
+
 static void *registry_alloc_page(void *ctx, size_t pages) {
     (void)ctx;
     void *p = g_src_hooks.alloc_page(g_src_hooks.ctx, pages);
@@ -174,7 +178,7 @@ static __attribute__((noinline)) int heap_init_slow(void) {
             g_hooks.free_page = registry_free_page;
             g_hooks.lock = registry_lock;
             g_hooks.unlock = registry_unlock;
-            heap = ALLOCATOR->create(&g_hooks);
+            heap = preload_debug_wanted() ? preload_debug_create(ALLOCATOR, &g_hooks) : ALLOCATOR->create(&g_hooks);
         }
         g_heap = heap;
         atomic_store_explicit(&g_state, heap ? 1 : -1, memory_order_release);
@@ -191,7 +195,7 @@ static inline int heap_ready(void) {
 
 static void *core_malloc(size_t n) {
     void *p = NULL;
-    if (HL_LIKELY(n <= PTRDIFF_MAX) && heap_ready()) p = ALLOCATOR->malloc(g_heap, n);
+    if (HL_LIKELY(n <= PTRDIFF_MAX) && heap_ready()) p = HEAP_MALLOC(n);
     if (HL_UNLIKELY(!p)) errno = ENOMEM;
     return p;
 }
@@ -200,7 +204,7 @@ static void *core_calloc(size_t count, size_t size) {
     size_t total;
     void *p = NULL;
     if (!__builtin_mul_overflow(count, size, &total) && total <= PTRDIFF_MAX && heap_ready())
-        p = ALLOCATOR->calloc(g_heap, count, size);
+        p = HEAP_CALLOC(count, size);
     if (HL_UNLIKELY(!p)) errno = ENOMEM;
     return p;
 }
@@ -210,13 +214,13 @@ static void *core_memalign(size_t align, size_t n) {
     if (align <= HL_MIN_ALIGN) return core_malloc(n);
     void *p = NULL;
     if (align <= PTRDIFF_MAX && n <= PTRDIFF_MAX - align && heap_ready())
-        p = ALLOCATOR->memalign(g_heap, align, n);
+        p = HEAP_MEMALIGN(align, n);
     if (HL_UNLIKELY(!p)) errno = ENOMEM;
     return p;
 }
 
 static void core_free(void *p) {
-    if (p && reg_owns(p)) ALLOCATOR->free(g_heap, p);
+    if (p && reg_owns(p)) HEAP_FREE(p);
 }
 
 /* How many bytes of a foreign block p to carry into a new block of `want`
@@ -259,7 +263,7 @@ static void *core_realloc(void *p, size_t n) {
         return NULL;
     }
     if (!reg_owns(p)) return foreign_realloc(p, n);
-    void *q = n <= PTRDIFF_MAX ? ALLOCATOR->realloc(g_heap, p, n) : NULL;
+    void *q = n <= PTRDIFF_MAX ? HEAP_REALLOC(p, n) : NULL;
     if (HL_UNLIKELY(!q)) errno = ENOMEM;
     return q;
 }
@@ -319,17 +323,19 @@ static void *api_realloc(void *p, size_t n) {
 
 /* ---- the exported malloc family ------------------------------------------- */
 
-HL_EXPORT void *malloc(size_t n) { return api_alloc(HL_TRACE_MALLOC, HL_MIN_ALIGN, 1, n); }
+HL_EXPORT void *malloc(size_t n) { HL_NOTE_CALLER(); return api_alloc(HL_TRACE_MALLOC, HL_MIN_ALIGN, 1, n); }
 
-HL_EXPORT void free(void *p) { api_free(p); }
+HL_EXPORT void free(void *p) { HL_NOTE_CALLER(); api_free(p); }
 
 HL_EXPORT void *calloc(size_t count, size_t size) {
+    HL_NOTE_CALLER();
     return api_alloc(HL_TRACE_CALLOC, HL_MIN_ALIGN, count, size);
 }
 
-HL_EXPORT void *realloc(void *p, size_t n) { return api_realloc(p, n); }
+HL_EXPORT void *realloc(void *p, size_t n) { HL_NOTE_CALLER(); return api_realloc(p, n); }
 
 HL_EXPORT void *reallocarray(void *p, size_t count, size_t size) {
+    HL_NOTE_CALLER();
     size_t total;
     if (__builtin_mul_overflow(count, size, &total)) {
         errno = ENOMEM;
@@ -341,6 +347,7 @@ HL_EXPORT void *reallocarray(void *p, size_t count, size_t size) {
 static int is_pow2(size_t x) { return x && !(x & (x - 1)); }
 
 HL_EXPORT int posix_memalign(void **out, size_t align, size_t n) {
+    HL_NOTE_CALLER();
     if (!is_pow2(align) || align % sizeof(void *)) return EINVAL;
     int saved = errno;
     void *p = api_alloc(HL_TRACE_MEMALIGN, align, 1, n);
@@ -351,6 +358,7 @@ HL_EXPORT int posix_memalign(void **out, size_t align, size_t n) {
 }
 
 HL_EXPORT void *aligned_alloc(size_t align, size_t n) {
+    HL_NOTE_CALLER();
     if (!is_pow2(align)) {
         errno = EINVAL;
         return NULL;
@@ -359,6 +367,7 @@ HL_EXPORT void *aligned_alloc(size_t align, size_t n) {
 }
 
 HL_EXPORT void *memalign(size_t align, size_t n) {
+    HL_NOTE_CALLER();
     if (align <= HL_MIN_ALIGN) return api_alloc(HL_TRACE_MALLOC, HL_MIN_ALIGN, 1, n);
     if (align > SIZE_MAX / 2 + 1) {
         errno = EINVAL;
@@ -378,9 +387,10 @@ static size_t system_page(void) {
     return page;
 }
 
-HL_EXPORT void *valloc(size_t n) { return api_alloc(HL_TRACE_MEMALIGN, system_page(), 1, n); }
+HL_EXPORT void *valloc(size_t n) { HL_NOTE_CALLER(); return api_alloc(HL_TRACE_MEMALIGN, system_page(), 1, n); }
 
 HL_EXPORT void *pvalloc(size_t n) {
+    HL_NOTE_CALLER();
     size_t page = system_page();
     if (n > SIZE_MAX - page) {
         errno = ENOMEM;
@@ -392,7 +402,7 @@ HL_EXPORT void *pvalloc(size_t n) {
 
 HL_EXPORT size_t malloc_usable_size(void *p) {
     if (!p || !reg_owns(p)) return 0;
-    return ALLOCATOR->usable_size(g_heap, p);
+    return HEAP_USABLE(p);
 }
 
 /* cfree: gone from glibc's API, still a compat symbol old binaries reach. */
@@ -497,17 +507,20 @@ static void fork_prepare(void) {
     hl_trace_fork_prepare();
     hl_spin_lock(&g_init_lock);
     g_fork_heap_locked = atomic_load_explicit(&g_state, memory_order_acquire) == 1;
+    if (g_fork_heap_locked && g_debug) hl_debug_lock(g_debug);
     if (g_fork_heap_locked) g_src_hooks.lock(g_src_hooks.ctx);
 }
 
 static void fork_parent(void) {
     if (g_fork_heap_locked) g_src_hooks.unlock(g_src_hooks.ctx);
+    if (g_fork_heap_locked && g_debug) hl_debug_unlock(g_debug);
     hl_spin_unlock(&g_init_lock);
     hl_trace_fork_parent();
 }
 
 static void fork_child(void) {
     if (g_fork_heap_locked) g_src_hooks.unlock(g_src_hooks.ctx);
+    if (g_fork_heap_locked && g_debug) hl_debug_unlock(g_debug);
     hl_spin_unlock(&g_init_lock);
     hl_trace_fork_child();
 }

@@ -35,7 +35,7 @@ set(HEAPLAB_PRELOAD_LIBRARIES "")
 foreach(name IN LISTS HEAPLAB_ALLOCATORS)
   set(target heaplab_preload_${name})
   add_library(${target} SHARED
-    native/preload.c native/trace_writer.c native/pages_mmap.c
+    native/preload.c native/trace_writer.c native/pages_mmap.c native/debug.c
     native/ops_${name}.c vendor/${name}/${name}.c)
   set_target_properties(${target} PROPERTIES
     OUTPUT_NAME heaplab-${name}
