@@ -11,35 +11,20 @@
  * of JSON on stdout.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import { realpathSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import type { NativeBenchHistogram, NativeBenchResult } from '../binding.js';
 import type { Trace } from './workloads.js';
+import { isMainModule } from './entry.js';
 
-/** What one run measured (the JSON the child prints). */
-export interface BenchRunResult {
-  elapsedNs: number;
-  latencyElapsedNs: number;
-  ops: number;
-  failures: number;
-  peakLive: number;
-  peakMapped: number;
-  baselineMapped: number;
-  /** Growth of the child process's resident set at peak (sampled). */
-  peakRss: number;
-  memorySource: string;
-  path: string;
+/** A histogram as JSON: plain arrays instead of the addon's Float64Arrays. */
+export type HistogramData = Omit<NativeBenchHistogram, 'lowerNs' | 'count'> & { lowerNs: number[]; count: number[] };
+
+/** What one run measured (the JSON the child prints): the addon's result, as plain JSON. */
+export type BenchRunResult = Omit<NativeBenchResult, 'alloc' | 'free' | 'samples'> & {
   alloc: HistogramData;
   free: HistogramData;
   /** [op, mapped, live, rss] quadruples over time. */
   samples: number[];
-}
-
-export interface HistogramData {
-  lowerNs: number[];
-  count: number[];
-  total: number;
-  maxNs: number;
-}
+};
 
 export interface BenchJob {
   target: string;
@@ -49,15 +34,6 @@ export interface BenchJob {
   throughputRuns: number;
   maxSamples: number;
   path?: string;
-}
-
-interface NativeBench {
-  bench(target: string, traces: Trace[], options: Omit<BenchJob, 'target' | 'traceFiles'>): (Omit<BenchRunResult, 'alloc' | 'free' | 'samples'> & {
-    alloc: { lowerNs: Float64Array; count: Float64Array; total: number; maxNs: number };
-    free: { lowerNs: Float64Array; count: Float64Array; total: number; maxNs: number };
-    samples: Float64Array;
-  }) | { error: string };
-  benchClock(): { name: string; nsPerTick: number; overheadNs: number; minOverheadNs: number };
 }
 
 /*
@@ -100,7 +76,7 @@ export function readTraceFile(path: string): Trace {
 async function main(): Promise<number> {
   const jobPath = process.argv[2];
   const { binding } = await import('./native.js');
-  const native = binding as unknown as NativeBench;
+  const native = binding;
   if (jobPath === '--clock') {
     process.stdout.write(`${JSON.stringify(native.benchClock())}\n`);
     return 0;
@@ -114,7 +90,7 @@ async function main(): Promise<number> {
     process.stdout.write(`${JSON.stringify({ error: r.error })}\n`);
     return 3;
   }
-  const hist = (h: { lowerNs: Float64Array; count: Float64Array; total: number; maxNs: number }): HistogramData => ({
+  const hist = (h: NativeBenchHistogram): HistogramData => ({
     lowerNs: Array.from(h.lowerNs),
     count: Array.from(h.count),
     total: h.total,
@@ -125,17 +101,7 @@ async function main(): Promise<number> {
   return 0;
 }
 
-function invokedDirectly(): boolean {
-  const script = process.argv[1];
-  if (!script) return false;
-  try {
-    return realpathSync(script) === realpathSync(fileURLToPath(import.meta.url));
-  } catch {
-    return false;
-  }
-}
-
-if (invokedDirectly()) {
+if (isMainModule(import.meta.url)) {
   main().then(
     (code) => {
       process.exitCode = code;

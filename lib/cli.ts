@@ -5,8 +5,7 @@
  * and is imported only when it runs, so one command's dependencies (the addon, for
  * instance) never stop another from starting.
  */
-import { realpathSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { isMainModule } from './entry.js';
 
 export interface Command {
   /** One line for `heaplab --help`. */
@@ -79,17 +78,7 @@ export async function dispatch(argv: string[]): Promise<number> {
   return module.main(rest);
 }
 
-function invokedDirectly(): boolean {
-  const script = process.argv[1];
-  if (!script) return false;
-  try {
-    return realpathSync(script) === realpathSync(fileURLToPath(import.meta.url));
-  } catch {
-    return false;
-  }
-}
-
-if (invokedDirectly()) {
+if (isMainModule(import.meta.url)) {
   dispatch(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code;

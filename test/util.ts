@@ -7,16 +7,7 @@ export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const buildDir = join(repoRoot, 'build');
 
 /** A small seeded PRNG (mulberry32): the same seed gives the same run. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { rng as mulberry32 } from '../lib/workloads.js';
 
 /** The byte a block with this id holds at offset i. */
 export function patternByte(id: number, i: number): number {
