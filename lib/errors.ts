@@ -111,6 +111,7 @@ export const Status = {
   unknownAllocator: 7,
   invalidPageSize: 8,
   notDebug: 9,
+  foreign: 10,
 } as const;
 
 /** The error for a non-zero addon status; `what` says which call, for the message. */
@@ -130,6 +131,8 @@ export function statusError(status: number, what: string): HeaplabError {
       return new UnsupportedError(
         `${what}: this Node.js refuses external buffers (V8 sandbox build); heaplab cannot hand out allocator memory as Buffers here`,
       );
+    case Status.foreign:
+      return new ForeignBufferError(`${what}: the Buffer is not the block's own (a view over it, or a forged one)`);
     case Status.unknownAllocator:
       return new UnknownAllocatorError(`${what}: no such allocator in this build`);
     case Status.notDebug:

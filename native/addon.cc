@@ -36,6 +36,7 @@ enum HlStatus : int32_t {
   kUnknownAllocator = 7,
   kInvalidPageSize = 8,
   kNotDebug = 9,  // a debug-only call on a heap made without { debug }
+  kForeign = 10,  // a view that is not the block's own Buffer
 };
 
 constexpr size_t kArenaReserve = (size_t)1 << 30;  // address space of an arena heap without a limit
@@ -275,12 +276,34 @@ class NativeHeap : public Napi::ObjectWrap<NativeHeap> {
     return it == state_->live.end() ? nullptr : it->second;
   }
 
+  // The live Token of `id`, if `view` really is its Buffer: the same bytes at
+  // the same address. JS finds the id on the Buffer itself; this makes sure a
+  // forged id on another view can never free a block that its Buffer still shows.
+  Token *Owned(Napi::Env env, double id, napi_value view, HlStatus *why) {
+    Token *t = Live(id);
+    if (!t) {
+      *why = kNotLive;
+      return nullptr;
+    }
+    void *data = nullptr;
+    size_t length = 0;
+    napi_typedarray_type type;
+    if (napi_get_typedarray_info(env, view, &type, &length, &data, nullptr, nullptr) != napi_ok ||
+        type != napi_uint8_array || length != t->size || (length != 0 && data != t->ptr)) {
+      // (V8 reports no data pointer for an empty buffer; an empty view shows nothing)
+      *why = kForeign;
+      return nullptr;
+    }
+    return t;
+  }
+
   // free(id, buffer) -> status
   Napi::Value Free(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
     if (state_->destroyed) return Fail(env, kDestroyed);
-    Token *t = Live(info[0].As<Napi::Number>().DoubleValue());
-    if (!t) return Fail(env, kNotLive);
+    HlStatus why = kOk;
+    Token *t = Owned(env, info[0].As<Napi::Number>().DoubleValue(), info[1], &why);
+    if (!t) return Fail(env, why);
     HeapState::Detach(env, info[1]);
     state_->ops->free(state_->heap, t->ptr);
     state_->CountFree(t->size);
@@ -294,8 +317,9 @@ class NativeHeap : public Napi::ObjectWrap<NativeHeap> {
   Napi::Value Realloc(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
     if (state_->destroyed) return Fail(env, kDestroyed);
-    Token *t = Live(info[0].As<Napi::Number>().DoubleValue());
-    if (!t) return Fail(env, kNotLive);
+    HlStatus why = kOk;
+    Token *t = Owned(env, info[0].As<Napi::Number>().DoubleValue(), info[3], &why);
+    if (!t) return Fail(env, why);
     double new_id = info[1].As<Napi::Number>().DoubleValue();
     double size_d = info[2].As<Napi::Number>().DoubleValue();
     if (!(size_d >= 0 && size_d <= kMaxRequest)) return Fail(env, kInvalidSize);

@@ -72,6 +72,24 @@ describe.each(allocatorKinds)('%s heap', (kind) => {
     expect(h.stats().blocksInUse).toBe(1);
   });
 
+  it('a forged ownership record cannot free a block that a live Buffer still shows', () => {
+    const h = open();
+    const b = h.alloc(64);
+    const forge = (target: Uint8Array): Uint8Array => {
+      for (const key of Object.getOwnPropertySymbols(b)) (target as unknown as Record<symbol, unknown>)[key] = (b as unknown as Record<symbol, unknown>)[key];
+      return target;
+    };
+    expect(codeOf(() => h.free(forge(Buffer.from(b)) as Buffer))).toBe('ERR_HEAPLAB_FOREIGN_BUFFER');
+    expect(codeOf(() => h.free(forge(b.subarray(1)) as Buffer))).toBe('ERR_HEAPLAB_FOREIGN_BUFFER');
+    expect(b.length).toBe(64);
+    h.check();
+    // a full-length view shares the block's ArrayBuffer: freeing through it detaches both
+    h.free(forge(b.subarray(0)) as Buffer);
+    expect(b.length).toBe(0);
+    expect(h.stats().blocksInUse).toBe(0);
+    h.check();
+  });
+
   it('rejects bad sizes, alignments and options with typed errors', () => {
     const h = open();
     const sizes: unknown[] = [-1, 1.5, NaN, Infinity, -Infinity, 2 ** 53, '8', 8n, null, undefined, {}];
