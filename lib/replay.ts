@@ -134,6 +134,7 @@ export function replayPort(kind: AllocatorKind, trace: Trace, options: ReplayOpt
   for (let b = 0; b <= trace.maxId; b++) if (ptr[b]) heap.free(ptr[b]!);
   heap.destroy();
   result.bytesMappedAfterDestroy = pages.bytesMapped;
+  pages.release();
   return result;
 }
 
@@ -263,5 +264,6 @@ function hostBytesOf(kind: AllocatorKind): Array<[number, number]> {
   if (!heap) return [];
   const ranges = heap.hostBytes();
   heap.destroy();
+  pages.release();
   return ranges;
 }

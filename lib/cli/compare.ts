@@ -119,9 +119,16 @@ export async function main(argv: string[]): Promise<number> {
           mine.map((r) => [r.trace, String(r.ops), r.equal ? 'yes' : 'NO', ns(r.cNsPerOp), ns(r.tsNsPerOp), `${r.ratio.toFixed(2)}×`]),
         ),
       );
-      const totalC = mine.reduce((s, r) => s + r.cNsPerOp * r.ops, 0);
-      const totalTs = mine.reduce((s, r) => s + r.tsNsPerOp * r.ops, 0);
-      console.log(`\nequal: ${mine.every((r) => r.equal) ? 'yes' : 'no'} · all traces: TS/C = ${(totalTs / totalC).toFixed(2)}×`);
+      // The geometric mean weighs every trace alike: a few page-heavy traces
+      // (where C's madvise'd pages cost nothing until touched and the port
+      // clears them) would otherwise decide the summary alone.
+      const ratios = mine.map((r) => r.ratio).filter((x) => Number.isFinite(x) && x > 0);
+      const geomean = Math.exp(ratios.reduce((s, x) => s + Math.log(x), 0) / Math.max(1, ratios.length));
+      const sorted = [...ratios].sort((a, b) => a - b);
+      const median = sorted.length ? sorted[Math.floor(sorted.length / 2)]! : NaN;
+      console.log(
+        `\nequal: ${mine.every((r) => r.equal) ? 'yes' : 'no'} · TS/C over ${ratios.length} traces: geometric mean ${geomean.toFixed(2)}×, median ${median.toFixed(2)}×`,
+      );
       for (const r of mine.filter((x) => x.divergence)) {
         const d = r.divergence!;
         console.log(`  ${r.trace}: first difference at ${d.what}: C ${d.c}, TS ${d.ts}`);

@@ -33,6 +33,9 @@ export const DEFAULT_RESERVE = 1 << 30;
 /** Pointers in port memory are 64-bit fields whose high half stays 0: the space must stay below 4 GiB. */
 export const MAX_RESERVE = 2 ** 32 - 65536;
 
+/** Released address spaces, by size, ready for reuse (see ArenaPages#release). */
+const spares = new Map<number, ArrayBuffer[]>();
+
 export class ArenaPages {
   readonly pageSize: number;
   readonly reserved: number;
@@ -58,7 +61,7 @@ export class ArenaPages {
     this.pageSize = pageSize;
     this.reserved = reserved;
     this.limit = limit;
-    this.buffer = new ArrayBuffer(reserved);
+    this.buffer = spares.get(reserved)?.pop() ?? new ArrayBuffer(reserved);
     this.u8 = new Uint8Array(this.buffer);
     this.u32 = new Uint32Array(this.buffer);
     this.runs = [{ first: 1, count: reserved / pageSize - 1 }];
@@ -112,6 +115,21 @@ export class ArenaPages {
     }
     this.bytesMapped -= pages * this.pageSize;
     this.unmapCalls++;
+  }
+
+  /**
+   * Hands the address space to the next ArenaPages of the same size, cleared
+   * (only up to the high water: nothing above was written). Replays make many
+   * short-lived heaps; a fresh 1 GiB ArrayBuffer each time makes V8 count a GiB
+   * of external memory per heap and run full collections in the middle of the
+   * timed loops. After release this object and every view over it are dead.
+   */
+  release(): void {
+    this.u8.fill(0, 0, this.highWater);
+    const pool = spares.get(this.reserved) ?? [];
+    if (pool.length < 2) pool.push(this.buffer);
+    spares.set(this.reserved, pool);
+    this.runs.length = 0;
   }
 
   /** Zeroes, in `bytes` (a copy of the space from offset 0), every page that is free now: what C's madvise'd pages read. */
