@@ -1,0 +1,72 @@
+// The TypeScript ports behind the Heap interface: createHeap(kind, { engine: 'ts' }).
+import { describe, expect, it } from 'vitest';
+import { allocatorKinds, createHeap, HeaplabError } from '../lib/index.js';
+import { mulberry32 } from './util.js';
+
+function codeOf(fn: () => unknown): string | undefined {
+  try {
+    fn();
+  } catch (e) {
+    expect(e).toBeInstanceOf(HeaplabError);
+    return (e as HeaplabError).code;
+  }
+  return undefined;
+}
+
+describe.each(allocatorKinds)('%s port heap', (kind) => {
+  it('allocates views over its address space, with the API and errors of a native heap', () => {
+    const h = createHeap(kind, { engine: 'ts' });
+    const a = h.alloc(100);
+    expect(a).toBeInstanceOf(Uint8Array);
+    expect(a.length).toBe(100);
+    expect(h.offsetOf(a) % 16).toBe(0);
+    a.fill(9);
+    const b = h.alloc(5000, { align: 4096, zero: true });
+    expect(h.offsetOf(b) % 4096).toBe(0);
+    expect(b.every((x) => x === 0)).toBe(true);
+    const c = h.realloc(a, 20_000);
+    expect(c.subarray(0, 100).every((x) => x === 9)).toBe(true);
+    expect(h.usableSize(c)).toBeGreaterThanOrEqual(20_000);
+    expect(codeOf(() => h.free(a))).toBe('ERR_HEAPLAB_DOUBLE_FREE');
+    expect(codeOf(() => h.free(c.subarray(1)))).toBe('ERR_HEAPLAB_FOREIGN_BUFFER');
+    expect(codeOf(() => h.alloc(-1))).toBe('ERR_HEAPLAB_INVALID_SIZE');
+    expect(codeOf(() => h.alloc(8, { align: 3 }))).toBe('ERR_HEAPLAB_INVALID_ALIGNMENT');
+    expect(codeOf(() => h.alloc(2 ** 40))).toBe('ERR_HEAPLAB_OUT_OF_MEMORY');
+    expect(h.stats()).toMatchObject({ blocksInUse: 2, bytesInUse: 25_000, allocs: 2, reallocs: 1, failedAllocs: 1 });
+    h.check();
+    h.free(b);
+    h.free(c);
+    h.check();
+    h.destroy();
+    expect(h.stats().bytesMapped).toBe(0);
+    expect(codeOf(() => h.alloc(1))).toBe('ERR_HEAPLAB_DESTROYED');
+  });
+
+  it('maps the same pages as the C heap on the arena source, step by step', () => {
+    const native = createHeap(kind, { pages: 'arena' });
+    const port = createHeap(kind, { engine: 'ts' });
+    const r = mulberry32(7);
+    const live: Array<[Buffer, Uint8Array]> = [];
+    for (let i = 0; i < 3000; i++) {
+      if (live.length && r() < 0.45) {
+        const [n, p] = live.splice(Math.floor(r() * live.length), 1)[0]!;
+        native.free(n);
+        port.free(p);
+      } else {
+        const size = Math.floor(Math.exp(r() * Math.log(300_000)));
+        live.push([native.alloc(size), port.alloc(size)]);
+      }
+      if (i % 250 === 0) {
+        const a = native.stats();
+        const b = port.stats();
+        expect(b.bytesMapped, `step ${i}`).toBe(a.bytesMapped);
+        expect(b.peakBytesMapped, `step ${i}`).toBe(a.peakBytesMapped);
+        expect(b.pageMaps, `step ${i}`).toBe(a.pageMaps);
+      }
+    }
+    native.check();
+    port.check();
+    native.destroy();
+    port.destroy();
+  });
+});
