@@ -62,7 +62,7 @@ struct hl_debug_heap {
     size_t q_first, q_count, q_bytes;
     size_t ops;            /* operations since the last periodic check       */
     uint64_t serial;
-    uintptr_t next_requester;
+    _Atomic uintptr_t next_requester; /* hl_debug_set_requester; read without the lock */
     hl_debug_finding findings[HL_DEBUG_MAX_FINDINGS];
     size_t finding_count, findings_total;
 };
@@ -79,6 +79,14 @@ static int block_is_used(const block *b) {
 static int block_is_freed(const block *b) {
     return magic_is(b->magic, HL_DEBUG_MAGIC_FREE) && magic_is(b->magic_end, HL_DEBUG_MAGIC_FREE);
 }
+/* The lead follows from the alignment; a header whose fields disagree was
+ * written over, and its block must not be handed back to the inner heap. */
+static size_t lead_for(size_t align) { return align > HL_DEBUG_HEADER_BYTES ? align : HL_DEBUG_HEADER_BYTES; }
+static int header_consistent(const block *b) {
+    return b->align_log2 >= 4 && b->align_log2 < 63 && b->lead == lead_for((size_t)1 << b->align_log2) &&
+           b->size <= (uint64_t)PTRDIFF_MAX;
+}
+
 static void block_set_magic(block *b, const char *word) {
     memcpy(b->magic, word, 8);
     memcpy(b->magic_end, word, 8);
@@ -173,7 +181,7 @@ static int in_quarantine(hl_debug_heap *d, const block *b) {
 
 /* A freed block must still read "BLK:FREE", all 0xDD, then the canary. */
 static void verify_freed(hl_debug_heap *d, block *b, uintptr_t culprit) {
-    if (!block_is_freed(b)) {
+    if (!block_is_freed(b) || !header_consistent(b)) {
         record_block(d, b, HL_DEBUG_USE_AFTER_FREE, culprit, 0);
         return;
     }
@@ -192,9 +200,10 @@ static void quarantine_pop(hl_debug_heap *d) {
     block *b = d->quarantine[d->q_first];
     d->q_first = (d->q_first + 1) % d->opt.quarantine_blocks;
     d->q_count--;
-    d->q_bytes -= (size_t)b->size;
+    size_t size = (size_t)b->size; /* as read at push, unless a write after free hit it */
+    d->q_bytes = size < d->q_bytes ? d->q_bytes - size : 0;
     verify_freed(d, b, 0);
-    release(d, b);
+    if (header_consistent(b)) release(d, b); /* else leaked: its lead cannot be trusted */
 }
 
 static void quarantine_push(hl_debug_heap *d, block *b) {
@@ -213,7 +222,7 @@ static void quarantine_push(hl_debug_heap *d, block *b) {
 /* ---- checks --------------------------------------------------------------- */
 
 static void verify_live(hl_debug_heap *d, block *b, uintptr_t culprit) {
-    if (!block_is_used(b)) {
+    if (!block_is_used(b) || !header_consistent(b)) {
         record_block(d, b, HL_DEBUG_BAD_MAGIC, culprit, 0);
         return;
     }
@@ -248,7 +257,7 @@ static uint32_t log2_of(size_t pow2) {
 /* align: a power of two. fill: the byte the user bytes start as. */
 static void *alloc_block(hl_debug_heap *d, size_t align, size_t size, uintptr_t requester, unsigned char fill) {
     if (align < MIN_ALIGN) align = MIN_ALIGN;
-    size_t lead = align > HL_DEBUG_HEADER_BYTES ? align : HL_DEBUG_HEADER_BYTES;
+    size_t lead = lead_for(align);
     if (lead > PTRDIFF_MAX / 2 || size > PTRDIFF_MAX - lead - HL_DEBUG_CANARY_BYTES) return NULL;
     size_t total = lead + size + HL_DEBUG_CANARY_BYTES;
     unsigned char *raw = align <= MIN_ALIGN ? d->inner->malloc(d->heap, total)
@@ -293,7 +302,7 @@ static void report_not_live(hl_debug_heap *d, void *ptr, uintptr_t culprit) {
 static void free_slot(hl_debug_heap *d, size_t slot, uintptr_t culprit) {
     block *b = d->live[slot];
     live_remove(d, slot);
-    if (!block_is_used(b)) {
+    if (!block_is_used(b) || !header_consistent(b)) {
         uint32_t bit = 1u << HL_DEBUG_BAD_MAGIC;
         int start_intact = magic_is(b->magic, HL_DEBUG_MAGIC_USED);
         if (!(start_intact && (b->reported & bit)))
@@ -327,6 +336,7 @@ hl_debug_heap *hl_debug_create(const hl_allocator *inner, const hl_hooks *hooks,
     d->heap = heap;
     d->opt = options ? *options : hl_debug_default_options();
     atomic_init(&d->lock.held, 0);
+    atomic_init(&d->next_requester, 0);
     d->live_cap = LIVE_INITIAL;
     d->live = inner->malloc(heap, d->live_cap * sizeof *d->live);
     if (!d->live) goto fail;
@@ -460,7 +470,9 @@ int hl_debug_owns(hl_debug_heap *d, uintptr_t addr) {
     return found;
 }
 
-void hl_debug_set_requester(hl_debug_heap *d, uintptr_t requester) { d->next_requester = requester; }
+void hl_debug_set_requester(hl_debug_heap *d, uintptr_t requester) {
+    atomic_store_explicit(&d->next_requester, requester, memory_order_relaxed);
+}
 
 const char *hl_debug_kind_name(hl_debug_kind kind) {
     switch (kind) {
@@ -486,8 +498,8 @@ const char *hl_debug_kind_verb(hl_debug_kind kind) {
 
 /* The requester set by hl_debug_set_requester for this one call, else `caller`. */
 static uintptr_t take_requester(hl_debug_heap *d, void *caller) {
-    uintptr_t r = d->next_requester;
-    d->next_requester = 0;
+    uintptr_t r = atomic_load_explicit(&d->next_requester, memory_order_relaxed);
+    if (r) r = atomic_exchange_explicit(&d->next_requester, 0, memory_order_relaxed);
     return r ? r : (uintptr_t)caller;
 }
 

@@ -168,8 +168,16 @@ static void test_double_free_and_bad_pointers(const hl_allocator *a) {
           "%s: an underflow is bad-magic, with size and requester while the header's start is intact", a->name);
     hl_debug_free(f.d, u, REQ_FREER);
     CHECK(take(&f, out, 4) == 0, "%s: its free is not reported again", a->name);
+    /* a write after free into the middle of a quarantined header (its lead): reported, block kept out */
+    unsigned char *m = hl_debug_malloc(f.d, 40, REQ_PARSE);
+    hl_debug_free(f.d, m, REQ_FREER);
+    m[-40] ^= 0x40;
+    CHECK(hl_debug_check(f.d) == 1, "%s: check sees the freed header written", a->name);
+    n = take(&f, out, 4);
+    CHECK(n == 1 && out[0].kind == HL_DEBUG_USE_AFTER_FREE && out[0].requester == REQ_PARSE,
+          "%s: a write into a freed header is a use after free", a->name);
     hl_debug_free(f.d, q, REQ_FREER);
-    CHECK(hl_debug_check(f.d) == 0 && take(&f, out, 4) == 0, "%s: heap sound (the smashed block is leaked)", a->name);
+    CHECK(hl_debug_check(f.d) == 0 && take(&f, out, 4) == 0, "%s: heap sound (the smashed blocks are leaked)", a->name);
     close_debug(&f, a->name);
 }
 

@@ -33,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "allocator.h"
 #include "debug.h"
@@ -442,7 +443,11 @@ static void fuzz_stop_after(const fuzz_target *t) {
         if (e && *e) max_ops = strtoull(e, NULL, 10);
         read_env = 1;
     }
-    if (t->ops >= max_ops) exit(0);
+    if (t->ops >= max_ops) { /* _exit: libFuzzer reports exit() from the target as a crash */
+        fuzz_report_stats();
+        fflush(stderr);
+        _exit(0);
+    }
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
