@@ -3,20 +3,11 @@ import { execFileSync } from 'node:child_process';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { afterEach, describe, expect, it } from 'vitest';
-import { allocatorKinds, createHeap, type Heap, HeaplabError } from '../lib/index.js';
+import { allocatorKinds, createHeap, type Heap } from '../lib/index.js';
+import { codeOf } from './util.js';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
-
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(HeaplabError);
-    return (e as HeaplabError).code;
-  }
-  return undefined;
-}
 
 describe.each(allocatorKinds)('%s heap', (kind) => {
   const heaps: Heap[] = [];

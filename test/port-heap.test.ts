@@ -1,17 +1,7 @@
 // The TypeScript ports behind the Heap interface: createHeap(kind, { engine: 'ts' }).
 import { describe, expect, it } from 'vitest';
-import { allocatorKinds, createHeap, HeaplabError } from '../lib/index.js';
-import { mulberry32 } from './util.js';
-
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(HeaplabError);
-    return (e as HeaplabError).code;
-  }
-  return undefined;
-}
+import { allocatorKinds, createHeap } from '../lib/index.js';
+import { codeOf, mulberry32 } from './util.js';
 
 describe.each(allocatorKinds)('%s port heap', (kind) => {
   it('allocates views over its address space, with the API and errors of a native heap', () => {

@@ -1,5 +1,7 @@
 /** Helpers shared by the specs. */
 import { existsSync } from 'node:fs';
+import { expect } from 'vitest';
+import { HeaplabError } from '../lib/index.js';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -16,4 +18,15 @@ export function patternByte(id: number, i: number): number {
 
 export function built(path: string): boolean {
   return existsSync(path);
+}
+
+/** The `code` of the HeaplabError that `fn` throws (failing if it throws anything else), or undefined. */
+export function codeOf(fn: () => unknown): string | undefined {
+  try {
+    fn();
+  } catch (e) {
+    expect(e).toBeInstanceOf(HeaplabError);
+    return (e as HeaplabError).code;
+  }
+  return undefined;
 }
