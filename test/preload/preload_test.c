@@ -261,7 +261,9 @@ static void check_foreign(void) {
 
 /* ---- threads ---------------------------------------------------------------- */
 
-enum { SLOTS = 512, OPS_PER_THREAD = 200000 };
+/* Operations per thread: 1M by default (HEAPLAB_PRELOAD_STRESS_OPS to change). */
+enum { SLOTS = 512 };
+static int OPS_PER_THREAD = 1000000;
 
 typedef struct worker { unsigned seed; size_t errors; unsigned char tag; } worker;
 
@@ -320,6 +322,8 @@ static void *worker_main(void *arg) {
 }
 
 static void check_threads(void) {
+    const char *ops = getenv("HEAPLAB_PRELOAD_STRESS_OPS");
+    if (ops && atoi(ops) > 0) OPS_PER_THREAD = atoi(ops);
     pthread_t t[2];
     worker w[2] = { { 1, 0, 0x10 }, { 2, 0, 0xA0 } };
     for (int i = 0; i < 2; i++) pthread_create(&t[i], NULL, worker_main, &w[i]);
