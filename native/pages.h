@@ -38,7 +38,8 @@ typedef struct hl_mmap_pages {
  * TypeScript ports (lib/ports/pages.ts) see the same addresses as offsets from
  * the region's base. The rule (pages_arena.c says it in full): lowest-address
  * first fit over a sorted list of free page runs, adjacent runs merged on free,
- * page 0 never handed out (offset 0 is NULL), freed pages read as zero again.
+ * page 0 never handed out (offset 0 is NULL), pages read as zero when handed
+ * out (a reused run is cleared then; see pages_arena.c).
  */
 typedef struct hl_arena_run { size_t first, count; } hl_arena_run;
 
@@ -64,6 +65,14 @@ typedef struct hl_arena_pages {
  * part still compares with the port's bytes (lib/replay.ts, firstDivergence). */
 #define HL_ARENA_BASE_ALIGN ((size_t)1 << 32)
 
+/* Makes a used region new again without unmapping it: bytes cleared up to the
+ * high water, one free run, counters at zero, a new limit. Replays reuse one
+ * region this way (as lib/ports/pages.ts reuses its ArrayBuffer), so that no
+ * timing includes the first-touch faults of a fresh mapping. */
+void hl_arena_pages_reset(hl_arena_pages *src, size_t limit);
+/* Zeroes, in a copy of the region's first `n` bytes, every page that is free
+ * now (their bytes are stale until handed out again). */
+void hl_arena_pages_clear_free(const hl_arena_pages *src, unsigned char *copy, size_t n);
 /* Reserves `reserve` bytes of address space (rounded up to pages, at most 4 GiB
  * less a page, so offsets fit in 32 bits); 0 or -1. */
 int hl_arena_pages_init(hl_arena_pages *src, size_t page_size, size_t reserve, size_t limit);

@@ -13,8 +13,12 @@
  *     at least n pages (first fit by address); if none has, or the limit would be
  *     passed, it returns NULL;
  *   - free_page(p, n) returns the run, merging it with the runs just below and
- *     just above; the pages are cleared (MADV_DONTNEED), so they read as zero
- *     when handed out again.
+ *     just above. Pages read as zero when handed out again: alloc_page clears
+ *     the part of a run below the high water (above it nothing was ever
+ *     written, and the reservation's fresh pages read as zero). That is what
+ *     the TypeScript twin does too, so a C-vs-port timing compares allocators,
+ *     not page sources (madvise on every free and a fault on every reuse made
+ *     the C side pay the kernel where the port paid nothing).
  *
  * Nothing depends on where the kernel put the region: the same requests give the
  * same offsets on every run and in the TypeScript port.
@@ -96,7 +100,8 @@ static void *arena_alloc_page(void *ctx, size_t pages) {
         }
         src->bytes_mapped += bytes;
         if (src->bytes_mapped > src->peak_bytes_mapped) src->peak_bytes_mapped = src->bytes_mapped;
-        size_t end = (first + pages) * src->page_size;
+        size_t start = first * src->page_size, end = start + bytes;
+        if (start < src->high_water) memset(src->base + start, 0, (end < src->high_water ? end : src->high_water) - start);
         if (end > src->high_water) src->high_water = end;
         src->map_calls++;
         return src->base + first * src->page_size;
@@ -108,7 +113,6 @@ static void arena_free_page(void *ctx, void *start, size_t pages) {
     hl_arena_pages *src = ctx;
     if (!start || !pages) return;
     size_t first = (size_t)((unsigned char *)start - src->base) / src->page_size;
-    madvise(start, pages * src->page_size, MADV_DONTNEED);
     /* i: the first run above the freed one */
     size_t i = 0;
     while (i < src->run_count && src->runs[i].first < first) i++;
@@ -132,6 +136,26 @@ static void arena_free_page(void *ctx, void *start, size_t pages) {
     }
     src->bytes_mapped -= pages * src->page_size;
     src->unmap_calls++;
+}
+
+void hl_arena_pages_reset(hl_arena_pages *src, size_t limit) {
+    memset(src->base, 0, src->high_water);
+    src->limit = limit;
+    src->bytes_mapped = src->peak_bytes_mapped = 0;
+    src->map_calls = src->unmap_calls = 0;
+    src->high_water = 0;
+    src->runs[0].first = 1;
+    src->runs[0].count = src->reserved / src->page_size - 1;
+    src->run_count = 1;
+}
+
+void hl_arena_pages_clear_free(const hl_arena_pages *src, unsigned char *copy, size_t n) {
+    for (size_t i = 0; i < src->run_count; i++) {
+        size_t start = src->runs[i].first * src->page_size;
+        if (start >= n) break;
+        size_t end = start + src->runs[i].count * src->page_size;
+        memset(copy + start, 0, (end < n ? end : n) - start);
+    }
 }
 
 static void arena_lock(void *ctx) { hl_spin_lock(&((hl_arena_pages *)ctx)->lock); }
