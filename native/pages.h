@@ -3,13 +3,15 @@
  *
  * mmap: anonymous mappings, counted (now and at peak), with an optional byte
  * limit above which alloc_page fails cleanly, which is how tests reach
- * out-of-memory. The source is plain data so it can live in static storage
- * (the preload library) or inside a Node heap object.
+ * out-of-memory; a page cache in front of mmap (below); resize_page by mremap.
+ * The source is plain data so it can live in static storage (the preload
+ * library) or inside a Node heap object.
  */
 #ifndef HEAPLAB_PAGES_H
 #define HEAPLAB_PAGES_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include "../vendor/hooks.h"
 #ifdef __cplusplus
 /* C++ (the addon) only carries the lock around; C11 <stdatomic.h> is C-only in
@@ -23,13 +25,56 @@ typedef struct hl_spinlock { int held; } hl_spinlock;
 extern "C" {
 #endif
 
+/*
+ * The page cache: the user-space stand-in for a kernel's page-frame free list.
+ * Runs given back through free_page are kept and handed out again by
+ * alloc_page without a system call (cleared first: alloc_page's memory reads
+ * as zero, and clearing a warm run costs less than the kernel's fault and
+ * clear of a fresh one). What it keeps is bounded by the heap: at most
+ * `floor` bytes plus `percent` of the bytes the heap holds now, so a heap
+ * that frees everything gives nearly everything back at once; a run left
+ * unused for `decay_ms` goes back too (checked on each page call), so an idle
+ * heap shrinks to the floor. Runs longer than `run_max` are never kept:
+ * clearing them could cost more than the pages the program then touches.
+ */
+typedef struct hl_page_cache_config {
+    int enabled;          /* 0: every free_page unmaps at once                      */
+    size_t floor;         /* bytes that may stay cached however small the heap       */
+    unsigned percent;     /* plus this share (0-100) of the bytes the heap holds     */
+    unsigned decay_ms;    /* a run cached this long goes back (above the floor); 0: never */
+    size_t run_max;       /* longer runs go straight back to the system              */
+} hl_page_cache_config;
+
+/* floor 256 KiB, 12% of the heap, 1 s decay, runs up to 1 MiB */
+hl_page_cache_config hl_page_cache_defaults(void);
+/* Parses "off", "on" or a comma list of floor=BYTES, percent=N, decay=MS,
+ * run_max=BYTES (BYTES may end in K, M or G) over *config; -1 on a bad word
+ * (config is then unchanged). The preload libraries read HEAPLAB_PAGE_CACHE. */
+int hl_page_cache_parse(const char *text, hl_page_cache_config *config);
+
+enum { HL_PAGE_CACHE_SLOTS = 64 };   /* runs kept at most; the oldest goes first */
+
+typedef struct hl_cached_run {
+    void *start;
+    size_t pages;
+    uint64_t since_ms;    /* when it was cached (CLOCK_MONOTONIC_COARSE)            */
+} hl_cached_run;
+
 typedef struct hl_mmap_pages {
     size_t page_size;
-    size_t limit;          /* bytes; 0 = no limit */
-    size_t bytes_mapped;
+    size_t limit;          /* bytes the heap may hold; 0 = no limit                   */
+    size_t bytes_mapped;   /* bytes the heap holds now (handed out, not given back)   */
     size_t peak_bytes_mapped;
-    size_t map_calls;
-    size_t unmap_calls;
+    size_t bytes_cached;   /* bytes in the cache: held from the system, not the heap's */
+    size_t peak_bytes_held;/* peak of bytes_mapped + bytes_cached                      */
+    size_t map_calls;      /* mmap calls (cache misses and their retries)            */
+    size_t unmap_calls;    /* munmap calls                                            */
+    size_t remap_calls;    /* mremap calls (resize_page)                              */
+    size_t cache_hits, cache_misses;
+    size_t bytes_released; /* bytes given back to the system, in total                */
+    hl_page_cache_config cache;
+    hl_cached_run runs[HL_PAGE_CACHE_SLOTS];
+    size_t run_count;
     hl_spinlock lock;      /* the heap's lock, taken by hooks.lock */
 } hl_mmap_pages;
 
@@ -80,10 +125,16 @@ void hl_arena_pages_fini(hl_arena_pages *src);
 hl_hooks hl_arena_pages_hooks(hl_arena_pages *src, int locked);
 
 /* page_size 0 means the system's page size; returns 0, or -1 if page_size is not
- * a power of two >= 4096 and a multiple of the system's page size. */
+ * a power of two >= 4096 and a multiple of the system's page size. The cache
+ * starts with hl_page_cache_defaults(); set src->cache before the first call
+ * to change it. */
 int hl_mmap_pages_init(hl_mmap_pages *src, size_t page_size, size_t limit);
-/* Hooks over the source; `locked` 0 makes lock/unlock no-ops. */
+/* Hooks over the source; `locked` 0 makes lock/unlock no-ops. resize_page is
+ * set when page_size is the system's (mremap keeps only that alignment). */
 hl_hooks hl_mmap_pages_hooks(hl_mmap_pages *src, int locked);
+/* Gives every cached run back to the system (malloc_trim, a heap's destroy).
+ * The caller holds the heap's lock or is its only user. */
+void hl_mmap_pages_release_cache(hl_mmap_pages *src);
 size_t hl_system_page_size(void);
 
 #ifdef __cplusplus

@@ -106,21 +106,32 @@ static _Atomic uint64_t *reg_region(uintptr_t addr, int create) {
     return m;
 }
 
-/* Marks [start, start + bytes) ours (on) or not; -1 if a bitmap cannot be had. */
+/* Marks [start, start + bytes) ours (on) or not; -1 if a bitmap cannot be had.
+ * A whole bitmap word (64 pages) at a time where the range covers it, so that
+ * marking a multi-GiB block costs microseconds, not a loop over its pages. */
 static int reg_mark(const void *start, size_t bytes, int on) {
     uintptr_t a = (uintptr_t)start;
     uintptr_t end = a + bytes;
     if (end < a || (end - 1) >> REG_ADDR_BITS) return -1;
-    for (uintptr_t page = a; page < end; page += (uintptr_t)1 << REG_PAGE_SHIFT) {
-        _Atomic uint64_t *leaf = reg_region(page, on);
+    uintptr_t page = a >> REG_PAGE_SHIFT, last = (end + ((uintptr_t)1 << REG_PAGE_SHIFT) - 1) >> REG_PAGE_SHIFT;
+    while (page < last) {
+        uintptr_t region_end = ((page >> (REG_REGION_SHIFT - REG_PAGE_SHIFT)) + 1) << (REG_REGION_SHIFT - REG_PAGE_SHIFT);
+        uintptr_t stop = last < region_end ? last : region_end;
+        _Atomic uint64_t *leaf = reg_region(page << REG_PAGE_SHIFT, on);
         if (!leaf) {
             if (on) return -1;
+            page = stop;
             continue;
         }
-        size_t i = (page >> REG_PAGE_SHIFT) & (REG_PAGES_PER_REGION - 1);
-        uint64_t bit = (uint64_t)1 << (i & 63);
-        if (on) atomic_fetch_or_explicit(&leaf[i >> 6], bit, memory_order_relaxed);
-        else atomic_fetch_and_explicit(&leaf[i >> 6], ~bit, memory_order_relaxed);
+        while (page < stop) {
+            size_t i = page & (REG_PAGES_PER_REGION - 1);
+            size_t bit = i & 63, n = 64 - bit;
+            if (n > stop - page) n = stop - page;
+            uint64_t mask = (n == 64 ? ~(uint64_t)0 : (((uint64_t)1 << n) - 1)) << bit;
+            if (on) atomic_fetch_or_explicit(&leaf[i >> 6], mask, memory_order_relaxed);
+            else atomic_fetch_and_explicit(&leaf[i >> 6], ~mask, memory_order_relaxed);
+            page += n;
+        }
     }
     return 0;
 }
@@ -163,8 +174,57 @@ static void registry_free_page(void *ctx, void *start, size_t pages) {
     g_src_hooks.free_page(g_src_hooks.ctx, start, pages);
 }
 
-static void registry_lock(void *ctx) { (void)ctx; g_src_hooks.lock(g_src_hooks.ctx); }
+/* A run that moved is unmarked where it was and marked where it is now; one
+ * that grew or shrank in place changes only its tail. Marking can fail only
+ * when a 128 KiB bitmap cannot be mapped for a new 4 GiB region; the run that
+ * moved there is then still returned (its bytes are the caller's), and stays
+ * unknown to free, which ignores it: a leak, never a lost or shared block. */
+static void *registry_resize_page(void *ctx, void *start, size_t old_pages, size_t new_pages) {
+    (void)ctx;
+    size_t page = g_src.page_size;
+    char *old_lo = start;
+    char *p = g_src_hooks.resize_page(g_src_hooks.ctx, start, old_pages, new_pages);
+    if (!p) return NULL;
+    if (p == old_lo) {
+        if (new_pages > old_pages) reg_mark(old_lo + old_pages * page, (new_pages - old_pages) * page, 1);
+        else reg_mark(old_lo + new_pages * page, (old_pages - new_pages) * page, 0);
+        return p;
+    }
+    reg_mark(old_lo, old_pages * page, 0);
+    reg_mark(p, new_pages * page, 1);
+    return p;
+}
+
+/* While the process has one thread, nobody can contend for the heap: the lock's
+ * atomic exchange is skipped, as glibc's malloc skips its own (SINGLE_THREAD_P).
+ * The flag turns false before a second thread exists, and the heap is never
+ * entered by the thread that creates it while it does so. unlock always stores,
+ * so a lock taken while threads existed (fork's prepare) is always released. */
+#if defined(__has_include)
+#if __has_include(<sys/single_threaded.h>)
+#include <sys/single_threaded.h>
+#define HL_SINGLE_THREADED() (__libc_single_threaded != 0)
+#endif
+#endif
+#ifndef HL_SINGLE_THREADED
+#define HL_SINGLE_THREADED() 0
+#endif
+
+static void registry_lock(void *ctx) {
+    (void)ctx;
+    if (!HL_SINGLE_THREADED()) g_src_hooks.lock(g_src_hooks.ctx);
+}
 static void registry_unlock(void *ctx) { (void)ctx; g_src_hooks.unlock(g_src_hooks.ctx); }
+
+static void page_cache_from_environment(void) {
+    const char *text = getenv("HEAPLAB_PAGE_CACHE");
+    if (text && *text && hl_page_cache_parse(text, &g_src.cache)) {
+        static const char msg[] = "heaplab: HEAPLAB_PAGE_CACHE not understood (want off, on, or "
+                                  "floor=BYTES,percent=N,decay=MS,run_max=BYTES); using the defaults\n";
+        ssize_t ignored = write(2, msg, sizeof msg - 1);
+        (void)ignored;
+    }
+}
 
 static __attribute__((noinline)) int heap_init_slow(void) {
     hl_spin_lock(&g_init_lock);
@@ -178,6 +238,8 @@ static __attribute__((noinline)) int heap_init_slow(void) {
             g_hooks.free_page = registry_free_page;
             g_hooks.lock = registry_lock;
             g_hooks.unlock = registry_unlock;
+            g_hooks.resize_page = g_src_hooks.resize_page ? registry_resize_page : NULL;
+            page_cache_from_environment();
             heap = preload_debug_wanted() ? preload_debug_create(ALLOCATOR, &g_hooks) : ALLOCATOR->create(&g_hooks);
         }
         g_heap = heap;
@@ -420,10 +482,16 @@ HL_EXPORT int __posix_memalign(void **out, size_t align, size_t n) HL_ALIAS(posi
 
 /* ---- tuning and statistics: accepted, harmless ---------------------------- */
 
-/* Nothing is trimmed: the allocator gives pages back by its own rules. */
+/* The page cache goes back to the system; the allocator itself gives pages
+ * back by its own rules. 1 if anything was released, as glibc says. */
 HL_EXPORT int malloc_trim(size_t pad) {
     (void)pad;
-    return 0;
+    if (atomic_load_explicit(&g_state, memory_order_acquire) != 1) return 0;
+    g_src_hooks.lock(g_src_hooks.ctx);
+    int released = g_src.run_count != 0;
+    hl_mmap_pages_release_cache(&g_src);
+    g_src_hooks.unlock(g_src_hooks.ctx);
+    return released;
 }
 
 /* No glibc tunable applies here; 0 is mallopt's "not done". */

@@ -23,6 +23,13 @@ typedef struct hl_hooks {
     /* Mutual exclusion around every public entry point; not recursive. */
     void  (*lock)(void *ctx);
     void  (*unlock)(void *ctx);
+    /* Optional (NULL: the source cannot; the allocator allocates, copies and
+     * frees instead). Resizes a run obtained by alloc_page (or resize_page) from
+     * old_pages to new_pages (both > 0), in place or by moving it: the first
+     * min(old, new) pages keep their bytes, pages beyond old_pages read as zero.
+     * Returns the run's start (the old one if it did not move), or NULL when it
+     * cannot be done; the old run is then untouched and still the caller's. */
+    void *(*resize_page)(void *ctx, void *start, size_t old_pages, size_t new_pages);
 } hl_hooks;
 
 #endif

@@ -48,6 +48,23 @@
 #define TLSF_POOL_MIN_BYTES (64 * 1024)
 #endif
 
+/* Pools grow with the heap: a new pool holds at least 1/2^shift of the bytes
+ * already in the heap's own pools (default 4: a sixteenth), so a heap that
+ * grows to N bytes makes O(log N) alloc_page calls, while at most about 1/16
+ * of what it maps is a pool's untouched end. */
+#ifndef TLSF_POOL_GROWTH_SHIFT
+#define TLSF_POOL_GROWTH_SHIFT 4
+#endif
+
+/* A pool from alloc_page that becomes wholly free is kept as the spare (so
+ * that alloc/free across a pool boundary does not map and unmap each time)
+ * only if it is at most this big (default 256 KiB); larger ones go back at
+ * once. A heap that frees everything then holds its control pages and at
+ * most this much. */
+#ifndef TLSF_SPARE_MAX_BYTES
+#define TLSF_SPARE_MAX_BYTES (256 * 1024)
+#endif
+
 /* ---- constants a user must not tune ------------------------------------- */
 
 enum {
@@ -65,6 +82,8 @@ enum {
 #define SMALL_BLOCK_SIZE  ((size_t)1 << FL_INDEX_SHIFT)
 #define BLOCK_SIZE_MAX    ((size_t)1 << FL_INDEX_MAX)
 #define POOL_MIN_BYTES    ((size_t)TLSF_POOL_MIN_BYTES)
+#define SPARE_MAX_BYTES   ((size_t)TLSF_SPARE_MAX_BYTES)
+#define POOL_GROWTH_SHIFT TLSF_POOL_GROWTH_SHIFT
 #define POOL_MAGIC        ((size_t)0x544c5346504f4f4cull)   /* "TLSFPOOL" */
 
 _Static_assert(sizeof(void *) == 8 && sizeof(size_t) == 8, "the block layout is fixed for 64-bit");
@@ -73,6 +92,8 @@ _Static_assert(SL_INDEX_COUNT_LOG2 >= 1 && SL_INDEX_COUNT_LOG2 <= 5, "sl bitmap 
 _Static_assert(FL_INDEX_MAX > FL_INDEX_SHIFT && FL_INDEX_MAX <= 62, "BLOCK_SIZE_MAX must stay <= PTRDIFF_MAX");
 _Static_assert(FL_INDEX_COUNT < 64, "fl bitmap is 64 bits, and fl + 1 is shifted");
 _Static_assert(BLOCK_SIZE_MAX <= (size_t)PTRDIFF_MAX, "a block fits in ptrdiff_t");
+_Static_assert(TLSF_POOL_GROWTH_SHIFT >= 1 && TLSF_POOL_GROWTH_SHIFT < 64, "a pool grows by a fraction of the heap");
+_Static_assert(TLSF_POOL_MIN_BYTES >= 4096, "a pool holds at least its sentinels and a block");
 
 /* ---- blocks ---------------------------------------------------------------
  *
@@ -151,6 +172,7 @@ typedef struct control {
     pool_record *spare;          /* the one wholly free pool kept from alloc_page */
     size_t pool_count;
     size_t control_pages;        /* pages of this structure; 0 over caller memory */
+    size_t owned_bytes;          /* bytes of the pools from alloc_page */
     hl_hooks hooks;              /* all NULL over caller memory */
 } control;
 
@@ -410,14 +432,21 @@ static void pool_unlink(control *c, pool_record *p) {
 static void pool_release(control *c, pool_record *p) {
     block_remove(c, pool_first_block(p));
     pool_unlink(c, p);
-    if (p->owned) c->hooks.free_page(c->hooks.ctx, pool_head(p), p->bytes / c->hooks.page_size);
+    if (p->owned) {
+        c->owned_bytes -= p->bytes;
+        c->hooks.free_page(c->hooks.ctx, pool_head(p), p->bytes / c->hooks.page_size);
+    }
 }
 
-/* Keep one wholly free pool from alloc_page (the latest to empty, so that
- * alloc/free across a pool boundary does not map and unmap each time); an
- * older spare is given back. Caller pools are never given back here. */
+/* Keep one small wholly free pool from alloc_page (the latest to empty); an
+ * older spare, or a pool too big to keep, is given back. Caller pools are
+ * never given back here. */
 static void pool_on_empty(control *c, pool_record *p) {
     if (!p->owned) return;
+    if (p->bytes > SPARE_MAX_BYTES) {
+        pool_release(c, p);
+        return;
+    }
     pool_record *old = c->spare;
     c->spare = p;
     if (old && old != p) pool_release(c, old);
@@ -431,13 +460,61 @@ static int pool_grow(control *c, size_t rounded) {
     size_t page = c->hooks.page_size;
     size_t need = rounded + POOL_OVERHEAD;          /* rounded <= BLOCK_SIZE_MAX: no wrap */
     if (need < POOL_MIN_BYTES) need = POOL_MIN_BYTES;
+    if (need < c->owned_bytes >> POOL_GROWTH_SHIFT) need = c->owned_bytes >> POOL_GROWTH_SHIFT;
     if (need > SIZE_MAX - (page - 1)) return 0;
     size_t bytes = align_up(need, page);
     if (bytes - POOL_OVERHEAD > BLOCK_SIZE_MAX) return 0;
     void *mem = c->hooks.alloc_page(c->hooks.ctx, bytes / page);
     if (!mem) return 0;
     pool_setup(c, mem, bytes, 1);
+    c->owned_bytes += bytes;
     return 1;
+}
+
+/* Whether used block b is alone in a pool from alloc_page (nothing after it
+ * but, at most, one free block): its pages are then its own, and realloc can
+ * resize them through hooks.resize_page instead of copying. */
+static int block_owns_pool(const control *c, const block_header *b) {
+    if (!c->hooks.resize_page || !block_is_first(b)) return 0;
+    const block_header *next = block_next(b);
+    if (!block_is_tail(next) && !(block_is_free(next) && block_is_tail(block_next(next)))) return 0;
+    return pool_from_head(b->prev_phys)->owned != 0;
+}
+
+/* Resizes the pool of b (block_owns_pool) so that b holds `size` bytes, moving
+ * it if the page source must; b's bytes are kept. Returns b's new header, or
+ * NULL (the heap unchanged) when the page source cannot. */
+static block_header *pool_resize_for(control *c, block_header *b, size_t size) {
+    size_t page = c->hooks.page_size;
+    pool_record *p = pool_from_head(b->prev_phys);
+    if (size > SIZE_MAX - POOL_OVERHEAD - (page - 1)) return NULL;
+    size_t bytes = align_up(size + POOL_OVERHEAD, page);
+    if (bytes < POOL_MIN_BYTES) bytes = POOL_MIN_BYTES;
+    if (bytes - POOL_OVERHEAD > BLOCK_SIZE_MAX) return NULL;
+    block_header *next = block_next(b);
+    int had_free = block_is_free(next);
+    if (had_free) block_remove(c, next);   /* its list links hold addresses */
+    pool_record *prev = p->prev, *after = p->next;
+    size_t old_bytes = p->bytes;
+    void *mem = c->hooks.resize_page(c->hooks.ctx, pool_head(p), old_bytes / page, bytes / page);
+    if (!mem) {
+        if (had_free) block_insert(c, next);
+        return NULL;
+    }
+    /* relink the pool record and rebuild the pool as one used block */
+    block_header *head = mem;
+    p = pool_from_head(head);
+    p->bytes = bytes;
+    if (prev) prev->next = p; else c->pools_first = p;
+    if (after) after->prev = p; else c->pools_last = p;
+    c->owned_bytes = c->owned_bytes - old_bytes + bytes;
+    b = pool_first_block(p);
+    b->prev_phys = head;
+    b->size = (bytes - POOL_OVERHEAD) | (b->size & BLOCK_FLAG_MASK);
+    block_header *tail = block_link_next(b);
+    tail->size = 0;
+    block_trim_used(c, b, size);
+    return b;
 }
 
 /* ---- the allocator ------------------------------------------------------- */
@@ -515,6 +592,11 @@ static void *heap_realloc(control *c, void *ptr, size_t bytes) {
     size_t cur = block_size(b);
 
     if (size <= cur) {                       /* shrink in place */
+        /* a lone block in a big pool gives the pages it no longer needs back */
+        if (cur - size >= POOL_MIN_BYTES && block_owns_pool(c, b)) {
+            block_header *r = pool_resize_for(c, b, size);
+            if (r) return block_to_ptr(r);
+        }
         block_trim_used(c, b, size);
         return ptr;
     }
@@ -525,6 +607,10 @@ static void *heap_realloc(control *c, void *ptr, size_t bytes) {
         block_set_prev_used(block_next(b));
         block_trim_used(c, b, size);
         return ptr;
+    }
+    if (block_owns_pool(c, b)) {             /* its own pages: resize them, no copy */
+        block_header *r = pool_resize_for(c, b, size);
+        if (r) return block_to_ptr(r);
     }
     void *moved = heap_malloc(c, bytes, &fresh);
     if (!moved) return NULL;                 /* the old block is untouched */
@@ -780,8 +866,10 @@ int tlsf_check(tlsf_t tlsf) {
     heap_lock(c);
     const pool_record *p = c->pools_first, *prev = NULL;
     int spare_seen = c->spare == NULL;
+    size_t owned = 0;
     for (; p && n < c->pool_count; prev = p, p = p->next, n++) {
         if (p->prev != prev) bad++;
+        if (p->owned) owned += p->bytes;
         bad += check_pool_blocks(p, &free_blocks);
         if (p == c->spare) {
             spare_seen = 1;
@@ -791,6 +879,7 @@ int tlsf_check(tlsf_t tlsf) {
     }
     if (p || n != c->pool_count || c->pools_last != prev) bad++;
     if (!spare_seen) bad++;
+    if (!p && owned != c->owned_bytes) bad++;
     bad += check_lists(c, free_blocks);
     heap_unlock(c);
     return count_to_int(bad);
