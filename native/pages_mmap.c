@@ -238,25 +238,45 @@ static int within_limit(const hl_mmap_pages *src, size_t bytes) {
     return !src->limit || (bytes <= src->limit && now <= src->limit - bytes);
 }
 
-static void *os_map(hl_mmap_pages *src, size_t bytes) {
-    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+/* Runs this long are backed by transparent huge pages where the system allows
+ * it (madvise mode) and aligned to a huge page: a big block faults in 2 MiB at
+ * a time, and mremap moves it by page-table entries of 2 MiB, which is what
+ * keeps realloc of a multi-GiB block in milliseconds. */
+#define HL_HUGE_RUN_MIN ((size_t)32 << 20)
+#define HL_HUGE_PAGE ((size_t)2 << 20)
+
+/* `bytes` of fresh address space aligned to `align` (a multiple of the page
+ * size), or NULL. */
+static void *map_aligned(hl_mmap_pages *src, size_t bytes, size_t align) {
+    if (bytes > SIZE_MAX - align) return NULL;
+    size_t slack = bytes + align;
+    char *raw = mmap(NULL, slack, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     ADD(src->map_calls, 1);
-    if (p == MAP_FAILED) return NULL;
-    if ((uintptr_t)p & (src->page_size - 1)) {
-        /* page_size above the system's: map again with slack and trim to alignment */
-        munmap(p, bytes);
-        if (bytes > SIZE_MAX - src->page_size) return NULL;
-        size_t slack = bytes + src->page_size;
-        char *raw = mmap(NULL, slack, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (raw == MAP_FAILED) return NULL;
+    char *aligned = (char *)(((uintptr_t)raw + align - 1) & ~(uintptr_t)(align - 1));
+    if (aligned > raw) munmap(raw, (size_t)(aligned - raw));
+    size_t tail = (size_t)(raw + slack - (aligned + bytes));
+    if (tail) munmap(aligned + bytes, tail);
+    return aligned;
+}
+
+static void *os_map(hl_mmap_pages *src, size_t bytes) {
+    void *p;
+    if (bytes >= HL_HUGE_RUN_MIN) {
+        size_t align = src->page_size > HL_HUGE_PAGE ? src->page_size : HL_HUGE_PAGE;
+        p = map_aligned(src, bytes, align);
+        if (p) madvise(p, bytes, MADV_HUGEPAGE);
+    } else {
+        p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         ADD(src->map_calls, 1);
-        if (raw == MAP_FAILED) return NULL;
-        char *aligned = (char *)(((uintptr_t)raw + src->page_size - 1) & ~(uintptr_t)(src->page_size - 1));
-        if (aligned > raw) munmap(raw, (size_t)(aligned - raw));
-        size_t tail = (size_t)(raw + slack - (aligned + bytes));
-        if (tail) munmap(aligned + bytes, tail);
-        p = aligned;
+        if (p == MAP_FAILED) p = NULL;
+        else if ((uintptr_t)p & (src->page_size - 1)) {
+            /* page_size above the system's: map again with slack and trim to alignment */
+            munmap(p, bytes);
+            p = map_aligned(src, bytes, src->page_size);
+        }
     }
-    note_handed_out(src, bytes);
+    if (p) note_handed_out(src, bytes);
     return p;
 }
 
@@ -293,8 +313,19 @@ static void *mmap_resize_page(void *ctx, void *start, size_t old_pages, size_t n
     if (!start || !old_pages || !new_pages || new_pages > SIZE_MAX / src->page_size) return NULL;
     size_t old_bytes = old_pages * src->page_size, new_bytes = new_pages * src->page_size;
     if (new_bytes > old_bytes && !within_limit(src, new_bytes - old_bytes)) return NULL;
-    void *p = mremap(start, old_bytes, new_bytes, MREMAP_MAYMOVE);
+    void *p = mremap(start, old_bytes, new_bytes, 0);   /* in place, if the space above is free */
     ADD(src->remap_calls, 1);
+    if (p == MAP_FAILED && new_bytes >= HL_HUGE_RUN_MIN) {
+        /* move to a huge-page-aligned place, so the move shifts 2 MiB entries */
+        void *dest = map_aligned(src, new_bytes, HL_HUGE_PAGE);
+        if (dest) {
+            p = mremap(start, old_bytes, new_bytes, MREMAP_MAYMOVE | MREMAP_FIXED, dest);
+            if (p == MAP_FAILED) munmap(dest, new_bytes);
+            else madvise(p, new_bytes, MADV_HUGEPAGE);
+        }
+    } else if (p == MAP_FAILED) {
+        p = mremap(start, old_bytes, new_bytes, MREMAP_MAYMOVE);
+    }
     if (p == MAP_FAILED) return NULL;
     if (new_bytes > old_bytes) note_handed_out(src, new_bytes - old_bytes);
     else if (old_bytes > new_bytes) {

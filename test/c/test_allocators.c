@@ -144,6 +144,55 @@ static void test_realloc(const hl_allocator *a) {
     fixture_close(&f);
 }
 
+/* A block on its own pages grows and shrinks through resize_page (mremap),
+ * never by copy: the page source's peak stays near the block, the bytes
+ * survive, and with resize_page absent (a kernel without it) the copy path
+ * still gives the same contents. */
+static void check_big_realloc(const hl_allocator *a, int with_resize) {
+    fixture f;
+    CHECK(fixture_open(&f, a, 0), "%s: create", a->name);
+    if (!with_resize) f.hooks.resize_page = NULL;
+    a->destroy(f.heap);
+    f.heap = a->create(&f.hooks);
+    const size_t big = (size_t)256 << 20, step = big / 16;   /* past any rounding slack */
+    unsigned char *p = a->malloc(f.heap, big);
+    CHECK(p != NULL, "%s: malloc(256 MiB)", a->name);
+    if (!p) { fixture_close(&f); return; }
+    fill(p, 4096, 1);
+    fill(p + big - 4096, 4096, 2);
+    size_t remaps = f.pages.remap_calls, n = big;
+    for (int i = 0; i < 8; i++) {
+        unsigned char *q = a->realloc(f.heap, p, n + step);
+        CHECK(q != NULL, "%s: realloc to %zu", a->name, n + step);
+        if (!q) break;
+        p = q;
+        n += step;
+        p[n - 1] = 0x5A;
+    }
+    CHECK(verify(p, 4096, 1) && verify(p + big - 4096, 4096, 2), "%s: bytes kept over growth (resize %d)", a->name,
+          with_resize);
+    CHECK(a->check(f.heap) == 0, "%s: check after growth", a->name);
+    if (with_resize) {
+        CHECK(f.pages.remap_calls > remaps, "%s: growth used resize_page", a->name);
+        CHECK(f.pages.peak_bytes_mapped < n + n / 8, "%s: no copy: peak %zu for a %zu block", a->name,
+              f.pages.peak_bytes_mapped, n);
+    }
+    unsigned char *s = a->realloc(f.heap, p, 1 << 20);   /* shrink: the pages go back */
+    CHECK(s != NULL && verify(s, 4096, 1), "%s: shrink keeps the bytes", a->name);
+    if (s) p = s;
+    if (with_resize)
+        CHECK(f.pages.bytes_mapped < (size_t)16 << 20, "%s: shrink gave pages back (%zu mapped)", a->name,
+              f.pages.bytes_mapped);
+    CHECK(a->check(f.heap) == 0, "%s: check after shrink", a->name);
+    a->free(f.heap, p);
+    fixture_close(&f);
+}
+
+static void test_big_realloc(const hl_allocator *a) {
+    check_big_realloc(a, 1);
+    check_big_realloc(a, 0);
+}
+
 static void test_out_of_memory_and_recovery(const hl_allocator *a) {
     fixture f;
     const size_t limit = 8u << 20;
@@ -303,6 +352,7 @@ int main(void) {
         test_calloc_clears_reused_memory(*a);
         test_alignment(*a);
         test_realloc(*a);
+        test_big_realloc(*a);
         test_out_of_memory_and_recovery(*a);
         test_random_against_shadow(*a);
         test_two_threads(*a);

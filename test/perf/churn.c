@@ -6,7 +6,10 @@
  * checked before it is freed, so an allocator that hands out overlapping or
  * stale memory fails the run.
  *
- *   churn [pairs] [live] [min] [max] [seed]
+ *   churn [pairs] [live] [min] [max] [seed] [fill]
+ *
+ * fill 1 writes every byte of each new block (the tag words included), so
+ * that resident memory is what the allocator hands out, not what it touches.
  *
  * Prints one line of key=value: throughput (M pairs/s, an untimed pass),
  * malloc latency percentiles (a second, timed pass: every malloc between two
@@ -39,8 +42,10 @@ static size_t pick_size(void) {
 
 typedef struct slot { unsigned char *p; size_t n; uint64_t tag; } slot;
 
+static int fill_blocks;
 static void tag_block(slot *s) {
     s->tag = rng() | 1;
+    if (fill_blocks) memset(s->p, (int)(s->tag & 0xff), s->n);
     memcpy(s->p, &s->tag, 8);
     memcpy(s->p + s->n - 8, &s->tag, 8);
 }
@@ -95,6 +100,7 @@ int main(int argc, char **argv) {
     size_t min = argc > 3 ? strtoull(argv[3], NULL, 10) : 8;
     size_t max = argc > 4 ? strtoull(argv[4], NULL, 10) : 65536;
     rng_state = argc > 5 ? strtoull(argv[5], NULL, 10) : 42;
+    fill_blocks = argc > 6 ? atoi(argv[6]) : 0;
     if (min < 16) min = 16;   /* room for both tags */
     lg_min = __builtin_log((double)min);
     lg_span = __builtin_log((double)max + 1) - lg_min;

@@ -46,10 +46,17 @@
 #define HL_DL_MMAP_THRESHOLD ((size_t)256 * 1024)
 #endif
 /* When a free leaves top larger than this, top is trimmed: its tail pages are
- * given back (or its whole segment, if another segment can supply a top).
- * Default 512 KiB. */
+ * given back down to half the threshold (so that a heap whose top moves up
+ * and down does not give back and take again each time), or its whole segment,
+ * if another segment can supply a top. Default 512 KiB. */
 #ifndef HL_DL_TRIM_THRESHOLD
 #define HL_DL_TRIM_THRESHOLD ((size_t)512 * 1024)
+#endif
+/* Segments grow with the heap: a new one is at least 1/2^shift of the
+ * footprint (default 4: a sixteenth), so a heap that grows to N bytes makes
+ * O(log N) alloc_page calls. */
+#ifndef HL_DL_SEGMENT_GROWTH_SHIFT
+#define HL_DL_SEGMENT_GROWTH_SHIFT 4
 #endif
 
 /* ---- fixed constants (not to be tuned) ------------------------------------- */
@@ -127,6 +134,7 @@ _Static_assert(CHUNK_HEADER % CHUNK_ALIGN == 0, "mem = chunk + 16 keeps 16-byte 
 _Static_assert(MIN_CHUNK % CHUNK_ALIGN == 0 && DIRECT_NODE % CHUNK_ALIGN == 0, "chunk sizes are 16-multiples");
 _Static_assert((FLAG_MASK & ~(CHUNK_ALIGN - 1)) == 0, "flags live below the size granule");
 _Static_assert(HL_DL_MMAP_THRESHOLD >= MIN_LARGE, "direct chunks are large");
+_Static_assert(HL_DL_SEGMENT_GROWTH_SHIFT >= 1 && HL_DL_SEGMENT_GROWTH_SHIFT < 64, "a segment grows by a fraction");
 _Static_assert((HL_DL_GRANULARITY & (HL_DL_GRANULARITY - 1)) == 0, "granularity is a power of two");
 _Static_assert(MAX_ALIGN < MAX_REQUEST / 2, "alignment slack cannot wrap");
 
@@ -498,7 +506,7 @@ static void dispose_chunk(mstate *m, chunk *p, size_t s) {
         if (next == m->top) {
             if (to_dv) { m->dv = NULL; m->dvsize = 0; }
             set_top(m, p, s + m->topsize);
-            if (m->topsize > m->trim_threshold) trim_top(m, 0);
+            if (m->topsize > m->trim_threshold) trim_top(m, m->trim_threshold / 2);
             return;
         }
         size_t ns = chunksize(next);
@@ -560,7 +568,9 @@ static int trim_top(mstate *m, size_t pad) {
  * a free chunk (or goes back, if it was a whole segment). 0 if no pages. */
 static int grow_segment(mstate *m, size_t nb) {
     size_t ps = page_size(m);
-    size_t size = align_up(align_up(nb + MIN_CHUNK + SEG_FOOT, m->granularity), ps);
+    size_t want = nb + MIN_CHUNK + SEG_FOOT;   /* nb <= MAX_REQUEST + 16: no wrap */
+    if (want < m->footprint >> HL_DL_SEGMENT_GROWTH_SHIFT) want = m->footprint >> HL_DL_SEGMENT_GROWTH_SHIFT;
+    size_t size = align_up(align_up(want, m->granularity), ps);
     void *mem = m->hooks.alloc_page(m->hooks.ctx, size / ps);
     if (!mem) return 0;
     size_t base = addr_of(mem);
@@ -622,6 +632,34 @@ static void direct_free(mstate *m, chunk *p) {
     size_t pages = n->pages;
     m->footprint -= pages * page_size(m);
     m->hooks.free_page(m->hooks.ctx, (void *)(uintptr_t)direct_base(p), pages);
+}
+
+/* Resizes a direct chunk's own pages through hooks.resize_page so that it
+ * holds `bytes` user bytes, moving them if the page source must (the bytes
+ * are kept; a node's list links are fixed up). NULL, the chunk untouched, if
+ * the source cannot. */
+static void *direct_resize(mstate *m, chunk *p, size_t bytes) {
+    if (!m->hooks.resize_page) return NULL;
+    size_t ps = page_size(m);
+    size_t lead = p->prev_foot, base = direct_base(p);
+    size_t want = bytes < MIN_CHUNK ? MIN_CHUNK : bytes;
+    if (want > MAX_REQUEST - lead - CHUNK_HEADER) return NULL;
+    size_t pages = align_up(lead + CHUNK_HEADER + want, ps) / ps;
+    dnode *n = node_of(p);
+    size_t old_pages = n->pages;
+    dnode *prev = n->prev, *next = n->next;
+    void *mem = m->hooks.resize_page(m->hooks.ctx, (void *)(uintptr_t)base, old_pages, pages);
+    if (!mem) return NULL;
+    size_t nb = addr_of(mem);
+    p = chunk_at(nb + lead);
+    n = node_of(p);
+    n->pages = pages;
+    if (prev) prev->next = n; else m->direct = n;
+    if (next) next->prev = n;
+    p->head = (pages * ps - lead) | DIRECT | CINUSE | PINUSE;
+    m->footprint = m->footprint - old_pages * ps;
+    footprint_add(m, pages * ps);
+    return chunk2mem(p);
 }
 
 /* Shrink in place to `bytes` user bytes, giving back whole tail pages. */
@@ -831,9 +869,12 @@ static void *internal_realloc(mstate *m, void *mem, size_t bytes) {
             direct_shrink(m, p, bytes);
             return mem;
         }
-        /* grow: fresh mapping + copy. The new size is the request itself, not
-         * reckoned from the old chunk, so an aligned block's offset cannot
-         * shorten it (upstream 2.8.6's fault). */
+        /* grow: its own pages resized (no copy), else fresh mapping + copy.
+         * The new size is the request itself, not reckoned from the old
+         * chunk, so an aligned block's offset cannot shorten it (upstream
+         * 2.8.6's fault). */
+        void *r = direct_resize(m, p, bytes);
+        if (r) return r;
         void *n = internal_malloc(m, bytes, &zf);
         if (!n) return NULL;
         memcpy(n, mem, usable);

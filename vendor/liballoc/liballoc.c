@@ -72,11 +72,18 @@
 #define LIBALLOC_MAJOR_PAGES 16
 #endif
 /* Standard majors grow with the heap (a quarter of the pages it holds) up to this
- * many pages: 256 (1 MiB with 4 KiB pages). Fewer, larger majors mean fewer
- * page-source calls and less space lost at major ends. Set equal to
- * LIBALLOC_MAJOR_PAGES for upstream's fixed-size majors. */
+ * many pages: 2^20 (4 GiB with 4 KiB pages), so a heap that grows to N bytes
+ * makes O(log N) alloc_page calls. Fewer, larger majors mean fewer page-source
+ * calls and less space lost at major ends. Set equal to LIBALLOC_MAJOR_PAGES
+ * for upstream's fixed-size majors. */
 #ifndef LIBALLOC_MAJOR_MAX_PAGES
-#define LIBALLOC_MAJOR_MAX_PAGES 256
+#define LIBALLOC_MAJOR_MAX_PAGES ((size_t)1 << 20)
+#endif
+/* A major that empties is kept as the spare (one at most) only if it has at
+ * most this many pages: 64 (256 KiB with 4 KiB pages); larger ones go back at
+ * once, so a heap that frees everything holds little more than its control. */
+#ifndef LIBALLOC_SPARE_MAX_PAGES
+#define LIBALLOC_SPARE_MAX_PAGES 64
 #endif
 /* Page size that the default instance's hooks claim for liballoc_alloc: 4096. */
 #ifndef LIBALLOC_PAGE_SIZE
@@ -95,6 +102,7 @@
 
 _Static_assert(LIBALLOC_MAJOR_PAGES >= 1, "a major is at least one page");
 _Static_assert(LIBALLOC_MAJOR_MAX_PAGES >= LIBALLOC_MAJOR_PAGES, "growth cap below minimum");
+_Static_assert(LIBALLOC_SPARE_MAX_PAGES >= LIBALLOC_MAJOR_PAGES, "a minimum major can be the spare");
 _Static_assert(LIBALLOC_PAGE_SIZE >= 4096 && (LIBALLOC_PAGE_SIZE & (LIBALLOC_PAGE_SIZE - 1)) == 0,
                "LIBALLOC_PAGE_SIZE: a power of two >= 4096");
 
@@ -549,8 +557,8 @@ static void heap_free(liballoc_heap *h, void *ptr) {
 #endif
     m = minor_coalesce(h, m);
     if (maj->count == 0) {
-        /* m spans the whole major: keep one of standard size, give back the rest */
-        if (h->spare || maj->pages > LIBALLOC_MAJOR_MAX_PAGES) {
+        /* m spans the whole major: keep one small one, give back the rest */
+        if (h->spare || maj->pages > LIBALLOC_SPARE_MAX_PAGES) {
             major_release(h, maj);
             return;
         }
@@ -574,6 +582,51 @@ static void minor_shrink(liballoc_heap *h, la_minor *m, size_t t) {
     gap_insert(h, r);
 }
 
+/* Whether used minor m is alone in its major (nothing after it but, at most,
+ * one dead minor): the major's pages are then its own, and realloc can resize
+ * them through hooks.resize_page instead of copying. */
+static int minor_owns_major(const liballoc_heap *h, const la_minor *m) {
+    const la_major *maj = m->major;
+    return h->hooks.resize_page && maj->count == 1 && maj->first == m &&
+           (!m->next || !m->next->next);
+}
+
+/* Resizes m's major (minor_owns_major) so that m is t bytes, moving it if the
+ * page source must; m's bytes are kept. Returns m's new header, or NULL (the
+ * heap unchanged) when the page source cannot. */
+static la_minor *major_resize_for(liballoc_heap *h, la_minor *m, size_t t) {
+    size_t ps = h->hooks.page_size;
+    if (t > SIZE_MAX - sizeof(la_major) - ps) return NULL;
+    size_t pages = (sizeof(la_major) + t + ps - 1) / ps;
+    la_major *maj = m->major;
+    la_minor *tail = m->next;
+    int was_best = h->best_bet == maj;
+    if (tail) gap_remove(h, tail);            /* its index links hold addresses */
+    la_major *prev = maj->prev, *next = maj->next;
+    size_t old_pages = maj->pages, old_size = m->size;
+    la_major *moved = h->hooks.resize_page(h->hooks.ctx, maj, old_pages, pages);
+    if (!moved) {
+        if (tail) gap_insert(h, tail);
+        return NULL;
+    }
+    maj = moved;
+    if (was_best) h->best_bet = maj;
+    if (prev) prev->next = maj; else h->majors = maj;
+    if (next) next->prev = maj;
+    maj->pages = pages;
+    maj->size = pages * ps;
+    h->major_pages = h->major_pages - old_pages + pages;
+    m = major_first_minor(maj);
+    m->prev = m->next = NULL;
+    m->major = maj;
+    m->size = maj->size - sizeof(la_major);
+    maj->first = maj->last = m;
+    if (m->size - t >= LA_MIN_MINOR) gap_insert(h, minor_cut(m, t));
+    maj->usage = m->size;
+    h->usage = h->usage - old_size + m->size;
+    return m;
+}
+
 static void *heap_realloc(liballoc_heap *h, void *ptr, size_t size) {
     if (!ptr) return heap_malloc(h, size);
     la_minor *m = minor_validate(h, ptr);
@@ -584,6 +637,15 @@ static void *heap_realloc(liballoc_heap *h, void *ptr, size_t size) {
     if (size > LA_MAX_REQUEST) return NULL;
     size_t t = minor_total(size);
     if (t <= m->size) {
+        /* a lone minor in a big major gives the pages it no longer needs back */
+        size_t ps = h->hooks.page_size;
+        if (m->size - t >= LIBALLOC_SPARE_MAX_PAGES * ps && minor_owns_major(h, m)) {
+            la_minor *r = major_resize_for(h, m, t);
+            if (r) {
+                r->req_size = size;
+                return minor_payload(r);
+            }
+        }
         minor_shrink(h, m, t);
         m->req_size = size;
         return ptr;
@@ -599,6 +661,13 @@ static void *heap_realloc(liballoc_heap *h, void *ptr, size_t size) {
         h->usage += m->size - old;
         m->req_size = size;
         return ptr;
+    }
+    if (minor_owns_major(h, m)) {            /* its own pages: resize them, no copy */
+        la_minor *r = major_resize_for(h, m, t);
+        if (r) {
+            r->req_size = size;
+            return minor_payload(r);
+        }
     }
     void *q = heap_malloc(h, size);
     if (!q) return NULL;
