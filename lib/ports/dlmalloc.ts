@@ -37,6 +37,9 @@ import type { PortAllocator, PortFactory } from './types.js';
 const HL_DL_GRANULARITY = 64 * 1024;
 const HL_DL_MMAP_THRESHOLD = 256 * 1024;
 const HL_DL_TRIM_THRESHOLD = 512 * 1024;
+const HL_DL_SEGMENT_GROWTH_SHIFT = 4;
+/** x >> HL_DL_SEGMENT_GROWTH_SHIFT, exact for any x below 2**53 */
+const SEGMENT_GROWTH_DIVISOR = 2 ** HL_DL_SEGMENT_GROWTH_SHIFT;
 
 // ---- fixed constants ------------------------------------------------------------------
 const PINUSE = 1;
@@ -96,25 +99,26 @@ const D_MAGIC = 24;
 const M_MAGIC = 0;
 const M_HOOKS_CTX = 8; // host pointer
 const M_HOOKS_PAGE_SIZE = 16;
-const M_HOOKS_FNS = 24; // alloc_page, free_page, lock, unlock: host pointers
-const M_SMALLMAP = 56;
-const M_TREEMAP = 64;
-const M_DVSIZE = 72;
-const M_TOPSIZE = 80;
-const M_DV = 88;
-const M_TOP = 96;
-const M_CLEAN_FROM = 104;
-const M_SEG = 112;
-const M_DIRECT = 120;
-const M_DIRECT_COUNT = 128;
-const M_FOOTPRINT = 136;
-const M_MAX_FOOTPRINT = 144;
-const M_GRANULARITY = 152;
-const M_MMAP_THRESHOLD = 160;
-const M_TRIM_THRESHOLD = 168;
-const M_SMALLBINS = 176;
-const M_TREEBINS = M_SMALLBINS + NSMALLBINS * 8; // 432
-const SIZEOF_MSTATE = M_TREEBINS + NTREEBINS * 8; // 688
+const M_HOOKS_FNS = 24; // alloc_page, free_page, lock, unlock, resize_page: host pointers
+const HOOKS_FNS_BYTES = 40;
+const M_SMALLMAP = 64;
+const M_TREEMAP = 72;
+const M_DVSIZE = 80;
+const M_TOPSIZE = 88;
+const M_DV = 96;
+const M_TOP = 104;
+const M_CLEAN_FROM = 112;
+const M_SEG = 120;
+const M_DIRECT = 128;
+const M_DIRECT_COUNT = 136;
+const M_FOOTPRINT = 144;
+const M_MAX_FOOTPRINT = 152;
+const M_GRANULARITY = 160;
+const M_MMAP_THRESHOLD = 168;
+const M_TRIM_THRESHOLD = 176;
+const M_SMALLBINS = 184;
+const M_TREEBINS = M_SMALLBINS + NSMALLBINS * 8; // 440
+const SIZEOF_MSTATE = M_TREEBINS + NTREEBINS * 8; // 696
 
 /** Safety bound on any list or tree walk in the checker. */
 const WALK_LIMIT = 2 ** 26;
@@ -584,7 +588,7 @@ class Dlmalloc implements PortAllocator {
       if (next === this.top) {
         if (to_dv) { this.dv = 0; this.dvsize = 0; }
         this.set_top(p, s + this.topsize);
-        if (this.topsize > this.trim_threshold) this.trim_top(0);
+        if (this.topsize > this.trim_threshold) this.trim_top(this.trim_threshold / 2);
         return;
       }
       const ns = this.chunksize(next);
@@ -646,7 +650,10 @@ class Dlmalloc implements PortAllocator {
   /** A new segment big enough for a chunk of nb from its top; false if no pages. */
   grow_segment(nb: number): boolean {
     const ps = this.ps;
-    const size = align_up(align_up(nb + MIN_CHUNK + SEG_FOOT, this.granularity), ps);
+    let want = nb + MIN_CHUNK + SEG_FOOT;
+    const growth = Math.floor(this.footprint / SEGMENT_GROWTH_DIVISOR);
+    if (want < growth) want = growth;
+    const size = align_up(align_up(want, this.granularity), ps);
     const base = this.pages.allocPage(size / ps);
     if (!base) return false;
     this.footprint_add(size);
@@ -1041,7 +1048,7 @@ class Dlmalloc implements PortAllocator {
   hostBytes(): Array<[number, number]> {
     return [
       [this.m + M_HOOKS_CTX, 8],
-      [this.m + M_HOOKS_FNS, 32],
+      [this.m + M_HOOKS_FNS, HOOKS_FNS_BYTES],
     ];
   }
 

@@ -12,7 +12,7 @@
  *   ------------------------------------   -------------------------------------------
  *   struct la_minor (48 B) / la_links      M_* word indices; payload at m + 48
  *   struct la_major (80 B)                 J_* word indices; first minor at maj + 80
- *   struct liballoc_heap (3912 B)          H_* word indices, in the control page
+ *   struct liballoc_heap (3920 B)          H_* word indices, in the control page
  *   minor_total, class_of, class_mark,     same names, module functions / methods
  *   class_clear, class_find_from,
  *   index_insert/remove/find,
@@ -48,7 +48,8 @@ import type { PortAllocator, PortFactory } from './types.js';
 
 // ---- build options (as compiled: the C defaults) -----------------------------------
 const LIBALLOC_MAJOR_PAGES = 16;
-const LIBALLOC_MAJOR_MAX_PAGES = 256;
+const LIBALLOC_MAJOR_MAX_PAGES = 2 ** 20;
+const LIBALLOC_SPARE_MAX_PAGES = 64;
 
 // ---- fixed constants -----------------------------------------------------------------
 const LA_ALIGN = 16;
@@ -82,14 +83,15 @@ const SIZEOF_MINOR = 48;
 const J_PREV = 0, J_NEXT = 2, J_MAGIC = 4, J_HEAP = 6, J_PAGES = 8, J_SIZE = 10, J_USAGE = 12, J_COUNT = 14;
 const J_FIRST = 16, J_LAST = 18;
 const SIZEOF_MAJOR = 80;
-/* struct liballoc_heap: magic, hooks {ctx, page_size, alloc_page, free_page, lock, unlock},
+/* struct liballoc_heap: magic, hooks {ctx, page_size, alloc_page, free_page, lock, unlock, resize_page},
  * control_pages, majors, best_bet, spare, major_count, major_pages, usage, live, bad_frees,
- * summary, bitmap[8], heads[464] (3912 bytes). */
+ * summary, bitmap[8], heads[464] (3920 bytes). */
 const H_MAGIC = 0, H_HOOKS_CTX = 2, H_PAGE_SIZE = 4, H_HOOKS_ALLOC = 6;
-const H_CONTROL_PAGES = 14, H_MAJORS = 16, H_BEST_BET = 18, H_SPARE = 20, H_MAJOR_COUNT = 22;
-const H_MAJOR_PAGES = 24, H_USAGE = 26, H_LIVE = 28, H_BAD_FREES = 30, H_SUMMARY = 32;
-const H_BITMAP = 34, H_HEADS = H_BITMAP + 2 * LA_BITMAP_WORDS; // 50
-const SIZEOF_HEAP = 4 * H_HEADS + 8 * LA_CLASSES; // 3912
+const HOOKS_FNS_BYTES = 40; // alloc_page, free_page, lock, unlock, resize_page
+const H_CONTROL_PAGES = 16, H_MAJORS = 18, H_BEST_BET = 20, H_SPARE = 22, H_MAJOR_COUNT = 24;
+const H_MAJOR_PAGES = 26, H_USAGE = 28, H_LIVE = 30, H_BAD_FREES = 32, H_SUMMARY = 34;
+const H_BITMAP = 36, H_HEADS = H_BITMAP + 2 * LA_BITMAP_WORDS; // 52
+const SIZEOF_HEAP = 4 * H_HEADS + 8 * LA_CLASSES; // 3920
 
 const LA_MIN_PAYLOAD = 16; // sizeof(la_links) (16) > LA_ALIGN ? ... : LA_ALIGN
 const LA_MIN_MINOR = SIZEOF_MINOR + LA_MIN_PAYLOAD; // 64
@@ -511,7 +513,7 @@ class LiballocHeap implements PortAllocator {
     m = this.minor_coalesce(m);
     if (count === 0) {
       /* m spans the whole major: keep one of standard size, give back the rest */
-      if (u32[hw + H_SPARE] || u32[jw + J_PAGES]! > LIBALLOC_MAJOR_MAX_PAGES) {
+      if (u32[hw + H_SPARE] || u32[jw + J_PAGES]! > LIBALLOC_SPARE_MAX_PAGES) {
         this.major_release(maj);
         return;
       }
@@ -760,7 +762,7 @@ class LiballocHeap implements PortAllocator {
   hostBytes(): Array<[number, number]> {
     return [
       [this.h + 4 * H_HOOKS_CTX, 8],
-      [this.h + 4 * H_HOOKS_ALLOC, 32],
+      [this.h + 4 * H_HOOKS_ALLOC, HOOKS_FNS_BYTES],
     ];
   }
 }

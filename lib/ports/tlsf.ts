@@ -26,10 +26,12 @@
  * (high word 0, 0 = NULL); size_t fields are 64-bit, little-endian, like x86-64.
  * The control structure is 14400 bytes (sizeof(control) in C): fl_bitmap at 0,
  * sl_bitmap[55] at 8, blocks[55][32] at 232, pools_first 14312, pools_last
- * 14320, spare 14328, pool_count 14336, control_pages 14344, hooks 14352 (48
- * bytes: ctx, page_size, alloc_page, free_page, lock, unlock). The C's hooks
- * hold host pointers; the port writes only page_size there, and hostBytes()
- * names the other five fields.
+ * 14320, spare 14328, pool_count 14336, control_pages 14344, owned_bytes
+ * 14352, hooks 14360 (56 bytes: ctx, page_size, alloc_page, free_page, lock,
+ * unlock, resize_page). The C's hooks hold host pointers; the port writes only
+ * page_size there, and hostBytes() names the other six fields. The arena page
+ * source has no resize_page, so the C's block_owns_pool is never true over it
+ * and the port leaves the pool_resize_for path out.
  *
  * Numbers: request sizes are JS numbers up to 2**53; every size computation that
  * may pass 2**32 uses division / Math.ceil (exact for powers of two), never `>>>`
@@ -48,6 +50,8 @@ const TWO_32 = 4294967296;
 const TLSF_SL_INDEX_COUNT_LOG2 = 5;
 const TLSF_FL_INDEX_MAX = 62;
 const TLSF_POOL_MIN_BYTES = 64 * 1024;
+const TLSF_POOL_GROWTH_SHIFT = 4;
+const TLSF_SPARE_MAX_BYTES = 256 * 1024;
 
 /* ---- constants a user must not tune ------------------------------------- */
 
@@ -62,6 +66,9 @@ const ALIGN_SIZE = 2 ** ALIGN_SIZE_LOG2;
 const SMALL_BLOCK_SIZE = 2 ** FL_INDEX_SHIFT;
 const BLOCK_SIZE_MAX = 2 ** FL_INDEX_MAX;
 const POOL_MIN_BYTES = TLSF_POOL_MIN_BYTES;
+const SPARE_MAX_BYTES = TLSF_SPARE_MAX_BYTES;
+/** x >> TLSF_POOL_GROWTH_SHIFT, exact for any x below 2**53 */
+const POOL_GROWTH_DIVISOR = 2 ** TLSF_POOL_GROWTH_SHIFT;
 /** POOL_MAGIC 0x544c5346504f4f4c ("TLSFPOOL"), as its two 32-bit halves. */
 const POOL_MAGIC_LO = 0x504f4f4c;
 const POOL_MAGIC_HI = 0x544c5346;
@@ -106,16 +113,17 @@ const C_POOLS_LAST = C_POOLS_FIRST + 8;
 const C_SPARE = C_POOLS_LAST + 8;
 const C_POOL_COUNT = C_SPARE + 8;
 const C_CONTROL_PAGES = C_POOL_COUNT + 8;
-const C_HOOKS = C_CONTROL_PAGES + 8;
+const C_OWNED_BYTES = C_CONTROL_PAGES + 8;
+const C_HOOKS = C_OWNED_BYTES + 8;
 const HOOKS_PAGE_SIZE = 8;
-const HOOKS_SIZE = 48;
+const HOOKS_SIZE = 56;
 const CONTROL_SIZE = C_HOOKS + HOOKS_SIZE; /* sizeof(control) */
 
 /** Word (u32) indices within the control structure. */
 const W_SL_BITMAP = C_SL_BITMAP >>> 2;
 const W_BLOCKS = C_BLOCKS >>> 2;
 
-if (CONTROL_SIZE !== 14400 || C_BLOCKS !== 232 || HEAD_SENTINEL_SIZE !== 64 || FL_INDEX_COUNT <= 32 || FL_INDEX_COUNT >= 64) {
+if (CONTROL_SIZE !== 14416 || C_BLOCKS !== 232 || HEAD_SENTINEL_SIZE !== 64 || FL_INDEX_COUNT <= 32 || FL_INDEX_COUNT >= 64) {
   throw new Error('tlsf port: the layout no longer matches tlsf.c');
 }
 
@@ -505,13 +513,21 @@ class TlsfHeap implements PortAllocator {
     const m = this.m;
     this.block_remove(pool_first_block(p));
     this.pool_unlink(p);
-    if (load64(m, p + P_OWNED)) this.pages.freePage(pool_head(p), pool_bytes(m, p) / this.pageSize);
+    if (load64(m, p + P_OWNED)) {
+      const c = this.c;
+      store64(m, c + C_OWNED_BYTES, load64(m, c + C_OWNED_BYTES) - pool_bytes(m, p));
+      this.pages.freePage(pool_head(p), pool_bytes(m, p) / this.pageSize);
+    }
   }
 
-  /** Keep one wholly free pool from alloc_page; an older spare is given back. */
+  /** Keep one small wholly free pool from alloc_page; an older spare, or a pool too big to keep, is given back. */
   pool_on_empty(p: number): void {
     const m = this.m;
     if (!load64(m, p + P_OWNED)) return;
+    if (pool_bytes(m, p) > SPARE_MAX_BYTES) {
+      this.pool_release(p);
+      return;
+    }
     const old = this.spare();
     storePtr(m, this.c + C_SPARE, p);
     if (old && old !== p) this.pool_release(old);
@@ -522,12 +538,16 @@ class TlsfHeap implements PortAllocator {
     const page = this.pageSize;
     let need = rounded + POOL_OVERHEAD;
     if (need < POOL_MIN_BYTES) need = POOL_MIN_BYTES;
+    const owned = load64(this.m, this.c + C_OWNED_BYTES);
+    const growth = Math.floor(owned / POOL_GROWTH_DIVISOR);
+    if (need < growth) need = growth;
     if (need > SIZE_LIMIT - page) return false; /* need > SIZE_MAX - (page - 1) */
     const bytes = align_up(need, page);
     if (bytes - POOL_OVERHEAD > BLOCK_SIZE_MAX) return false;
     const mem = this.pages.allocPage(bytes / page);
     if (!mem) return false;
     this.pool_setup(mem, bytes, 1);
+    store64(this.m, this.c + C_OWNED_BYTES, owned + bytes);
     return true;
   }
 
@@ -782,8 +802,10 @@ class TlsfHeap implements PortAllocator {
     let p = loadPtr(m, c + C_POOLS_FIRST);
     let prev = 0;
     let spare_seen = spare === 0;
+    let owned = 0;
     for (; p && n < count; prev = p, p = loadPtr(m, p + P_NEXT), n++) {
       if (loadPtr(m, p + P_PREV) !== prev) bad++;
+      if (load64(m, p + P_OWNED)) owned += pool_bytes(m, p);
       bad += this.check_pool_blocks(p);
       if (p === spare) {
         spare_seen = true;
@@ -793,6 +815,7 @@ class TlsfHeap implements PortAllocator {
     }
     if (p || n !== count || loadPtr(m, c + C_POOLS_LAST) !== prev) bad++;
     if (!spare_seen) bad++;
+    if (!p && owned !== load64(m, c + C_OWNED_BYTES)) bad++;
     bad += this.check_lists(this.freeBlocks);
     return Math.min(bad, 0x7fffffff); /* count_to_int */
   }
