@@ -18,13 +18,22 @@ export interface NativeCheckResult {
 
 /** Counters kept by the binding and the page source. */
 export interface NativeStats {
-  /** Bytes the page source has mapped now. */
+  /** Bytes the heap holds from its page source now (the page cache's not included). */
   bytesMapped: number;
-  /** Most bytes mapped at any time. */
+  /** Most bytes the heap held at any time. */
   peakBytesMapped: number;
-  /** alloc_page / free_page calls that succeeded. */
+  /** mmap source: calls to the system's mmap and munmap; arena: alloc_page and free_page calls. */
   pageMaps: number;
   pageUnmaps: number;
+  /** mmap source: mremap calls behind resize_page (a block on its own pages resized in place or moved). */
+  pageRemaps: number;
+  /** mmap source: bytes in the page cache (given back by the heap, kept from the system); 0 elsewhere. */
+  bytesCached: number;
+  /** mmap source: alloc_page calls served from the page cache, and those that went to the system. */
+  cacheHits: number;
+  cacheMisses: number;
+  /** mmap source: bytes given back to the system in total. */
+  bytesReleased: number;
   /** Sum of the sizes requested by live blocks. */
   bytesInUse: number;
   peakBytesInUse: number;
@@ -38,6 +47,15 @@ export interface NativeStats {
   failedAllocs: number;
   /** Blocks freed by a Buffer's finalizer rather than by `free`. */
   finalized: number;
+}
+
+/** The mmap page source's cache policy (hl_page_cache_config in native/pages.h), every field given. */
+export interface NativePageCacheOptions {
+  enabled: boolean;
+  floor: number;
+  percent: number;
+  decayMs: number;
+  runMax: number;
 }
 
 /** What the debug layer (native/debug.h) found wrong with one block. */
@@ -69,9 +87,17 @@ export declare class NativeHeap {
    * @param pageSize page size in bytes, 0 for the system's
    * @param pages the page source: 'mmap' (anonymous mappings) or 'arena' (deterministic)
    * @param debug debug mode (native/debug.h) when given: magics, canaries, fill patterns, quarantine
+   * @param pageCache the mmap source's page cache (native/pages.h); the defaults when absent
    * Construction never throws; `status()` is non-zero when the heap did not come up.
    */
-  constructor(kind: string, limit: number, pageSize: number, pages?: 'mmap' | 'arena', debug?: NativeDebugOptions);
+  constructor(
+    kind: string,
+    limit: number,
+    pageSize: number,
+    pages?: 'mmap' | 'arena',
+    debug?: NativeDebugOptions,
+    pageCache?: NativePageCacheOptions,
+  );
   /** 0 when the heap is usable, else the status that prevented it. */
   status(): number;
   /**
@@ -155,6 +181,8 @@ export declare function replay(kind: string, trace: NativeTrace, options: Native
 export declare const allocators: NativeAllocatorName[];
 /** The operating system's page size. */
 export declare const systemPageSize: number;
+/** hl_page_cache_defaults(): the mmap source's page cache policy when none is given. */
+export declare const pageCacheDefaults: Readonly<NativePageCacheOptions>;
 
 /** Latency histogram of one bench run: non-empty log-linear buckets (lower bound in ns) and counts. */
 export interface NativeBenchHistogram {

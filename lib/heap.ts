@@ -17,6 +17,7 @@ import {
   statusError,
 } from './errors.js';
 import { binding, type NativeHeap, type NativeStats } from './native.js';
+import { checkPageCacheOptions, type PageCacheOptions } from './page-cache.js';
 import { callerFrame, checkDebugOptions, type DebugOptions, findingsError, RequesterTable } from './debug.js';
 import { createPortHeap, type PortHeap } from './port-heap.js';
 import { checkAlignment, checkBoolean, checkByteCount, checkOptions, checkSize, describe } from './validate.js';
@@ -50,9 +51,17 @@ export interface HeapOptions {
    * wrote past a block's end or into a freed block. `true` for the defaults.
    */
   debug?: boolean | DebugOptions;
+  /**
+   * The mmap page source's cache of freed page runs (native engine, `pages: 'mmap'`):
+   * runs the heap gives back are kept, bounded by the heap's size, and handed out
+   * again without a system call. `true` or absent: the defaults; `false`: off
+   * (every run goes straight back to the system); an object tunes it.
+   */
+  pageCache?: boolean | PageCacheOptions;
 }
 
 export type { DebugOptions } from './debug.js';
+export type { PageCacheOptions } from './page-cache.js';
 
 export interface ReallocOptions {
   /** Debug mode: who asks for the block, in reports (default: the caller's file and line). */
@@ -266,7 +275,7 @@ export function createHeap(kind: AllocatorKind, options?: HeapOptions): Heap<Buf
   if (typeof kind !== 'string' || !(allocatorKinds as readonly string[]).includes(kind)) {
     throw new UnknownAllocatorError(`Expected one of ${allocatorKinds.join(', ')} for kind but received ${describe(kind)}`);
   }
-  const opts = checkOptions(options, 'createHeap options', ['limit', 'pageSize', 'pages', 'engine', 'debug']);
+  const opts = checkOptions(options, 'createHeap options', ['limit', 'pageSize', 'pages', 'engine', 'debug', 'pageCache']);
   const debug = checkDebugOptions(opts.debug);
   if (opts.engine !== undefined && opts.engine !== 'native' && opts.engine !== 'ts') {
     throw new InvalidArgumentError(`Expected 'native' or 'ts' for engine but received ${describe(opts.engine)}`);
@@ -277,6 +286,10 @@ export function createHeap(kind: AllocatorKind, options?: HeapOptions): Heap<Buf
   const limit = opts.limit === undefined ? 0 : checkByteCount(opts.limit, 'limit');
   const pageSize = opts.pageSize === undefined ? 0 : checkByteCount(opts.pageSize, 'pageSize');
   if (opts.limit !== undefined && limit === 0) throw new InvalidArgumentError('Expected a positive limit but received 0');
+  const pageCache = checkPageCacheOptions(opts.pageCache);
+  if (opts.pageCache !== undefined && (opts.engine === 'ts' || opts.pages === 'arena')) {
+    throw new InvalidArgumentError("pageCache belongs to the mmap page source; the arena source (and the ts engine) hand pages out by a fixed rule");
+  }
   if (opts.engine === 'ts') {
     if (opts.pages === 'mmap') throw new InvalidArgumentError("The ts engine always uses the arena page source; pages: 'mmap' is not possible");
     if (debug) throw new InvalidArgumentError('Debug mode is a layer over the native allocators; the ts engine has none');
@@ -286,7 +299,7 @@ export function createHeap(kind: AllocatorKind, options?: HeapOptions): Heap<Buf
     throw new UnknownAllocatorError(`The ${kind} allocator is not in this build of heaplab (built: ${binding.allocators.join(', ')})`);
   }
   const pages = (opts.pages as 'mmap' | 'arena' | undefined) ?? 'mmap';
-  const native = debug ? new binding.NativeHeap(kind, limit, pageSize, pages, debug) : new binding.NativeHeap(kind, limit, pageSize, pages);
+  const native = new binding.NativeHeap(kind, limit, pageSize, pages, debug ?? undefined, pageCache);
   const status = native.status();
   if (status !== Status.ok) throw statusError(status, `createHeap(${JSON.stringify(kind)})`);
   return new NativeBackedHeap(kind, native, debug !== null);

@@ -9,7 +9,7 @@
  * ```
  */
 export { createHeap, availableAllocators, allocatorKinds } from './heap.js';
-export type { AllocatorKind, AllocOptions, DebugOptions, Heap, HeapOptions, HeapStats, ReallocOptions } from './heap.js';
+export type { AllocatorKind, AllocOptions, DebugOptions, Heap, HeapOptions, HeapStats, PageCacheOptions, ReallocOptions } from './heap.js';
 export type { PortHeap } from './port-heap.js';
 export { replayNative, replayPort, compareTrace, firstDivergence } from './replay.js';
 export type { ReplayResult, Comparison, Divergence } from './replay.js';

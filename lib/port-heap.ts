@@ -132,7 +132,19 @@ class PortBackedHeap implements PortHeap {
 
   stats(): HeapStats {
     const p = this.pages;
-    return { ...this.#stats, bytesMapped: p.bytesMapped, peakBytesMapped: p.peakBytesMapped, pageMaps: p.mapCalls, pageUnmaps: p.unmapCalls, finalized: 0 };
+    return {
+      ...this.#stats,
+      bytesMapped: p.bytesMapped,
+      peakBytesMapped: p.peakBytesMapped,
+      pageMaps: p.mapCalls,
+      pageUnmaps: p.unmapCalls,
+      pageRemaps: 0, // the arena page source has no resize_page and no cache
+      bytesCached: 0,
+      cacheHits: 0,
+      cacheMisses: 0,
+      bytesReleased: 0,
+      finalized: 0,
+    };
   }
 
   check(): void {

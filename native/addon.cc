@@ -97,6 +97,7 @@ struct HeapState {
     live.clear();
     if (heap) ops->destroy(heap);
     heap = nullptr;
+    if (!use_arena) hl_mmap_pages_release_cache(&pages);
     if (use_arena) {
       // keep the counters for stats() after destroy; the region itself goes
       size_t mapped = arena.bytes_mapped, peak = arena.peak_bytes_mapped, maps = arena.map_calls, unmaps = arena.unmap_calls;
@@ -193,6 +194,16 @@ class NativeHeap : public Napi::ObjectWrap<NativeHeap> {
       init_status_ = kInvalidPageSize;
       state_->destroyed = true;
       return;
+    }
+    if (!state_->use_arena && info.Length() > 5 && info[5].IsObject()) {
+      // pageCache: { enabled, floor, percent, decayMs, runMax } (lib/heap.ts checks and fills it in)
+      Napi::Object c = info[5].As<Napi::Object>();
+      hl_page_cache_config &cfg = state_->pages.cache;
+      cfg.enabled = c.Get("enabled").ToBoolean().Value() ? 1 : 0;
+      cfg.floor = (size_t)c.Get("floor").As<Napi::Number>().DoubleValue();
+      cfg.percent = (unsigned)c.Get("percent").As<Napi::Number>().DoubleValue();
+      cfg.decay_ms = (unsigned)c.Get("decayMs").As<Napi::Number>().DoubleValue();
+      cfg.run_max = (size_t)c.Get("runMax").As<Napi::Number>().DoubleValue();
     }
     state_->hooks = state_->use_arena ? hl_arena_pages_hooks(&state_->arena, 1) : hl_mmap_pages_hooks(&state_->pages, 1);
     if (info.Length() > 4 && info[4].IsObject()) {
@@ -394,6 +405,12 @@ class NativeHeap : public Napi::ObjectWrap<NativeHeap> {
     o.Set("peakBytesMapped", (double)(arena ? state_->arena.peak_bytes_mapped : state_->pages.peak_bytes_mapped));
     o.Set("pageMaps", (double)(arena ? state_->arena.map_calls : state_->pages.map_calls));
     o.Set("pageUnmaps", (double)(arena ? state_->arena.unmap_calls : state_->pages.unmap_calls));
+    const hl_mmap_pages &pg = state_->pages;   // all zero on the arena source
+    o.Set("pageRemaps", (double)__atomic_load_n(&pg.remap_calls, __ATOMIC_RELAXED));
+    o.Set("bytesCached", (double)__atomic_load_n(&pg.bytes_cached, __ATOMIC_RELAXED));
+    o.Set("cacheHits", (double)__atomic_load_n(&pg.cache_hits, __ATOMIC_RELAXED));
+    o.Set("cacheMisses", (double)__atomic_load_n(&pg.cache_misses, __ATOMIC_RELAXED));
+    o.Set("bytesReleased", (double)__atomic_load_n(&pg.bytes_released, __ATOMIC_RELAXED));
     o.Set("bytesInUse", s.bytesInUse);
     o.Set("peakBytesInUse", s.peakBytesInUse);
     o.Set("blocksInUse", s.blocksInUse);
@@ -712,6 +729,16 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   for (const hl_allocator *const *a = hl_allocators; *a; a++) kinds.Set(i++, (*a)->name);
   exports.Set("allocators", kinds);
   exports.Set("systemPageSize", (double)hl_system_page_size());
+  {
+    hl_page_cache_config d = hl_page_cache_defaults();
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("enabled", Napi::Boolean::New(env, d.enabled != 0));
+    o.Set("floor", (double)d.floor);
+    o.Set("percent", (double)d.percent);
+    o.Set("decayMs", (double)d.decay_ms);
+    o.Set("runMax", (double)d.run_max);
+    exports.Set("pageCacheDefaults", o);
+  }
   return exports;
 }
 

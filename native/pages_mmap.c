@@ -93,6 +93,7 @@ int hl_page_cache_parse(const char *text, hl_page_cache_config *config) {
         else if (word_is(p, klen, "percent") && v <= 100) c.percent = (unsigned)v;
         else if (word_is(p, klen, "decay") && v <= 86400000u) c.decay_ms = (unsigned)v;
         else return -1;
+        if (comma && comma + 1 == end) return -1;   /* a trailing comma: an empty word */
         p = comma ? comma + 1 : end;
     }
     *config = c;

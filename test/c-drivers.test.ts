@@ -6,9 +6,10 @@ import { allocatorKinds } from '../lib/index.js';
 import { buildDir, built } from './util.js';
 
 const testsDir = join(buildDir, 'tests');
+// test_pages: the mmap page source (cache, limit, resize_page);
 // test_fuzz_smoke: a few seconds of the fuzz driver (test/fuzz/fuzz_alloc.c) on seeded random input;
 // test_threads: 2 threads x 1M operations and fork under each allocator; test_debug: the debug layer.
-const drivers = ['test_allocators', ...allocatorKinds.map((k) => `test_${k}`), 'test_debug', 'test_threads', 'test_fuzz_smoke'];
+const drivers = ['test_allocators', 'test_pages', ...allocatorKinds.map((k) => `test_${k}`), 'test_debug', 'test_threads', 'test_fuzz_smoke'];
 
 describe('C test drivers (ASan + UBSan)', () => {
   it.each(drivers)('%s passes', (name) => {

@@ -36,6 +36,49 @@ describe.each(allocatorKinds)('%s heap', (kind) => {
     h.check();
   });
 
+  it('keeps freed page runs in the page cache, bounded, and gives them back on destroy', () => {
+    const h = open({ pageCache: { floor: 4 << 20, percent: 0, decayMs: 0 } });
+    const blocks = Array.from({ length: 8 }, () => h.alloc(512 << 10));
+    for (const b of blocks) h.free(b);
+    const s = h.stats();
+    expect(s.bytesCached).toBeGreaterThan(0);
+    expect(s.bytesCached).toBeLessThanOrEqual(4 << 20);
+    const again = Array.from({ length: 8 }, () => h.alloc(512 << 10, { zero: true }));
+    expect(h.stats().cacheHits).toBeGreaterThan(0);
+    for (const b of again) expect(b.every((x) => x === 0)).toBe(true);
+    for (const b of again) h.free(b);
+    h.check();
+    h.destroy();
+    expect(h.stats().bytesCached).toBe(0);
+    expect(h.stats().bytesMapped).toBe(0);
+  });
+
+  it('gives runs straight back with pageCache: false, and checks the option', () => {
+    const h = open({ pageCache: false });
+    h.free(h.alloc(2 << 20));
+    expect(h.stats()).toMatchObject({ bytesCached: 0, cacheHits: 0 });
+    expect(h.stats().bytesReleased).toBeGreaterThanOrEqual(2 << 20);
+    for (const bad of [{ percent: 101 }, { floor: -1 }, { decayMs: 1.5 }, { size: 1 }, 'yes']) {
+      expect(codeOf(() => createHeap(kind, { pageCache: bad as never }))).toBe('ERR_HEAPLAB_INVALID_ARGUMENT');
+    }
+    expect(codeOf(() => createHeap(kind, { pages: 'arena', pageCache: true }))).toBe('ERR_HEAPLAB_INVALID_ARGUMENT');
+  });
+
+  it('resizes a block on its own pages without a copy (pageRemaps)', () => {
+    const h = open();
+    let b = h.alloc(64 << 20);
+    b[0] = 42;
+    b[b.length - 1] = 43;
+    const peakBefore = h.stats().peakBytesMapped;
+    b = h.realloc(b, 96 << 20);
+    expect(b[0]).toBe(42);
+    expect(b[(64 << 20) - 1]).toBe(43);
+    expect(h.stats().pageRemaps).toBeGreaterThan(0);
+    expect(h.stats().peakBytesMapped).toBeLessThan(peakBefore + (64 << 20));
+    h.free(b);
+    h.check();
+  });
+
   it('answers a second free with ERR_HEAPLAB_DOUBLE_FREE and stays sound', () => {
     const h = open();
     const b = h.alloc(64);

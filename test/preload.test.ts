@@ -97,6 +97,20 @@ describe.each(preloadKinds)('libheaplab-%s.so', (kind) => {
     expect(preloaded.stdout).toBe(plain.stdout);
     expect(preloaded.status).toBe(0);
   });
+
+  it('grows a big block by realloc in place of a copy, with the page cache on, off or misnamed', () => {
+    // a bytearray grown 4 KiB at a time to 256 MiB: realloc of a block on its own pages
+    const code = 'b = bytearray()\nfor i in range(65536): b += bytes([i % 251]) * 4096\nprint(len(b), sum(b[::65536]))';
+    const expected = spawnSync('python3', ['-c', code], { encoding: 'utf8', env: envWith({}) });
+    expect(expected.status).toBe(0);
+    for (const cache of ['on', 'off', 'floor=1M,percent=5,decay=10', 'bogus']) {
+      const env = envWith({ LD_PRELOAD: preloadLibraryPath(kind), HEAPLAB_PAGE_CACHE: cache });
+      const r = spawnSync('python3', ['-c', code], { encoding: 'utf8', env, timeout: 60_000 });
+      expect(r.stdout, cache).toBe(expected.stdout);
+      expect(r.status, cache).toBe(0);
+      expect(r.stderr.includes('HEAPLAB_PAGE_CACHE not understood'), cache).toBe(cache === 'bogus');
+    }
+  });
 });
 
 describe('trace files', () => {

@@ -1,0 +1,44 @@
+/**
+ * page-cache.ts — the `pageCache` option of createHeap: the mmap page source's
+ * cache of freed page runs (native/pages.h, hl_page_cache_config), checked here
+ * so the addon can trust it. The defaults come from the C (binding.pageCacheDefaults).
+ */
+import type { NativePageCacheOptions } from '../binding.js';
+import { InvalidArgumentError } from './errors.js';
+import { binding } from './native.js';
+import { checkByteCount, checkOptions, describe } from './validate.js';
+
+/** Tuning of the page cache; every field is optional (the defaults are the C's). */
+export interface PageCacheOptions {
+  /** Bytes the cache may keep however small the heap (default 256 KiB). */
+  floor?: number;
+  /** Plus this share, 0–100, of the bytes the heap holds (default 12). */
+  percent?: number;
+  /** A run left unused this many milliseconds goes back to the system, above the floor (default 1000; 0: never). */
+  decayMs?: number;
+  /** Runs longer than this many bytes are never kept (default 1 MiB). */
+  runMax?: number;
+}
+
+function integerIn(value: unknown, name: string, min: number, max: number, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new InvalidArgumentError(`Expected an integer from ${min} to ${max} for ${name} but received ${describe(value)}`);
+  }
+  return value;
+}
+
+/** `true`/undefined: the defaults; `false`: no cache; an object: the defaults with its fields over them. */
+export function checkPageCacheOptions(value: unknown): NativePageCacheOptions {
+  const d = binding.pageCacheDefaults;
+  if (value === undefined || value === true) return { ...d };
+  if (value === false) return { ...d, enabled: false };
+  const o = checkOptions(value, 'pageCache options', ['floor', 'percent', 'decayMs', 'runMax']);
+  return {
+    enabled: true,
+    floor: o.floor === undefined ? d.floor : checkByteCount(o.floor, 'pageCache.floor'),
+    percent: integerIn(o.percent, 'pageCache.percent', 0, 100, d.percent),
+    decayMs: integerIn(o.decayMs, 'pageCache.decayMs', 0, 86_400_000, d.decayMs),
+    runMax: o.runMax === undefined ? d.runMax : checkByteCount(o.runMax, 'pageCache.runMax'),
+  };
+}

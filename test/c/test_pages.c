@@ -1,0 +1,159 @@
+/*
+ * test_pages.c — the mmap page source on its own: the page cache's policy
+ * (hits, clearing, the bound, the decay, run_max, off), its parser, the limit,
+ * and resize_page (mremap). Built with ASan + UBSan.
+ */
+#define _GNU_SOURCE
+#include <stdint.h>
+#include <string.h>
+#include <time.h>
+
+#include "driver.h"
+#include "pages.h"
+
+static size_t page;
+
+static hl_hooks open_source(hl_mmap_pages *src, size_t limit) {
+    hl_mmap_pages_init(src, 0, limit);
+    return hl_mmap_pages_hooks(src, 0);
+}
+
+static int reads_zero(const unsigned char *p, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (p[i]) return 0;
+    return 1;
+}
+
+static void test_hit_is_cleared_and_counted(void) {
+    hl_mmap_pages src;
+    hl_hooks h = open_source(&src, 0);
+    unsigned char *a = h.alloc_page(h.ctx, 4);
+    CHECK(a != NULL && src.cache_misses == 1 && src.map_calls == 1, "first run from the system");
+    memset(a, 0xAB, 4 * page);
+    h.free_page(h.ctx, a, 4);
+    CHECK(src.bytes_mapped == 0 && src.bytes_cached == 4 * page && src.unmap_calls == 0, "kept, not unmapped");
+    unsigned char *b = h.alloc_page(h.ctx, 4);
+    CHECK(b == a && src.cache_hits == 1 && src.map_calls == 1, "handed out again without a system call");
+    CHECK(b && reads_zero(b, 4 * page), "a reused run reads as zero");
+    /* a shorter request splits a cached run; the rest stays cached */
+    h.free_page(h.ctx, b, 4);
+    unsigned char *c = h.alloc_page(h.ctx, 1);
+    CHECK(c == a && src.bytes_cached == 3 * page, "split: %zu cached", src.bytes_cached);
+    h.free_page(h.ctx, c, 1);
+    CHECK(src.run_count == 1 && src.bytes_cached == 4 * page, "neighbours merge back into one run");
+    hl_mmap_pages_release_cache(&src);
+    CHECK(src.bytes_cached == 0 && src.run_count == 0 && src.bytes_released == 4 * page, "release gives all back");
+}
+
+static void test_bound_follows_the_heap(void) {
+    hl_mmap_pages src;
+    hl_hooks h = open_source(&src, 0);
+    src.cache.floor = 8 * page;
+    src.cache.percent = 50;
+    src.cache.decay_ms = 0;
+    enum { N = 64 };
+    void *runs[N];
+    for (int i = 0; i < N; i++) runs[i] = h.alloc_page(h.ctx, 2);
+    /* free half: the heap holds 64 pages, so the cache may keep 8 + 32 */
+    for (int i = 0; i < N; i += 2) h.free_page(h.ctx, runs[i], 2);
+    CHECK(src.bytes_cached <= 8 * page + src.bytes_mapped / 2, "bound: %zu cached for %zu held", src.bytes_cached,
+          src.bytes_mapped);
+    CHECK(src.bytes_cached > 0, "something is kept");
+    for (int i = 1; i < N; i += 2) h.free_page(h.ctx, runs[i], 2);
+    CHECK(src.bytes_mapped == 0 && src.bytes_cached <= 8 * page, "a heap that freed all keeps the floor: %zu",
+          src.bytes_cached);
+    CHECK(src.peak_bytes_held >= src.peak_bytes_mapped, "held peak counts the cache too");
+    hl_mmap_pages_release_cache(&src);
+}
+
+static void test_decay_and_off_and_run_max(void) {
+    hl_mmap_pages src;
+    hl_hooks h = open_source(&src, 0);
+    src.cache.floor = 0;
+    src.cache.percent = 100;
+    src.cache.decay_ms = 20;
+    void *keep = h.alloc_page(h.ctx, 1);   /* so the bound is not zero */
+    void *a = h.alloc_page(h.ctx, 3);
+    h.free_page(h.ctx, a, 3);
+    CHECK(src.bytes_cached == 0 || src.bytes_cached == 3 * page, "kept or not, by the bound");
+    struct timespec ts = {0, 60 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    void *b = h.alloc_page(h.ctx, 1);      /* a page call after the decay age */
+    h.free_page(h.ctx, b, 1);              /* enforcement runs on free_page */
+    CHECK(src.bytes_cached <= page, "an idle cache decays: %zu cached", src.bytes_cached);
+    h.free_page(h.ctx, keep, 1);
+    hl_mmap_pages_release_cache(&src);
+
+    h = open_source(&src, 0);
+    src.cache.enabled = 0;
+    a = h.alloc_page(h.ctx, 2);
+    h.free_page(h.ctx, a, 2);
+    CHECK(src.bytes_cached == 0 && src.unmap_calls == 1, "off: straight back to the system");
+
+    h = open_source(&src, 0);
+    size_t big = src.cache.run_max / page + 1;
+    a = h.alloc_page(h.ctx, big);
+    h.free_page(h.ctx, a, big);
+    CHECK(src.bytes_cached == 0 && src.unmap_calls == 1, "a run over run_max is never kept");
+}
+
+static void test_limit(void) {
+    hl_mmap_pages src;
+    hl_hooks h = open_source(&src, 8 * page);
+    void *a = h.alloc_page(h.ctx, 6);
+    CHECK(a && h.alloc_page(h.ctx, 3) == NULL, "past the limit: NULL");
+    h.free_page(h.ctx, a, 6);
+    a = h.alloc_page(h.ctx, 8);
+    CHECK(a != NULL, "cached bytes do not count against the limit");
+    void *r = h.resize_page ? h.resize_page(h.ctx, a, 8, 9) : NULL;
+    CHECK(r == NULL && src.bytes_mapped == 8 * page, "resize past the limit fails, the run untouched");
+    h.free_page(h.ctx, a, 8);
+    hl_mmap_pages_release_cache(&src);
+}
+
+static void test_resize(void) {
+    hl_mmap_pages src;
+    hl_hooks h = open_source(&src, 0);
+    CHECK(h.resize_page != NULL, "the mmap source can resize");
+    if (!h.resize_page) return;
+    const size_t n = 64;
+    unsigned char *a = h.alloc_page(h.ctx, n);
+    for (size_t i = 0; i < n * page; i++) a[i] = (unsigned char)(i * 13);
+    unsigned char *b = h.resize_page(h.ctx, a, n, 4 * n);
+    CHECK(b != NULL && src.bytes_mapped == 4 * n * page && src.remap_calls >= 1, "grown");
+    int same = 1;
+    for (size_t i = 0; b && i < n * page; i++) same &= b[i] == (unsigned char)(i * 13);
+    CHECK(same, "bytes kept over the move");
+    CHECK(b && reads_zero(b + n * page, 3 * n * page), "grown pages read as zero");
+    unsigned char *c = h.resize_page(h.ctx, b, 4 * n, 2);
+    CHECK(c == b && src.bytes_mapped == 2 * page, "shrunk in place");
+    CHECK(c && c[page + 5] == (unsigned char)((page + 5) * 13), "shrink keeps the front");
+    h.free_page(h.ctx, c, 2);
+    CHECK(src.bytes_mapped == 0, "all back");
+    hl_mmap_pages_release_cache(&src);
+}
+
+static void test_parse(void) {
+    hl_page_cache_config c = hl_page_cache_defaults();
+    CHECK(hl_page_cache_parse("off", &c) == 0 && !c.enabled, "off");
+    CHECK(hl_page_cache_parse("on", &c) == 0 && c.enabled, "on");
+    CHECK(hl_page_cache_parse("floor=1M,percent=25,decay=0,run_max=64K", &c) == 0, "a full list");
+    CHECK(c.floor == (1u << 20) && c.percent == 25 && c.decay_ms == 0 && c.run_max == (64u << 10), "its values");
+    hl_page_cache_config before = c;
+    const char *bad[] = {"percent=101", "floor=", "floor=1X", "size=4", "floor=12,", "decay=-1", "floor=99999999999999999999G"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        CHECK(hl_page_cache_parse(bad[i], &c) == -1, "rejects %s", bad[i]);
+        CHECK(memcmp(&c, &before, sizeof c) == 0, "and leaves the config alone (%s)", bad[i]);
+    }
+}
+
+int main(void) {
+    page = hl_system_page_size();
+    test_hit_is_cleared_and_counted();
+    test_bound_follows_the_heap();
+    test_decay_and_off_and_run_max();
+    test_limit();
+    test_resize();
+    test_parse();
+    return driver_finish("test_pages");
+}
