@@ -221,6 +221,9 @@ export interface NativeBenchResult {
   path: string;
   alloc: NativeBenchHistogram;
   free: NativeBenchHistogram;
+  /** Of alloc and free, the operations during which a heaplab allocator called its page source (empty for the others). */
+  allocCrossed: NativeBenchHistogram;
+  freeCrossed: NativeBenchHistogram;
   /** [op, mapped, live, rss] per sample. */
   samples: Float64Array;
 }

@@ -19,9 +19,11 @@ import { isMainModule } from './entry.js';
 export type HistogramData = Omit<NativeBenchHistogram, 'lowerNs' | 'count'> & { lowerNs: number[]; count: number[] };
 
 /** What one run measured (the JSON the child prints): the addon's result, as plain JSON. */
-export type BenchRunResult = Omit<NativeBenchResult, 'alloc' | 'free' | 'samples'> & {
+export type BenchRunResult = Omit<NativeBenchResult, 'alloc' | 'free' | 'allocCrossed' | 'freeCrossed' | 'samples'> & {
   alloc: HistogramData;
   free: HistogramData;
+  allocCrossed: HistogramData;
+  freeCrossed: HistogramData;
   /** [op, mapped, live, rss] quadruples over time. */
   samples: number[];
 };
@@ -96,7 +98,14 @@ async function main(): Promise<number> {
     total: h.total,
     maxNs: h.maxNs,
   });
-  const out: BenchRunResult = { ...r, alloc: hist(r.alloc), free: hist(r.free), samples: Array.from(r.samples) };
+  const out: BenchRunResult = {
+    ...r,
+    alloc: hist(r.alloc),
+    free: hist(r.free),
+    allocCrossed: hist(r.allocCrossed),
+    freeCrossed: hist(r.freeCrossed),
+    samples: Array.from(r.samples),
+  };
   process.stdout.write(`${JSON.stringify(out)}\n`);
   return 0;
 }

@@ -80,6 +80,13 @@ export interface LatencySummary {
   max: number;
   /** [percentile (0..1, 1 = max), ns] for the distribution chart. */
   spectrum: Array<[number, number]>;
+  /**
+   * Of the operations at or above each figure, the share (0..1) during which the
+   * allocator called its page source (a cache hit, mmap, munmap or mremap): the
+   * part of the tail that is the operating system's, not the design's. heaplab's
+   * allocators only (undefined for the others, whose page calls cannot be seen).
+   */
+  pageShare?: { p99: number; p999: number; p9999: number; max: number };
 }
 
 export interface AllocatorRun {
@@ -227,9 +234,33 @@ export function percentile(h: HistogramData, p: number): number {
 
 const spectrumPoints = [0.5, 0.75, 0.9, 0.95, 0.99, 0.995, 0.999, 0.9995, 0.9999, 0.99995, 0.99999, 1];
 
-function latencyOf(r: BenchRunResult): LatencySummary {
+/** Operations in buckets whose lower bound is at least `floor`. */
+function countFrom(h: HistogramData, floor: number): number {
+  let n = 0;
+  h.lowerNs.forEach((lo, i) => {
+    if (lo >= floor) n += h.count[i]!;
+  });
+  return n;
+}
+
+/** The lower bound of the bucket of `h` that holds `ns`. */
+function bucketFloor(h: HistogramData, ns: number): number {
+  let floor = 0;
+  for (const lo of h.lowerNs) if (lo <= ns) floor = lo;
+  return floor;
+}
+
+function latencyOf(r: BenchRunResult, heaplab: boolean): LatencySummary {
   const h = mergeHistograms(r.alloc, r.free);
+  const crossed = mergeHistograms(r.allocCrossed, r.freeCrossed);
+  const share = (ns: number): number => {
+    const floor = bucketFloor(h, ns);
+    const all = countFrom(h, floor);
+    return all ? countFrom(crossed, floor) / all : 0;
+  };
+  const p99 = percentile(h, 0.99), p999 = percentile(h, 0.999), p9999 = percentile(h, 0.9999);
   return {
+    ...(heaplab ? { pageShare: { p99: share(p99), p999: share(p999), p9999: share(p9999), max: share(h.maxNs) } } : {}),
     p50: percentile(h, 0.5),
     p99: percentile(h, 0.99),
     p999: percentile(h, 0.999),
@@ -292,7 +323,7 @@ function runOf(allocator: string, r: BenchRunResult, latency: boolean, memoryFlo
     timeline: timelineOf(r.samples, r.ops),
     ratio: { time: NaN, p999: NaN, max: NaN, memory: NaN },
   };
-  if (latency) run.latency = latencyOf(r);
+  if (latency) run.latency = latencyOf(r, familyOf(allocator) === 'heaplab');
   return run;
 }
 
@@ -547,7 +578,7 @@ export function runLabel(r: AllocatorRun): string {
 
 /** The table of one workload: every allocator as a ratio to glibc. */
 export function workloadTable(w: WorkloadResult): { header: string[]; rows: string[][] } {
-  const header = ['allocator', 'ms', 'Mops/s', 'time×', 'p50', 'p99', 'p99.9', 'p99.9×', 'p99.99', 'max', 'max×', 'mem', 'mem×', 'rss'];
+  const header = ['allocator', 'ms', 'Mops/s', 'time×', 'p50', 'p99', 'p99.9', 'p99.9×', 'pg', 'p99.99', 'max', 'max×', 'mem', 'mem×', 'rss'];
   if (w.threads > 1) header.push('2T/1T');
   const rows = w.runs.map((r) => {
     if (!r.ok) return [runLabel(r), `failed: ${r.error ?? ''}`.slice(0, 60)];
@@ -561,6 +592,7 @@ export function workloadTable(w: WorkloadResult): { header: string[]; rows: stri
       l ? formatNs(l.p99) : '-',
       l ? formatNs(l.p999) : '-',
       ratioText(r.ratio.p999),
+      l?.pageShare ? `${Math.round(l.pageShare.p999 * 100)}%` : '-',
       l ? formatNs(l.p9999) : '-',
       l ? formatNs(l.max) : '-',
       ratioText(r.ratio.max),

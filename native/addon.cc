@@ -696,6 +696,8 @@ Napi::Value Bench(const Napi::CallbackInfo &info) {
   out.Set("path", hl_bench_target_path(target));
   out.Set("alloc", BenchHistogram(env, r->alloc_hist));
   out.Set("free", BenchHistogram(env, r->free_hist));
+  out.Set("allocCrossed", BenchHistogram(env, r->alloc_crossed_hist));
+  out.Set("freeCrossed", BenchHistogram(env, r->free_crossed_hist));
   Napi::Float64Array samples = Napi::Float64Array::New(env, r->sample_count * 4);  // [op, mapped, live, rss]...
   for (size_t i = 0; i < r->sample_count; i++) {
     samples[4 * i] = r->samples[i].op;

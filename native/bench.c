@@ -389,7 +389,9 @@ typedef struct run_state {
 
 static double target_mapped(const run_state *r) {
     switch (r->t->kind) {
-        case T_HEAPLAB: return (double)__atomic_load_n(&r->pages.bytes_mapped, __ATOMIC_RELAXED);
+        case T_HEAPLAB: /* the heap's pages and the page cache's: all held from the system */
+            return (double)(__atomic_load_n(&r->pages.bytes_mapped, __ATOMIC_RELAXED) +
+                            __atomic_load_n(&r->pages.bytes_cached, __ATOMIC_RELAXED));
         case T_GLIBC: {
             struct mallinfo2 m = mallinfo2();
             return (double)(m.arena + m.hblkhd);
@@ -453,8 +455,11 @@ static int run_begin(run_state *r, const hl_bench_target *t, char *err, size_t e
 
 static void run_end(run_state *r) {
     if (r->t->kind == T_HEAPLAB && r->heap) r->t->ops->destroy(r->heap);
+    if (r->t->kind == T_HEAPLAB) hl_mmap_pages_release_cache(&r->pages);
     r->heap = NULL;
 }
+
+static const size_t no_page_calls = 0;   /* what the counter reads for non-heaplab targets */
 
 /* ---- the replay ------------------------------------------------------------- */
 
@@ -469,6 +474,8 @@ typedef struct worker {
     size_t failures;
     double elapsed_ns;
     hl_bench_histogram *ah, *fh;
+    hl_bench_histogram *ach, *fch;   /* the same, operations that crossed the page source */
+    const size_t *page_calls;
     pthread_barrier_t *barrier;
     /* sampling: worker 0 only */
     struct worker *all;
@@ -496,6 +503,15 @@ static void take_sample(worker *w, size_t done) {
     }
 }
 
+/* One timed operation: into h, and into crossed too if the page source was
+ * called meanwhile (the counter read before the clock, so a crossing is never
+ * missed; a concurrent thread's page call can count, which errs towards blaming
+ * the operating system). */
+static inline void timed_add(const worker *w, hl_bench_histogram *h, hl_bench_histogram *crossed, double ns, size_t pc0) {
+    hist_add(h, ns);
+    if (__atomic_load_n(w->page_calls, __ATOMIC_RELAXED) != pc0) hist_add(crossed, ns);
+}
+
 static inline __attribute__((always_inline)) void replay_ops(worker *w, const int timed) {
     const hl_trace_view *t = w->trace;
     const hl_allocator *a = w->run->t->ops;
@@ -504,6 +520,7 @@ static inline __attribute__((always_inline)) void replay_ops(worker *w, const in
     size_t *bsize = w->bsize;
     const int touch = w->touch;
     const double tick_ns = clock_info.ns_per_tick, overhead = clock_info.overhead_ns;
+    const size_t *page_calls = w->page_calls;
     int64_t live = 0, peak = 0;
     size_t failures = 0;
     size_t countdown = w->sample_every ? 1 : (size_t)-1;
@@ -520,6 +537,7 @@ static inline __attribute__((always_inline)) void replay_ops(worker *w, const in
         uint32_t id = t->id[i];
         size_t size = (size_t)t->size[i];
         void *p = NULL;
+        size_t pc0 = timed ? __atomic_load_n(page_calls, __ATOMIC_RELAXED) : 0;
         uint64_t t0 = timed ? ticks() : 0;
         switch (t->op[i]) {
             case HL_OP_MALLOC: p = a->malloc(heap, size); break;
@@ -531,13 +549,13 @@ static inline __attribute__((always_inline)) void replay_ops(worker *w, const in
                 p = a->realloc(heap, ptr[id], size ? size : 1);
                 if (!p) {
                     failures++;
-                    if (timed) hist_add(w->ah, (double)(ticks() - t0) * tick_ns - overhead);
+                    if (timed) timed_add(w, w->ah, w->ach, (double)(ticks() - t0) * tick_ns - overhead, pc0);
                     continue;
                 }
                 break;
             case HL_OP_FREE:
                 a->free(heap, ptr[id]);
-                if (timed) hist_add(w->fh, (double)(ticks() - t0) * tick_ns - overhead);
+                if (timed) timed_add(w, w->fh, w->fch, (double)(ticks() - t0) * tick_ns - overhead, pc0);
                 ptr[id] = NULL;
                 live -= (int64_t)bsize[id];
                 bsize[id] = 0;
@@ -550,7 +568,7 @@ static inline __attribute__((always_inline)) void replay_ops(worker *w, const in
             ((volatile unsigned char *)p)[0] = 1;
             ((volatile unsigned char *)p)[size - 1] = 1;
         }
-        if (timed) hist_add(w->ah, (double)(ticks() - t0) * tick_ns - overhead);
+        if (timed) timed_add(w, w->ah, w->ach, (double)(ticks() - t0) * tick_ns - overhead, pc0);
         if (p) {
             live += (int64_t)size - (int64_t)bsize[id];
             bsize[id] = size;
@@ -594,7 +612,7 @@ static int one_pass(const hl_bench_target *t, const hl_bench_config *c, hl_bench
     size_t n = c->threads;
     worker w[8];
     memset(w, 0, sizeof w);
-    hl_bench_histogram *hists = timed ? calloc(2 * n, sizeof *hists) : NULL;
+    hl_bench_histogram *hists = timed ? calloc(4 * n, sizeof *hists) : NULL;
     pthread_barrier_t barrier;
     int rc = 0;
     if (timed && !hists) {
@@ -612,9 +630,12 @@ static int one_pass(const hl_bench_target *t, const hl_bench_config *c, hl_bench
         w[k].all = w;
         w[k].nworkers = n;
         w[k].result = res;
+        w[k].page_calls = t->kind == T_HEAPLAB ? &run.pages.page_calls : &no_page_calls;
         if (timed) {
-            w[k].ah = &hists[2 * k];
-            w[k].fh = &hists[2 * k + 1];
+            w[k].ah = &hists[4 * k];
+            w[k].fh = &hists[4 * k + 1];
+            w[k].ach = &hists[4 * k + 2];
+            w[k].fch = &hists[4 * k + 3];
         }
         if (!w[k].ptr || !w[k].bsize) rc = -1;
         else {
@@ -674,12 +695,14 @@ static int one_pass(const hl_bench_target *t, const hl_bench_config *c, hl_bench
         /* one thread: its exact peak; several: the largest sum seen by the sampler */
         if (n == 1) res->peak_live = peak_live;
         res->failures = failures;
-        if (t->kind == T_HEAPLAB) res->peak_mapped = (double)run.pages.peak_bytes_mapped;
+        if (t->kind == T_HEAPLAB) res->peak_mapped = (double)run.pages.peak_bytes_held;
     }
     if (rc == 0 && timed) {
         for (size_t k = 0; k < n; k++) {
-            hist_merge(&res->alloc_hist, &hists[2 * k]);
-            hist_merge(&res->free_hist, &hists[2 * k + 1]);
+            hist_merge(&res->alloc_hist, &hists[4 * k]);
+            hist_merge(&res->free_hist, &hists[4 * k + 1]);
+            hist_merge(&res->alloc_crossed_hist, &hists[4 * k + 2]);
+            hist_merge(&res->free_crossed_hist, &hists[4 * k + 3]);
         }
     }
     for (size_t k = 0; k < n; k++) worker_release(&w[k]);

@@ -6,8 +6,9 @@
  *
  * Targets:
  *   tlsf, dlmalloc, liballoc  heaplab's allocators, a fresh heap per run on the
- *                             mmap page source (locked hooks); memory = bytes the
- *                             page source has mapped (exact, peak included)
+ *                             mmap page source (locked hooks, default page cache);
+ *                             memory = bytes the heap and the page cache hold
+ *                             (exact, peak included)
  *   glibc                     the process's own malloc family; memory = mallinfo2()
  *                             arena + hblkhd (bytes glibc holds from the system,
  *                             every arena), after malloc_trim(0), sampled
@@ -96,6 +97,12 @@ typedef struct hl_bench_result {
     double peak_rss;              /* resident set growth at peak (process-wide, sampled) */
     hl_bench_histogram alloc_hist; /* malloc, calloc, memalign, realloc */
     hl_bench_histogram free_hist;
+    /* Of those, the operations during which the allocator called its page source
+     * (alloc_page, free_page, resize_page: a cache hit or a system call): so a
+     * reader can tell the design's tail from the operating system's. heaplab's
+     * allocators only; empty for the others. */
+    hl_bench_histogram alloc_crossed_hist;
+    hl_bench_histogram free_crossed_hist;
     hl_bench_sample samples[4096];
     size_t sample_count;
 } hl_bench_result;

@@ -45,7 +45,7 @@ typedef struct hl_page_cache_config {
     size_t run_max;       /* longer runs go straight back to the system              */
 } hl_page_cache_config;
 
-/* floor 256 KiB, 12% of the heap, 1 s decay, runs up to 1 MiB */
+/* floor 256 KiB, 4% of the heap, 1 s decay, runs up to 1 MiB */
 hl_page_cache_config hl_page_cache_defaults(void);
 /* Parses "off", "on" or a comma list of floor=BYTES, percent=N, decay=MS,
  * run_max=BYTES (BYTES may end in K, M or G) over *config; -1 on a bad word
@@ -72,6 +72,8 @@ typedef struct hl_mmap_pages {
     size_t remap_calls;    /* mremap calls (resize_page)                              */
     size_t cache_hits, cache_misses;
     size_t bytes_released; /* bytes given back to the system, in total                */
+    size_t page_calls;     /* alloc_page + free_page + resize_page calls (the bench
+                              tells the operations that crossed the page source)   */
     hl_page_cache_config cache;
     hl_cached_run runs[HL_PAGE_CACHE_SLOTS];
     size_t run_count;

@@ -38,7 +38,7 @@ hl_page_cache_config hl_page_cache_defaults(void) {
     hl_page_cache_config c = {
         .enabled = 1,
         .floor = (size_t)256 << 10,
-        .percent = 12,
+        .percent = 4,
         .decay_ms = 1000,
         .run_max = (size_t)1 << 20,
     };
@@ -283,6 +283,7 @@ static void *os_map(hl_mmap_pages *src, size_t bytes) {
 
 static void *mmap_alloc_page(void *ctx, size_t pages) {
     hl_mmap_pages *src = ctx;
+    ADD(src->page_calls, 1);
     if (pages == 0 || pages > SIZE_MAX / src->page_size) return NULL;
     size_t bytes = pages * src->page_size;
     if (!within_limit(src, bytes)) return NULL;
@@ -302,6 +303,7 @@ static void *mmap_alloc_page(void *ctx, size_t pages) {
 
 static void mmap_free_page(void *ctx, void *start, size_t pages) {
     hl_mmap_pages *src = ctx;
+    ADD(src->page_calls, 1);
     if (!start || !pages) return;
     uint64_t now = src->cache.enabled ? coarse_ms() : 0;
     SUB(src->bytes_mapped, pages * src->page_size);
@@ -311,6 +313,7 @@ static void mmap_free_page(void *ctx, void *start, size_t pages) {
 
 static void *mmap_resize_page(void *ctx, void *start, size_t old_pages, size_t new_pages) {
     hl_mmap_pages *src = ctx;
+    ADD(src->page_calls, 1);
     if (!start || !old_pages || !new_pages || new_pages > SIZE_MAX / src->page_size) return NULL;
     size_t old_bytes = old_pages * src->page_size, new_bytes = new_pages * src->page_size;
     if (new_bytes > old_bytes && !within_limit(src, new_bytes - old_bytes)) return NULL;

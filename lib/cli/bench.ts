@@ -96,6 +96,7 @@ export async function main(argv: string[]): Promise<number> {
   for (const p of report.peers) out.push(p.ok ? `peer ${p.name}: ${p.path}` : `peer ${p.name}: skipped (${p.reason})`);
   for (const r of report.recordings) if (!r.ok) out.push(`recording ${r.name}: skipped (${r.reason})`);
   out.push('time×, p99.9×, max×, mem×: ratio to glibc (lower is better). mem: peak mapped ÷ peak live. latencies in ns (k = µs, M = ms).');
+  out.push('pg: of the operations at or above p99.9, the share that called the page source (cache, mmap, munmap, mremap): the operating system\'s part of the tail.');
   for (const w of report.workloads) {
     const t = workloadTable(w);
     out.push('', `${w.name} — ${w.description} (${w.ops.toLocaleString('en-US')} ops${w.threads > 1 ? `, ${w.threads} threads` : ''})`, '', table(t.header, t.rows));

@@ -374,9 +374,9 @@ class LiballocHeap implements PortAllocator {
 
   // ---- majors --------------------------------------------------------------------------
 
-  /** Pages of a standard major: a quarter of what the heap holds, within bounds. */
+  /** Pages of a standard major: a sixteenth of what the heap holds, within bounds. */
   private major_standard_pages(): number {
-    let p = Math.floor(this.u32[this.hw + H_MAJOR_PAGES]! / 4);
+    let p = Math.floor(this.u32[this.hw + H_MAJOR_PAGES]! / 16);
     if (p < LIBALLOC_MAJOR_PAGES) p = LIBALLOC_MAJOR_PAGES;
     if (p > LIBALLOC_MAJOR_MAX_PAGES) p = LIBALLOC_MAJOR_MAX_PAGES;
     return p;

@@ -71,7 +71,8 @@
 #ifndef LIBALLOC_MAJOR_PAGES
 #define LIBALLOC_MAJOR_PAGES 16
 #endif
-/* Standard majors grow with the heap (a quarter of the pages it holds) up to this
+/* Standard majors grow with the heap (a sixteenth of the pages it holds, as
+ * TLSF's pools and dlmalloc's segments do) up to this
  * many pages: 2^20 (4 GiB with 4 KiB pages), so a heap that grows to N bytes
  * makes O(log N) alloc_page calls. Fewer, larger majors mean fewer page-source
  * calls and less space lost at major ends. Set equal to LIBALLOC_MAJOR_PAGES
@@ -433,9 +434,9 @@ static la_minor *minor_validate(const liballoc_heap *h, const void *p) {
 
 /* ---- majors ---------------------------------------------------------------- */
 
-/* Pages of a standard major: a quarter of what the heap holds, within bounds. */
+/* Pages of a standard major: a sixteenth of what the heap holds, within bounds. */
 static size_t major_standard_pages(const liballoc_heap *h) {
-    size_t p = h->major_pages / 4;
+    size_t p = h->major_pages / 16;
     if (p < LIBALLOC_MAJOR_PAGES) p = LIBALLOC_MAJOR_PAGES;
     if (p > LIBALLOC_MAJOR_MAX_PAGES) p = LIBALLOC_MAJOR_MAX_PAGES;
     return p;

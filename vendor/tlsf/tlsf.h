@@ -9,8 +9,10 @@
  *  - tlsf_create(mem) / tlsf_create_with_pool(mem, bytes): over caller memory,
  *    which is never grown and never given back; pools are added by the caller.
  *  - tlsf_create_with_hooks(hooks): control structure and pools from
- *    hooks->alloc_page, grown on demand, wholly free pools given back (one is
- *    kept); tlsf_destroy returns every page.
+ *    hooks->alloc_page, grown on demand by pools that grow with the heap
+ *    (O(log N) page calls), wholly free pools given back (one small one is
+ *    kept); a block alone in its pool is resized by hooks->resize_page when
+ *    the host has it; tlsf_destroy returns every page.
  * Every function taking a tlsf_t takes hooks->lock around its work (a no-op for
  * heaps over caller memory). Functions taking only a pointer or a pool_t
  * (tlsf_block_size, tlsf_walk_pool, tlsf_check_pool) cannot lock: call them
