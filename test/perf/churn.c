@@ -6,6 +6,9 @@
  * checked before it is freed, so an allocator that hands out overlapping or
  * stale memory fails the run.
  *
+ *   gcc -O2 -o /tmp/churn test/perf/churn.c -lm
+ *   LD_PRELOAD=build/Release/libheaplab-tlsf.so /tmp/churn 2000000   (omit LD_PRELOAD for glibc)
+ *
  *   churn [pairs] [live] [min] [max] [seed] [fill]
  *
  * fill 1 writes every byte of each new block (the tag words included), so
