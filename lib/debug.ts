@@ -10,9 +10,9 @@
 import { relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { NativeDebugOptions, NativeFinding } from '../binding.js';
-import { HeapCorruptionError, type HeapFinding, InvalidArgumentError } from './errors.js';
+import { HeapCorruptionError, type HeapFinding } from './errors.js';
 import { packageRoot } from './native.js';
-import { checkOptions, describe } from './validate.js';
+import { checkIntegerIn, checkOptions } from './validate.js';
 
 /** `createHeap(kind, { debug })`: `true` for the defaults, or these settings. */
 export interface DebugOptions {
@@ -27,11 +27,7 @@ export interface DebugOptions {
 export const debugDefaults: NativeDebugOptions = { quarantine: 256, quarantineBytes: 4 << 20, checkEvery: 0 };
 
 function count(value: unknown, name: string, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > 2 ** 32) {
-    throw new InvalidArgumentError(`Expected an integer from 0 to 2**32 for debug.${name} but received ${describe(value)}`);
-  }
-  return value;
+  return checkIntegerIn(value, `debug.${name}`, 0, 2 ** 32, fallback, '2**32');
 }
 
 /** The native settings for a `debug` option, or null when debug mode is off. */

@@ -4,9 +4,8 @@
  * so the addon can trust it. The defaults come from the C (binding.pageCacheDefaults).
  */
 import type { NativePageCacheOptions } from '../binding.js';
-import { InvalidArgumentError } from './errors.js';
 import { binding } from './native.js';
-import { checkByteCount, checkOptions, describe } from './validate.js';
+import { checkByteCount, checkIntegerIn, checkOptions } from './validate.js';
 
 /** Tuning of the page cache; every field is optional (the defaults are the C's). */
 export interface PageCacheOptions {
@@ -20,14 +19,6 @@ export interface PageCacheOptions {
   runMax?: number;
 }
 
-function integerIn(value: unknown, name: string, min: number, max: number, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw new InvalidArgumentError(`Expected an integer from ${min} to ${max} for ${name} but received ${describe(value)}`);
-  }
-  return value;
-}
-
 /** `true`/undefined: the defaults; `false`: no cache; an object: the defaults with its fields over them. */
 export function checkPageCacheOptions(value: unknown): NativePageCacheOptions {
   const d = binding.pageCacheDefaults;
@@ -37,8 +28,8 @@ export function checkPageCacheOptions(value: unknown): NativePageCacheOptions {
   return {
     enabled: true,
     floor: o.floor === undefined ? d.floor : checkByteCount(o.floor, 'pageCache.floor'),
-    percent: integerIn(o.percent, 'pageCache.percent', 0, 100, d.percent),
-    decayMs: integerIn(o.decayMs, 'pageCache.decayMs', 0, 86_400_000, d.decayMs),
+    percent: checkIntegerIn(o.percent, 'pageCache.percent', 0, 100, d.percent),
+    decayMs: checkIntegerIn(o.decayMs, 'pageCache.decayMs', 0, 86_400_000, d.decayMs),
     runMax: o.runMax === undefined ? d.runMax : checkByteCount(o.runMax, 'pageCache.runMax'),
   };
 }

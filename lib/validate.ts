@@ -58,6 +58,15 @@ export function checkByteCount(value: unknown, name: string): number {
   return value;
 }
 
+/** An integer in [min, max]; `fallback` when undefined. `maxText` names max in the message. */
+export function checkIntegerIn(value: unknown, name: string, min: number, max: number, fallback: number, maxText = String(max)): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new InvalidArgumentError(`Expected an integer from ${min} to ${maxText} for ${name} but received ${describe(value)}`);
+  }
+  return value;
+}
+
 export function checkBoolean(value: unknown, name: string): boolean {
   if (typeof value !== 'boolean') {
     throw new InvalidArgumentError(`Expected a boolean for ${name} but received ${describe(value)}`);

@@ -19,9 +19,11 @@ typedef struct fixture {
     void *heap;
 } fixture;
 
-static int fixture_open(fixture *f, const hl_allocator *a, size_t limit) {
+/* resize 0: hooks without resize_page, as a host (a kernel) that cannot remap */
+static int fixture_open(fixture *f, const hl_allocator *a, size_t limit, int resize) {
     hl_mmap_pages_init(&f->pages, 0, limit);
     f->hooks = hl_mmap_pages_hooks(&f->pages, 1);
+    if (!resize) f->hooks.resize_page = NULL;
     f->a = a;
     f->heap = a->create(&f->hooks);
     return f->heap != NULL;
@@ -45,7 +47,7 @@ static int verify(const unsigned char *p, size_t n, uint64_t seed) {
 
 static void test_zero_and_impossible_sizes(const hl_allocator *a) {
     fixture f;
-    CHECK(fixture_open(&f, a, 0), "%s: create", a->name);
+    CHECK(fixture_open(&f, a, 0, 1), "%s: create", a->name);
     void *z1 = a->malloc(f.heap, 0), *z2 = a->malloc(f.heap, 0);
     CHECK(z1 && z2 && z1 != z2, "%s: malloc(0) gives unique blocks (%p, %p)", a->name, z1, z2);
     CHECK(aligned_to(z1, 16) && aligned_to(z2, 16), "%s: malloc(0) aligned", a->name);
@@ -69,7 +71,7 @@ static void test_zero_and_impossible_sizes(const hl_allocator *a) {
 
 static void test_calloc_clears_reused_memory(const hl_allocator *a) {
     fixture f;
-    fixture_open(&f, a, 0);
+    fixture_open(&f, a, 0, 1);
     for (size_t size = 16; size <= (1u << 20); size *= 4) {
         unsigned char *dirty = a->malloc(f.heap, size);
         memset(dirty, 0xA5, size);
@@ -87,7 +89,7 @@ static void test_calloc_clears_reused_memory(const hl_allocator *a) {
 
 static void test_alignment(const hl_allocator *a) {
     fixture f;
-    fixture_open(&f, a, 0);
+    fixture_open(&f, a, 0, 1);
     void *plain[64];
     for (size_t i = 0; i < 64; i++) {
         plain[i] = a->malloc(f.heap, i * 13 + 1);
@@ -115,7 +117,7 @@ static void test_alignment(const hl_allocator *a) {
 
 static void test_realloc(const hl_allocator *a) {
     fixture f;
-    fixture_open(&f, a, 0);
+    fixture_open(&f, a, 0, 1);
     unsigned char *p = a->realloc(f.heap, NULL, 100);
     CHECK(p != NULL, "%s: realloc(NULL, 100) is malloc", a->name);
     fill(p, 100, 1);
@@ -150,10 +152,7 @@ static void test_realloc(const hl_allocator *a) {
  * still gives the same contents. */
 static void check_big_realloc(const hl_allocator *a, int with_resize) {
     fixture f;
-    CHECK(fixture_open(&f, a, 0), "%s: create", a->name);
-    if (!with_resize) f.hooks.resize_page = NULL;
-    a->destroy(f.heap);
-    f.heap = a->create(&f.hooks);
+    CHECK(fixture_open(&f, a, 0, with_resize), "%s: create", a->name);
     const size_t big = (size_t)256 << 20, step = big / 16;   /* past any rounding slack */
     unsigned char *p = a->malloc(f.heap, big);
     CHECK(p != NULL, "%s: malloc(256 MiB)", a->name);
@@ -196,7 +195,7 @@ static void test_big_realloc(const hl_allocator *a) {
 static void test_out_of_memory_and_recovery(const hl_allocator *a) {
     fixture f;
     const size_t limit = 8u << 20;
-    CHECK(fixture_open(&f, a, limit), "%s: create under a limit", a->name);
+    CHECK(fixture_open(&f, a, limit, 1), "%s: create under a limit", a->name);
     void *blocks[4096];
     size_t n = 0;
     while (n < 4096) {
@@ -247,7 +246,7 @@ static size_t random_size(uint64_t *rng) {
 
 static void test_random_against_shadow(const hl_allocator *a) {
     fixture f;
-    fixture_open(&f, a, 0);
+    fixture_open(&f, a, 0, 1);
     static shadow_block blocks[SHADOW_SLOTS];
     memset(blocks, 0, sizeof blocks);
     uint64_t rng = 0x9E3779B97F4A7C15ULL ^ (uint64_t)(uintptr_t)a->name[0];
@@ -334,7 +333,7 @@ static void *stress_thread(void *arg) {
 
 static void test_two_threads(const hl_allocator *a) {
     fixture f;
-    fixture_open(&f, a, 0);
+    fixture_open(&f, a, 0, 1);
     pthread_t threads[2];
     thread_arg args[2] = {{&f, 0x1234567ULL, 0}, {&f, 0x7654321ULL, 0}};
     for (int i = 0; i < 2; i++) pthread_create(&threads[i], NULL, stress_thread, &args[i]);
