@@ -40,6 +40,14 @@ export interface BenchOptions {
   scale?: number;
   /** Only these allocators (heaplab's, glibc, peers); default all that are available. */
   allocators?: string[];
+  /**
+   * More peers: malloc-compatible shared libraries, each loaded with
+   * dlopen(RTLD_LOCAL) in its own child and driven through the malloc, free,
+   * realloc, posix_memalign (and calloc, malloc_usable_size, malloc_trim where it
+   * defines them) that it defines itself; memory from the resident set. A library
+   * that cannot be loaded, lacks a symbol or crashes costs only its own row.
+   */
+  libraries?: Array<{ name: string; path: string }>;
   /** Only these workloads, by name. */
   workloads?: string[];
   /** Replaces the generated workloads (tests use tiny ones). */
@@ -141,6 +149,7 @@ export interface NapiResult {
 
 export interface PeerStatus {
   name: string;
+  /** The Debian package of a known peer, or '' for a library named with --peer. */
   package: string;
   ok: boolean;
   reason?: string;
@@ -432,6 +441,9 @@ export function runBench(options: BenchOptions = {}): BenchReport {
       options.onStep?.(what, phase, total);
     };
 
+    const libraries = options.libraries ?? [];
+    const libraryPath = new Map(libraries.map((l) => [l.name, l.path]));
+    total += libraries.length;
     // peers: a small two-thread probe in a child; a crash or a refused dlopen skips the peer
     const probe = churn('probe', 7, { ops: 20000, live: 500, size: (r) => 16 + Math.floor(r() * 2000) });
     const probeFile = join(dir, 'probe.trace');
@@ -448,6 +460,14 @@ export function runBench(options: BenchOptions = {}): BenchReport {
         peers.push({ name, package: peerPackages[name], ok: true, path: out.result.path });
         allocators.push(name);
       } else peers.push({ name, package: peerPackages[name], ok: false, reason: out.error });
+    }
+    for (const { name, path } of libraries) {
+      step(`probe ${name}`);
+      const out = runChild(dir, { target: name, path, traceFiles: [probeFile, probeFile], touch: true, latency: true, throughputRuns: 1, maxSamples: 10 }, 60_000);
+      if (out.ok) {
+        peers.push({ name, package: '', ok: true, path: out.result.path });
+        allocators.push(name);
+      } else peers.push({ name, package: '', ok: false, reason: out.error });
     }
 
     const recordings: BenchReport['recordings'] = [];
@@ -477,7 +497,9 @@ export function runBench(options: BenchOptions = {}): BenchReport {
       const maxSamples = w.goal === 'stable' ? 2000 : 1000;
       for (const allocator of allocators) {
         step(`${w.name}: ${allocator}`);
-        const out = runChild(dir, { target: allocator, traceFiles: files, touch: true, latency: true, throughputRuns: runs, maxSamples }, timeoutMs);
+        const path = libraryPath.get(allocator);
+        const job = { target: allocator, ...(path ? { path } : {}) };
+        const out = runChild(dir, { ...job, traceFiles: files, touch: true, latency: true, throughputRuns: runs, maxSamples }, timeoutMs);
         if (!out.ok) {
           result.runs.push(emptyRun(allocator, 'c', out.error));
           continue;
@@ -486,7 +508,7 @@ export function runBench(options: BenchOptions = {}): BenchReport {
         const run = runOf(allocator, out.result, true, options.memoryFloor ?? 2 << 20);
         if (w.traces.length > 1) {
           step(`${w.name}: ${allocator}, 1 thread`);
-          const one = runChild(dir, { target: allocator, traceFiles: [files[0]!], touch: true, latency: false, throughputRuns: runs, maxSamples: 10 }, timeoutMs);
+          const one = runChild(dir, { ...job, traceFiles: [files[0]!], touch: true, latency: false, throughputRuns: runs, maxSamples: 10 }, timeoutMs);
           if (one.ok) run.scaling = run.ops / run.elapsedNs / (one.result.ops / one.result.elapsedNs);
         }
         result.runs.push(run);

@@ -132,15 +132,28 @@ static void hist_merge(hl_bench_histogram *into, const hl_bench_histogram *from)
 
 /* ---- targets -------------------------------------------------------------- */
 
-enum target_kind { T_HEAPLAB, T_GLIBC, T_JEMALLOC, T_MIMALLOC, T_TCMALLOC };
+enum target_kind { T_HEAPLAB, T_GLIBC, T_JEMALLOC, T_MIMALLOC, T_TCMALLOC, T_LIBRARY };
+
+/* A library the user names (NAME=PATH): the malloc family it defines itself.
+ * The table is the `heap` its wrappers receive, so many can be loaded at once. */
+typedef struct library_fns {
+    void *(*malloc)(size_t);
+    void *(*calloc)(size_t, size_t);       /* may be NULL: malloc + memset */
+    void *(*realloc)(void *, size_t);
+    void (*free)(void *);
+    int (*posix_memalign)(void **, size_t, size_t);
+    size_t (*usable_size)(void *);         /* may be NULL */
+    int (*trim)(size_t);                   /* malloc_trim, may be NULL */
+} library_fns;
 
 struct hl_bench_target {
     enum target_kind kind;
-    char name[16];
+    char name[32];
     const hl_allocator *ops; /* heaplab: the allocator; others: wrappers below */
     const char *memory_source;
     char path[512];
     void *handle;
+    library_fns lib;         /* T_LIBRARY */
 };
 
 /* glibc: the process's own malloc family. */
@@ -207,6 +220,23 @@ static void *tc_memalign_w(void *h, size_t a, size_t n) { (void)h; return tc.mem
 static void *tc_realloc_w(void *h, void *p, size_t n) { (void)h; return tc.realloc(p, n); }
 static void tc_free_w(void *h, void *p) { (void)h; tc.free(p); }
 static const hl_allocator tc_ops = {"tcmalloc", NULL, NULL, tc_malloc_w, tc_memalign_w, tc_realloc_w, tc_calloc_w, tc_free_w, NULL, NULL};
+
+static void *lib_malloc_w(void *h, size_t n) { return ((library_fns *)h)->malloc(n); }
+static void *lib_calloc_w(void *h, size_t c, size_t n) {
+    library_fns *f = h;
+    if (f->calloc) return f->calloc(c, n);
+    if (n && c > SIZE_MAX / n) return NULL;
+    void *p = f->malloc(c * n);
+    if (p) memset(p, 0, c * n);
+    return p;
+}
+static void *lib_memalign_w(void *h, size_t a, size_t n) {
+    void *p = NULL;
+    return ((library_fns *)h)->posix_memalign(&p, a < sizeof(void *) ? sizeof(void *) : a, n) == 0 ? p : NULL;
+}
+static void *lib_realloc_w(void *h, void *p, size_t n) { return ((library_fns *)h)->realloc(p, n); }
+static void lib_free_w(void *h, void *p) { ((library_fns *)h)->free(p); }
+static const hl_allocator lib_ops = {"library", NULL, NULL, lib_malloc_w, lib_memalign_w, lib_realloc_w, lib_calloc_w, lib_free_w, NULL, NULL};
 
 static pthread_mutex_t targets_lock = PTHREAD_MUTEX_INITIALIZER;
 static hl_bench_target *targets[16];
@@ -313,6 +343,30 @@ static int bind_tcmalloc(hl_bench_target *t, char *err, size_t errlen) {
     return 0;
 }
 
+static int bind_library(hl_bench_target *t, char *err, size_t errlen) {
+    void *h = t->handle;
+    library_fns *f = &t->lib;
+    *(void **)&f->malloc = own_symbol(h, "malloc");
+    *(void **)&f->calloc = own_symbol(h, "calloc");
+    *(void **)&f->realloc = own_symbol(h, "realloc");
+    *(void **)&f->free = own_symbol(h, "free");
+    *(void **)&f->posix_memalign = own_symbol(h, "posix_memalign");
+    *(void **)&f->usable_size = own_symbol(h, "malloc_usable_size");
+    *(void **)&f->trim = own_symbol(h, "malloc_trim");
+    const struct { const void *fn; const char *name; } need[] = {
+        {(const void *)f->malloc, "malloc"}, {(const void *)f->realloc, "realloc"},
+        {(const void *)f->free, "free"}, {(const void *)f->posix_memalign, "posix_memalign"}};
+    for (size_t i = 0; i < sizeof need / sizeof need[0]; i++) {
+        if (!need[i].fn) {
+            snprintf(err, errlen, "%s does not define %s", t->path, need[i].name);
+            return -1;
+        }
+    }
+    t->ops = &lib_ops;
+    t->memory_source = "the process's resident set (the library has no statistics heaplab reads)";
+    return 0;
+}
+
 const hl_bench_target *hl_bench_target_open(const char *name, const char *path, char *err, size_t errlen) {
     pthread_mutex_lock(&targets_lock);
     for (size_t i = 0; i < target_count; i++) {
@@ -348,6 +402,12 @@ const hl_bench_target *hl_bench_target_open(const char *name, const char *path, 
     } else if (strcmp(name, "tcmalloc") == 0) {
         t->kind = T_TCMALLOC;
         if ((t->handle = open_peer(t, path, "HEAPLAB_TCMALLOC", "libtcmalloc_minimal.so.4", err, errlen))) rc = bind_tcmalloc(t, err, errlen);
+    } else if (path && *path) {
+        t->kind = T_LIBRARY;
+        snprintf(t->path, sizeof t->path, "%s", path);
+        if (strlen(name) >= sizeof t->name) snprintf(err, errlen, "name %s is longer than %zu characters", name, sizeof t->name - 1);
+        else if (!(t->handle = dlopen(t->path, RTLD_LOCAL | RTLD_NOW))) snprintf(err, errlen, "dlopen failed: %s", dlerror());
+        else rc = bind_library(t, err, errlen);
     } else {
         snprintf(err, errlen, "unknown allocator %s", name);
     }
@@ -358,7 +418,7 @@ const hl_bench_target *hl_bench_target_open(const char *name, const char *path, 
         pthread_mutex_unlock(&targets_lock);
         return NULL;
     }
-    if (t->kind != T_JEMALLOC && t->kind != T_MIMALLOC && t->kind != T_TCMALLOC) t->path[0] = 0;
+    if (t->kind == T_HEAPLAB || t->kind == T_GLIBC) t->path[0] = 0;
     targets[target_count++] = t;
     pthread_mutex_unlock(&targets_lock);
     return t;
@@ -415,6 +475,7 @@ static double target_mapped(const run_state *r) {
             tc.get_numeric("tcmalloc.pageheap_unmapped_bytes", &unmapped);
             return (double)(heap - unmapped);
         }
+        case T_LIBRARY: return resident_bytes();
     }
     return 0;
 }
@@ -430,6 +491,7 @@ static void target_purge(const hl_bench_target *t) {
             break;
         case T_MIMALLOC: mi.collect(1); break;
         case T_TCMALLOC: tc.release(); break;
+        case T_LIBRARY: if (t->lib.trim) t->lib.trim(0); break;
     }
 }
 
@@ -438,6 +500,7 @@ static int run_begin(run_state *r, const hl_bench_target *t, char *err, size_t e
     r->t = t;
     if (t->kind != T_HEAPLAB) {
         target_purge(t);
+        if (t->kind == T_LIBRARY) r->heap = (void *)&t->lib;   /* what lib_ops' wrappers receive */
         return 0;
     }
     if (hl_mmap_pages_init(&r->pages, 0, 0) != 0) {

@@ -18,6 +18,11 @@
  *                             their own statistics (jemalloc stats.resident,
  *                             mimalloc committed bytes, tcmalloc heap_size minus
  *                             unmapped bytes), after purging, sampled
+ *   any other NAME, with a    a library the user names (heaplab bench --peer
+ *   path                      NAME=PATH): its own malloc, free, realloc,
+ *                             posix_memalign (calloc, malloc_usable_size,
+ *                             malloc_trim if defined), dlopen'ed the same way;
+ *                             memory = the process's resident set
  *
  * Clock: the timestamp counter (rdtsc behind lfence) when the CPU says it is
  * invariant (constant_tsc + nonstop_tsc), calibrated against CLOCK_MONOTONIC;
@@ -62,7 +67,8 @@ typedef struct hl_bench_target hl_bench_target;
 
 /* Finds/loads a target by name ("tlsf", "glibc", "jemalloc", ...). For a peer,
  * `path` overrides the Debian path (NULL: env HEAPLAB_JEMALLOC etc., then the
- * Debian path). Returns NULL and writes why into err. */
+ * Debian path); any other name with a path is a library of the user's. Returns
+ * NULL and writes why into err. */
 const hl_bench_target *hl_bench_target_open(const char *name, const char *path, char *err, size_t errlen);
 /* What the target's memory figure is, in a few words. */
 const char *hl_bench_target_memory_source(const hl_bench_target *t);

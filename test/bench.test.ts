@@ -3,13 +3,16 @@
  * single-threaded with a memory timeline, one on two threads), the TS ports and
  * the Node-API paths. Structure and sanity only — never timing thresholds.
  */
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { percentile, runBench, workloadTable, writeReport, type BenchReport } from '../lib/bench.js';
 import { benchWorkloads, stableTrace, truncateTrace, type Workload } from '../lib/bench-workloads.js';
+import { preloadLibraryPath } from '../lib/preload.js';
 import { churn } from '../lib/workloads.js';
+import { repoRoot } from './util.js';
 
 const tiny: Workload[] = [
   { name: 'stable', goal: 'stable', description: 'tiny stable', traces: [stableTrace('stable', 1, 4000)] },
@@ -137,5 +140,68 @@ describe('bench helpers', () => {
     const t = truncateTrace(a[0]!.traces[0]!, 100);
     expect(t.op.length).toBe(100);
     expect(t.maxId).toBeLessThanOrEqual(100);
+  });
+});
+
+describe('heaplab bench --peer (libraries the user names)', () => {
+  let peerReport: BenchReport;
+  let peerDir: string;
+  beforeAll(() => {
+    peerDir = mkdtempSync(join(tmpdir(), 'heaplab-peer-test-'));
+    const fixture = join(repoRoot, 'test', 'fixtures', 'peer_library.c');
+    const crashy = join(peerDir, 'crashy.so');
+    const empty = join(peerDir, 'empty.so');
+    execFileSync('cc', ['-shared', '-fPIC', '-O1', '-DPEER_CRASHES', '-o', crashy, fixture]);
+    execFileSync('cc', ['-shared', '-fPIC', '-O1', '-DPEER_NO_MALLOC', '-o', empty, fixture]);
+    peerReport = runBench({
+      customWorkloads: [tiny[0]!],
+      allocators: ['tlsf', 'glibc', 'mine', 'crashy', 'empty'],
+      // heaplab's own preload library is a malloc-compatible library like any other
+      libraries: [
+        { name: 'mine', path: preloadLibraryPath('tlsf') },
+        { name: 'crashy', path: crashy },
+        { name: 'empty', path: empty },
+      ],
+      record: false,
+      ports: false,
+      napi: false,
+      throughputRuns: 1,
+      memoryFloor: 0,
+    });
+  });
+  afterAll(() => rmSync(peerDir, { recursive: true, force: true }));
+
+  it('runs a working library beside the others, with its memory from the resident set', () => {
+    const w = peerReport.workloads[0]!;
+    const mine = w.runs.find((r) => r.allocator === 'mine')!;
+    expect(mine.ok).toBe(true);
+    expect(mine.family).toBe('peer');
+    expect(mine.ops).toBe(w.ops);
+    expect(peerReport.memorySources['mine']).toMatch(/resident/);
+    expect(peerReport.peers.find((p) => p.name === 'mine')).toMatchObject({ ok: true, path: preloadLibraryPath('tlsf') });
+  });
+
+  it('costs a library that lacks malloc, or crashes, only its own row, with the reason', () => {
+    const empty = peerReport.peers.find((p) => p.name === 'empty')!;
+    expect(empty.ok).toBe(false);
+    expect(empty.reason).toMatch(/does not define malloc/);
+    const crashy = peerReport.peers.find((p) => p.name === 'crashy')!;
+    expect(crashy.ok).toBe(false);
+    expect(crashy.reason).toMatch(/crashed|SIGABRT/);
+    const w = peerReport.workloads[0]!;
+    expect(w.runs.map((r) => r.allocator)).toEqual(['tlsf', 'glibc', 'mine']);
+    expect(w.runs.every((r) => r.ok)).toBe(true);
+  });
+
+  it("tells, for heaplab's allocators only, how much of the tail crossed the page source", () => {
+    const w = peerReport.workloads[0]!;
+    const tlsf = w.runs.find((r) => r.allocator === 'tlsf')!;
+    const share = tlsf.latency!.pageShare!;
+    for (const v of [share.p99, share.p999, share.p9999, share.max]) {
+      expect(v).toBeGreaterThanOrEqual(0);
+      expect(v).toBeLessThanOrEqual(1);
+    }
+    expect(w.runs.find((r) => r.allocator === 'glibc')!.latency!.pageShare).toBeUndefined();
+    expect(w.runs.find((r) => r.allocator === 'mine')!.latency!.pageShare).toBeUndefined();
   });
 });

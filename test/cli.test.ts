@@ -25,6 +25,21 @@ describe('heaplab CLI', () => {
     expect(heaplab('which', 'nope').status).toBe(2);
   });
 
+  it('bench --peer takes NAME=PATH of an existing file under a free name, else a usage error', () => {
+    for (const [spec, says] of [
+      ['nopath', 'wants NAME=PATH'],
+      ['=/bin/true', 'wants NAME=PATH'],
+      ['bad name=/bin/true', 'wants NAME=PATH'],
+      ['glibc=/bin/true', 'that name is taken'],
+      ['tlsf=/bin/true', 'that name is taken'],
+      ['mine=/no/such/lib.so', 'no file at /no/such/lib.so'],
+    ] as const) {
+      const r = heaplab('bench', '--peer', spec, '--no-record');
+      expect(r.status, spec).toBe(2);
+      expect(r.stderr, spec).toContain(says);
+    }
+  });
+
   it('which prints the library path', () => {
     const r = heaplab('which', 'dlmalloc');
     expect(r.status).toBe(0);

@@ -2,13 +2,15 @@
  * `heaplab bench [--quick]`: every allocator on the same workloads, one run,
  * ratios to glibc; prints a table per workload and writes an HTML report.
  */
-import { writeFileSync } from 'node:fs';
-import { formatNs, leaders, runBench, workloadTable, writeReport, type BenchOptions } from '../bench.js';
+import { existsSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { formatNs, leaders, peerNames, runBench, workloadTable, writeReport, type BenchOptions } from '../bench.js';
+import { allocatorKinds } from '../heap.js';
 import { Progress, table } from '../progress.js';
 import { parseArgs } from 'node:util';
 import { usageFailure } from './common.js';
 
-const USAGE = 'bench [--quick] [--out FILE] [--json FILE] [--allocator a,b] [--workload w,x] [--no-record] [--no-ports] [--no-napi] [--scale N]';
+const USAGE = 'bench [--quick] [--out FILE] [--json FILE] [--allocator a,b] [--workload w,x] [--peer NAME=PATH.so]... [--no-record] [--no-ports] [--no-napi] [--scale N]';
 
 const HELP = `Usage: heaplab ${USAGE}
 
@@ -29,12 +31,18 @@ Options:
   --json FILE        also write the results as JSON
   --allocator LIST   only these (comma-separated: tlsf,glibc,jemalloc,...)
   --workload LIST    only these workloads (fast,space,stable,scalable,realtime,python3,gcc,node)
+  --peer NAME=PATH   also run the malloc-compatible library PATH (a .so) as NAME,
+                     through its own malloc/free/realloc/posix_memalign, memory from
+                     the resident set; repeatable. A library that fails costs its row.
   --scale N          multiply operation counts (default 1, quick 0.15)
   --no-record        skip the recorded programs
   --no-ports         skip the TypeScript ports
   --no-napi          skip the Node-API paths
   -h, --help         this text
 `;
+
+/** Names a --peer library may not take: the allocators bench already knows. */
+const reservedNames: readonly string[] = [...allocatorKinds, 'glibc', ...peerNames];
 
 const list = (v: string | undefined): string[] | undefined => (v ? v.split(',').map((s) => s.trim()).filter(Boolean) : undefined);
 
@@ -52,6 +60,7 @@ export async function main(argv: string[]): Promise<number> {
       allocator: { type: 'string' },
       workload: { type: 'string' },
       scale: { type: 'string' },
+      peer: { type: 'string', multiple: true },
       'no-record': { type: 'boolean' },
       'no-ports': { type: 'boolean' },
       'no-napi': { type: 'boolean' },
@@ -65,6 +74,20 @@ export async function main(argv: string[]): Promise<number> {
   if (values.help) {
     process.stdout.write(HELP);
     return 0;
+  }
+  const libraries: Array<{ name: string; path: string }> = [];
+  for (const spec of values.peer ?? []) {
+    const eq = spec.indexOf('=');
+    const name = eq > 0 ? spec.slice(0, eq) : '';
+    const path = eq > 0 ? spec.slice(eq + 1) : '';
+    if (!/^[A-Za-z0-9_.+-]{1,31}$/.test(name) || !path) {
+      return usageFailure('bench', USAGE, `--peer wants NAME=PATH (NAME: up to 31 letters, digits, _ . + -); received ${JSON.stringify(spec)}`);
+    }
+    if (reservedNames.includes(name) || libraries.some((l) => l.name === name)) {
+      return usageFailure('bench', USAGE, `--peer ${name}: that name is taken (${[...reservedNames, ...libraries.map((l) => l.name)].join(', ')})`);
+    }
+    if (!existsSync(path)) return usageFailure('bench', USAGE, `--peer ${name}: no file at ${path}`);
+    libraries.push({ name, path: resolve(path) });
   }
   let progress: Progress | undefined;
   let phase = '';
@@ -84,7 +107,8 @@ export async function main(argv: string[]): Promise<number> {
   };
   const allocators = list(values.allocator);
   const workloads = list(values.workload);
-  if (allocators) options.allocators = allocators;
+  if (allocators) options.allocators = [...allocators, ...libraries.map((l) => l.name)];
+  if (libraries.length) options.libraries = libraries;
   if (workloads) options.workloads = workloads;
   if (values.scale !== undefined) options.scale = Number(values.scale);
   const report = runBench(options);
