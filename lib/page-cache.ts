@@ -11,7 +11,7 @@ import { checkByteCount, checkIntegerIn, checkOptions } from './validate.js';
 export interface PageCacheOptions {
   /** Bytes the cache may keep however small the heap (default 256 KiB). */
   floor?: number;
-  /** Plus this share, 0–100, of the bytes the heap holds (default 4). */
+  /** Plus this share, 0–100, of the bytes the heap holds (default 2). */
   percent?: number;
   /** A run left unused this many milliseconds goes back to the system, above the floor (default 1000; 0: never). */
   decayMs?: number;

@@ -45,7 +45,7 @@ typedef struct hl_page_cache_config {
     size_t run_max;       /* longer runs go straight back to the system              */
 } hl_page_cache_config;
 
-/* floor 256 KiB, 4% of the heap, 1 s decay, runs up to 1 MiB */
+/* floor 256 KiB, 2% of the heap, 1 s decay, runs up to 1 MiB */
 hl_page_cache_config hl_page_cache_defaults(void);
 /* Parses "off", "on" or a comma list of floor=BYTES, percent=N, decay=MS,
  * run_max=BYTES (BYTES may end in K, M or G) over *config; -1 on a bad word

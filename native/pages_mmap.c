@@ -34,13 +34,28 @@ static int is_pow2(size_t x) { return x && !(x & (x - 1)); }
 
 /* ---- the policy ------------------------------------------------------------ */
 
+/* The defaults, each a build option (pages.h says what they mean). */
+#ifndef HL_PAGE_CACHE_FLOOR
+#define HL_PAGE_CACHE_FLOOR ((size_t)256 << 10)
+#endif
+#ifndef HL_PAGE_CACHE_PERCENT
+#define HL_PAGE_CACHE_PERCENT 2
+#endif
+#ifndef HL_PAGE_CACHE_DECAY_MS
+#define HL_PAGE_CACHE_DECAY_MS 1000
+#endif
+#ifndef HL_PAGE_CACHE_RUN_MAX
+#define HL_PAGE_CACHE_RUN_MAX ((size_t)1 << 20)
+#endif
+_Static_assert(HL_PAGE_CACHE_PERCENT >= 0 && HL_PAGE_CACHE_PERCENT <= 100, "a share of the heap");
+
 hl_page_cache_config hl_page_cache_defaults(void) {
     hl_page_cache_config c = {
         .enabled = 1,
-        .floor = (size_t)256 << 10,
-        .percent = 4,
-        .decay_ms = 1000,
-        .run_max = (size_t)1 << 20,
+        .floor = HL_PAGE_CACHE_FLOOR,
+        .percent = HL_PAGE_CACHE_PERCENT,
+        .decay_ms = HL_PAGE_CACHE_DECAY_MS,
+        .run_max = HL_PAGE_CACHE_RUN_MAX,
     };
     return c;
 }

@@ -37,7 +37,7 @@ import type { PortAllocator, PortFactory } from './types.js';
 const HL_DL_GRANULARITY = 64 * 1024;
 const HL_DL_MMAP_THRESHOLD = 256 * 1024;
 const HL_DL_TRIM_THRESHOLD = 512 * 1024;
-const HL_DL_SEGMENT_GROWTH_SHIFT = 4;
+const HL_DL_SEGMENT_GROWTH_SHIFT = 6;
 /** x >> HL_DL_SEGMENT_GROWTH_SHIFT, exact for any x below 2**53 */
 const SEGMENT_GROWTH_DIVISOR = 2 ** HL_DL_SEGMENT_GROWTH_SHIFT;
 

@@ -71,12 +71,15 @@
 #ifndef LIBALLOC_MAJOR_PAGES
 #define LIBALLOC_MAJOR_PAGES 16
 #endif
-/* Standard majors grow with the heap (a sixteenth of the pages it holds, as
- * TLSF's pools and dlmalloc's segments do) up to this
- * many pages: 2^20 (4 GiB with 4 KiB pages), so a heap that grows to N bytes
- * makes O(log N) alloc_page calls. Fewer, larger majors mean fewer page-source
- * calls and less space lost at major ends. Set equal to LIBALLOC_MAJOR_PAGES
- * for upstream's fixed-size majors. */
+/* Standard majors grow with the heap: at least 1/2^shift of the pages it holds
+ * (default 4: a sixteenth, as TLSF's pools), so a heap that grows to N bytes
+ * makes O(log N) alloc_page calls; fewer, larger majors also lose less space at
+ * their ends. */
+#ifndef LIBALLOC_MAJOR_GROWTH_SHIFT
+#define LIBALLOC_MAJOR_GROWTH_SHIFT 4
+#endif
+/* ... up to this many pages: 2^20 (4 GiB with 4 KiB pages). Set equal to
+ * LIBALLOC_MAJOR_PAGES for upstream's fixed-size majors. */
 #ifndef LIBALLOC_MAJOR_MAX_PAGES
 #define LIBALLOC_MAJOR_MAX_PAGES ((size_t)1 << 20)
 #endif
@@ -104,6 +107,7 @@
 _Static_assert(LIBALLOC_MAJOR_PAGES >= 1, "a major is at least one page");
 _Static_assert(LIBALLOC_MAJOR_MAX_PAGES >= LIBALLOC_MAJOR_PAGES, "growth cap below minimum");
 _Static_assert(LIBALLOC_SPARE_MAX_PAGES >= LIBALLOC_MAJOR_PAGES, "a minimum major can be the spare");
+_Static_assert(LIBALLOC_MAJOR_GROWTH_SHIFT >= 1 && LIBALLOC_MAJOR_GROWTH_SHIFT < 64, "a major grows by a fraction");
 _Static_assert(LIBALLOC_PAGE_SIZE >= 4096 && (LIBALLOC_PAGE_SIZE & (LIBALLOC_PAGE_SIZE - 1)) == 0,
                "LIBALLOC_PAGE_SIZE: a power of two >= 4096");
 
@@ -434,9 +438,10 @@ static la_minor *minor_validate(const liballoc_heap *h, const void *p) {
 
 /* ---- majors ---------------------------------------------------------------- */
 
-/* Pages of a standard major: a sixteenth of what the heap holds, within bounds. */
+/* Pages of a standard major: 1/2^LIBALLOC_MAJOR_GROWTH_SHIFT of what the heap
+ * holds, within bounds. */
 static size_t major_standard_pages(const liballoc_heap *h) {
-    size_t p = h->major_pages / 16;
+    size_t p = h->major_pages >> LIBALLOC_MAJOR_GROWTH_SHIFT;
     if (p < LIBALLOC_MAJOR_PAGES) p = LIBALLOC_MAJOR_PAGES;
     if (p > LIBALLOC_MAJOR_MAX_PAGES) p = LIBALLOC_MAJOR_MAX_PAGES;
     return p;
