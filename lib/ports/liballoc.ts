@@ -50,6 +50,8 @@ import type { PortAllocator, PortFactory } from './types.js';
 const LIBALLOC_MAJOR_PAGES = 16;
 const LIBALLOC_MAJOR_MAX_PAGES = 2 ** 20;
 const LIBALLOC_SPARE_MAX_PAGES = 64;
+const LIBALLOC_MAJOR_QUARTER_PAGES = 256;
+const LIBALLOC_MAJOR_GROWTH_SHIFT = 6;
 
 // ---- fixed constants -----------------------------------------------------------------
 const LA_ALIGN = 16;
@@ -374,9 +376,13 @@ class LiballocHeap implements PortAllocator {
 
   // ---- majors --------------------------------------------------------------------------
 
-  /** Pages of a standard major: a sixteenth of what the heap holds, within bounds. */
+  /** Pages of a standard major (the two growth rules of liballoc.c), within bounds. */
   private major_standard_pages(): number {
-    let p = Math.floor(this.u32[this.hw + H_MAJOR_PAGES]! / 16);
+    const held = this.u32[this.hw + H_MAJOR_PAGES]!;
+    let p = Math.floor(held / 4);
+    if (p > LIBALLOC_MAJOR_QUARTER_PAGES) p = LIBALLOC_MAJOR_QUARTER_PAGES;
+    const growth = Math.floor(held / 2 ** LIBALLOC_MAJOR_GROWTH_SHIFT);
+    if (p < growth) p = growth;
     if (p < LIBALLOC_MAJOR_PAGES) p = LIBALLOC_MAJOR_PAGES;
     if (p > LIBALLOC_MAJOR_MAX_PAGES) p = LIBALLOC_MAJOR_MAX_PAGES;
     return p;
