@@ -5,7 +5,7 @@
  * and is imported only when it runs, so one command's dependencies (the addon, for
  * instance) never stop another from starting.
  */
-import { isMainModule } from './entry.js';
+import { isMainModule } from './util/entry.js';
 
 export interface Command {
   /** One line for `heaplab --help`. */

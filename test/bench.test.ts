@@ -8,10 +8,10 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { percentile, runBench, workloadTable, writeReport, type BenchReport } from '../lib/bench.js';
-import { benchWorkloads, stableTrace, truncateTrace, type Workload } from '../lib/bench-workloads.js';
-import { preloadLibraryPath } from '../lib/preload.js';
-import { churn } from '../lib/workloads.js';
+import { percentile, runBench, workloadTable, writeReport, type BenchReport } from '../lib/bench/bench.js';
+import { benchWorkloads, stableTrace, truncateTrace, type Workload } from '../lib/bench/workloads.js';
+import { preloadLibraryPath } from '../lib/preload/preload.js';
+import { churn } from '../lib/trace/workloads.js';
 import { repoRoot } from './util.js';
 
 const tiny: Workload[] = [

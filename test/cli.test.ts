@@ -2,7 +2,7 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { preloadLibraryPath } from '../lib/preload.js';
+import { preloadLibraryPath } from '../lib/preload/preload.js';
 import { repoRoot } from './util.js';
 
 const cli = join(repoRoot, 'dist', 'cli.js');

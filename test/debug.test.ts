@@ -3,7 +3,7 @@
 // writes where JS cannot), are pinpointed by block size and requester.
 import { afterEach, describe, expect, it } from 'vitest';
 import { allocatorKinds, createHeap, type Heap, HeapCorruptionError, HeaplabError } from '../lib/index.js';
-import { debugInternals } from '../lib/heap.js';
+import { debugInternals } from '../lib/heap/heap.js';
 
 function corruption(fn: () => unknown): HeapCorruptionError {
   try {

@@ -8,10 +8,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { allocatorKinds } from '../lib/index.js';
-import { preloadLibraryPath } from '../lib/preload.js';
-import { compareTrace } from '../lib/replay.js';
-import { readTrace, traceFiles, type RecordedTrace } from '../lib/trace.js';
-import { defaultTraces, edgeTraces, type Trace } from '../lib/workloads.js';
+import { preloadLibraryPath } from '../lib/preload/preload.js';
+import { compareTrace } from '../lib/replay/replay.js';
+import { readTrace, traceFiles, type RecordedTrace } from '../lib/trace/file.js';
+import { defaultTraces, edgeTraces, type Trace } from '../lib/trace/workloads.js';
 
 const traces = [...defaultTraces(1), ...edgeTraces()];
 

@@ -6,7 +6,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { preloadKinds, preloadLibraryPath } from '../lib/preload.js';
+import { preloadLibraryPath } from '../lib/preload/preload.js';
+import { allocatorKinds } from '../lib/kinds.js';
 import { repoRoot } from './util.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'heaplab-debug-'));
@@ -22,7 +23,7 @@ function run(kind: string, mode: string, debug = '1') {
   return spawnSync(exe, [mode], { encoding: 'utf8', env, timeout: 30_000 });
 }
 
-describe.each(preloadKinds)('libheaplab-%s.so with HEAPLAB_DEBUG=1', (kind) => {
+describe.each(allocatorKinds)('libheaplab-%s.so with HEAPLAB_DEBUG=1', (kind) => {
   it('runs a correct program unchanged', () => {
     const r = run(kind, 'none');
     expect(r.status, r.stderr).toBe(0);

@@ -5,8 +5,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { preloadKinds, preloadLibraryPath, preloadTestProgramPath } from '../lib/preload.js';
-import { TraceFormatError, TraceOp, readTrace, summarizeTrace, traceFiles } from '../lib/trace.js';
+import { preloadLibraryPath, preloadTestProgramPath } from '../lib/preload/preload.js';
+import { allocatorKinds } from '../lib/kinds.js';
+import { TraceFormatError, TraceOp, readTrace, summarizeTrace, traceFiles } from '../lib/trace/file.js';
 import { repoRoot } from './util.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'heaplab-preload-test-'));
@@ -42,7 +43,7 @@ describe('preload_test.c on glibc (the checks themselves)', () => {
   });
 });
 
-describe.each(preloadKinds)('libheaplab-%s.so', (kind) => {
+describe.each(allocatorKinds)('libheaplab-%s.so', (kind) => {
   it('passes every check of preload_test.c (edge cases, threads, fork)', () => {
     const library = preloadLibraryPath(kind);
     const run = runTest(library);

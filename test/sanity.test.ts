@@ -2,14 +2,15 @@
 // outputs compared byte for byte. The full version is `npx heaplab sanity`.
 import { describe, expect, it } from 'vitest';
 import { formatSanityTable, runSanity, sanityPrograms } from '../lib/cli/sanity.js';
-import { preloadKinds } from '../lib/preload.js';
+import {  } from '../lib/preload/preload.js';
+import { allocatorKinds } from '../lib/kinds.js';
 
 describe('heaplab sanity --quick', () => {
   it('every program gives glibc\'s output on every allocator', async () => {
     const report = await runSanity({ quick: true });
     const table = formatSanityTable(report);
     console.log(table);
-    expect(report.engines).toEqual(['glibc', ...preloadKinds]);
+    expect(report.engines).toEqual(['glibc', ...allocatorKinds]);
     expect(report.programs).toEqual(sanityPrograms);
     for (const r of report.results) {
       expect(r.status, `${r.program} on ${r.engine}: ${r.reason ?? ''}\n${table}`).toBe('pass');

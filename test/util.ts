@@ -9,7 +9,7 @@ export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const buildDir = join(repoRoot, 'build');
 
 /** A small seeded PRNG (mulberry32): the same seed gives the same run. */
-export { rng as mulberry32 } from '../lib/workloads.js';
+export { rng as mulberry32 } from '../lib/trace/workloads.js';
 
 /** The byte a block with this id holds at offset i. */
 export function patternByte(id: number, i: number): number {

@@ -4,9 +4,9 @@
  */
 import { existsSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { formatNs, leaders, peerNames, runBench, workloadTable, writeReport, type BenchOptions } from '../bench.js';
-import { allocatorKinds } from '../heap.js';
-import { Progress, table } from '../progress.js';
+import { formatNs, leaders, peerNames, runBench, workloadTable, writeReport, type BenchOptions } from '../bench/bench.js';
+import { allocatorKinds } from '../kinds.js';
+import { Progress, table } from '../util/progress.js';
 import { parseArgs } from 'node:util';
 import { usageFailure } from './common.js';
 

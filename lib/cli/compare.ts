@@ -3,11 +3,12 @@
  * C allocator (inside the addon, one call per trace) and its TypeScript port,
  * proves they made the same decisions, and prints the speed of each.
  */
-import { allocatorKinds, availableAllocators, type AllocatorKind } from '../heap.js';
+import { availableAllocators } from '../heap/heap.js';
+import { allocatorKinds, type AllocatorKind } from '../kinds.js';
 import { portFactories } from '../ports/index.js';
-import { Progress, table } from '../progress.js';
-import { compareTrace, type Comparison } from '../replay.js';
-import { defaultTraces } from '../workloads.js';
+import { Progress, table } from '../util/progress.js';
+import { compareTrace, type Comparison } from '../replay/replay.js';
+import { defaultTraces } from '../trace/workloads.js';
 
 const usage = `Usage: heaplab compare [--allocator NAME]... [--trace NAME]... [--scale N] [--json]
 

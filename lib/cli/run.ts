@@ -3,8 +3,9 @@
  * Runs COMMAND with LD_PRELOAD set to libheaplab-NAME.so; exits with its exit
  * code (128 + n when a signal ended it).
  */
-import { defaultPreloadKind, isPreloadKind, preloadEnv, preloadKinds, preloadLibraryPath } from '../preload.js';
+import { defaultPreloadKind, isPreloadKind, preloadEnv, preloadLibraryPath } from '../preload/preload.js';
 import { parseOptions, runInherited, splitCommand, usageFailure, UsageError } from './common.js';
+import { allocatorKinds } from '../kinds.js';
 
 const USAGE = 'run [--allocator tlsf|dlmalloc|liballoc] -- COMMAND [ARGS...]';
 
@@ -16,7 +17,7 @@ starts inherit the library too. The exit code is COMMAND's (128 + n if signal n
 ended it).
 
 Options:
-  -a, --allocator NAME   ${preloadKinds.join(', ')} (default ${defaultPreloadKind})
+  -a, --allocator NAME   ${allocatorKinds.join(', ')} (default ${defaultPreloadKind})
   -h, --help             this text
 
 Environment passed through: HEAPLAB_TRACE=FILE records every call (see heaplab trace).
@@ -41,7 +42,7 @@ export async function main(argv: string[]): Promise<number> {
     if (values.allocator !== undefined) allocator = values.allocator;
     command = split.command;
     if (!isPreloadKind(allocator)) {
-      throw new UsageError(`unknown allocator ${JSON.stringify(allocator)} (expected one of ${preloadKinds.join(', ')})`);
+      throw new UsageError(`unknown allocator ${JSON.stringify(allocator)} (expected one of ${allocatorKinds.join(', ')})`);
     }
     if (command.length === 0) throw new UsageError('no command to run (put it after --)');
   } catch (error) {

@@ -28,9 +28,11 @@ import {
 } from 'node:fs';
 import { constants as osConstants, tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
-import type { AllocatorKind } from '../heap.js';
-import { PreloadLibraryNotFoundError, isPreloadKind, packageRoot, preloadKinds, preloadLibraryPath } from '../preload.js';
+import type { AllocatorKind } from '../kinds.js';
+import { PreloadLibraryNotFoundError, isPreloadKind, preloadLibraryPath } from '../preload/preload.js';
 import { parseOptions, usageFailure, UsageError } from './common.js';
+import { allocatorKinds } from '../kinds.js';
+import { packageRoot } from '../util/package-root.js';
 
 const USAGE = 'sanity [--quick] [--allocator a,b] [--program p,q] [--keep] [--timeout SECONDS]';
 
@@ -509,7 +511,7 @@ function realPython(): string | null {
 export async function runSanity(options: SanityOptions = {}): Promise<SanityReport> {
   const quick = options.quick ?? false;
   const root = options.root ?? packageRoot;
-  const allocators = options.allocators ?? preloadKinds;
+  const allocators = options.allocators ?? allocatorKinds;
   const chosen = options.programs ? programs.filter((p) => options.programs!.includes(p.name)) : programs;
   const timeoutSeconds = options.timeoutSeconds ?? (quick ? 60 : 300);
   const scratch = mkdtempSync(join(tmpdir(), 'heaplab-sanity-'));
@@ -663,7 +665,7 @@ Exits with 1 on any mismatch, crash or timeout.
 
 Options:
   --quick              smaller inputs (what npm test runs; well under a minute)
-  --allocator a,b      only these (${preloadKinds.join(', ')})
+  --allocator a,b      only these (${allocatorKinds.join(', ')})
   --program p,q        only these programs
   --keep               keep the scratch directory
   --timeout SECONDS    per run (default 60 with --quick, else 300)
@@ -694,7 +696,7 @@ export async function main(argv: string[]): Promise<number> {
       const names = values.allocator.split(',').filter(Boolean);
       const bad = names.filter((n) => !isPreloadKind(n));
       if (bad.length || !names.length) {
-        throw new UsageError(`unknown allocator ${JSON.stringify(bad[0] ?? values.allocator)} (expected ${preloadKinds.join(', ')})`);
+        throw new UsageError(`unknown allocator ${JSON.stringify(bad[0] ?? values.allocator)} (expected ${allocatorKinds.join(', ')})`);
       }
       options.allocators = names as AllocatorKind[];
     }

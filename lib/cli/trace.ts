@@ -5,8 +5,9 @@
  */
 import { readdirSync, rmSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
-import { defaultPreloadKind, isPreloadKind, preloadEnv, preloadKinds, preloadLibraryPath } from '../preload.js';
-import { readTrace, summarizeTrace, traceFiles, type RecordedTrace, type TraceSummary } from '../trace.js';
+import { defaultPreloadKind, isPreloadKind, preloadEnv, preloadLibraryPath } from '../preload/preload.js';
+import { allocatorKinds } from '../kinds.js';
+import { readTrace, summarizeTrace, traceFiles, type RecordedTrace, type TraceSummary } from '../trace/file.js';
 import {
   formatBytes,
   formatCount,
@@ -29,7 +30,7 @@ Programs that COMMAND runs record into FILE.<pid>. Then prints a summary:
 operations by kind, sizes, peak live bytes, threads.
 
 Options:
-  -a, --allocator NAME   ${preloadKinds.join(', ')} (default ${defaultPreloadKind})
+  -a, --allocator NAME   ${allocatorKinds.join(', ')} (default ${defaultPreloadKind})
   -o, --out FILE         the trace file (default ./${DEFAULT_OUT}); FILE and old
                          FILE.<pid> files are replaced
   -h, --help             this text
@@ -90,7 +91,7 @@ export async function main(argv: string[]): Promise<number> {
     if (values.out !== undefined) out = values.out;
     command = split.command;
     if (!isPreloadKind(allocator)) {
-      throw new UsageError(`unknown allocator ${JSON.stringify(allocator)} (expected one of ${preloadKinds.join(', ')})`);
+      throw new UsageError(`unknown allocator ${JSON.stringify(allocator)} (expected one of ${allocatorKinds.join(', ')})`);
     }
     if (command.length === 0) throw new UsageError('no command to trace (put it after --)');
   } catch (error) {

@@ -3,8 +3,9 @@
  * Prints the absolute path of libheaplab-NAME.so, for LD_PRELOAD=$(heaplab which NAME).
  * Without NAME, lists every allocator and its library (or that it is not built).
  */
-import { PreloadLibraryNotFoundError, isPreloadKind, preloadKinds, preloadLibraryPath } from '../preload.js';
+import { PreloadLibraryNotFoundError, isPreloadKind, preloadLibraryPath } from '../preload/preload.js';
 import { parseOptions, usageFailure, UsageError } from './common.js';
+import { allocatorKinds } from '../kinds.js';
 
 const USAGE = 'which [tlsf|dlmalloc|liballoc]';
 
@@ -34,7 +35,7 @@ export async function main(argv: string[]): Promise<number> {
     names = positionals;
     for (const name of names) {
       if (!isPreloadKind(name)) {
-        throw new UsageError(`unknown allocator ${JSON.stringify(name)} (expected one of ${preloadKinds.join(', ')})`);
+        throw new UsageError(`unknown allocator ${JSON.stringify(name)} (expected one of ${allocatorKinds.join(', ')})`);
       }
     }
   } catch (error) {
@@ -54,7 +55,7 @@ export async function main(argv: string[]): Promise<number> {
     }
   }
   let missing = 0;
-  for (const kind of preloadKinds) {
+  for (const kind of allocatorKinds) {
     try {
       process.stdout.write(`${kind.padEnd(9)} ${preloadLibraryPath(kind)}\n`);
     } catch (error) {

@@ -30,7 +30,7 @@
  * The hooks copy in the mstate (ctx and the four function pointers) is host memory
  * in C: the port leaves it zero (hostBytes), but stores page_size as C does.
  */
-import type { ArenaPages } from './pages.js';
+import type { ArenaPages } from '../pages/arena.js';
 import type { PortAllocator, PortFactory } from './types.js';
 
 // ---- build options (dlmalloc.c defaults) -------------------------------------------

@@ -1,5 +1,5 @@
 /** The TypeScript ports, by allocator name. */
-import type { AllocatorKind } from '../heap.js';
+import type { AllocatorKind } from '../kinds.js';
 import type { PortFactory } from './types.js';
 import { createDlmalloc } from './dlmalloc.js';
 import { createLiballoc } from './liballoc.js';

@@ -42,7 +42,7 @@
  * Fields that may hold garbage (the words behind a bad free) are checked on both
  * words, as the C compares all 64 bits.
  */
-import type { ArenaPages } from './pages.js';
+import type { ArenaPages } from '../pages/arena.js';
 import { ffs32, flsSize, load64 } from './memory.js';
 import type { PortAllocator, PortFactory } from './types.js';
 

@@ -40,7 +40,7 @@
  * both words, as C does), and the checker reads all 64 bits.
  */
 import { ffs32, fls32, flsSize, load64, loadPtr, store64, storePtr } from './memory.js';
-import type { ArenaPages } from './pages.js';
+import type { ArenaPages } from '../pages/arena.js';
 import type { PortAllocator, PortFactory } from './types.js';
 
 const TWO_32 = 4294967296;

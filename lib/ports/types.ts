@@ -2,7 +2,7 @@
  * What every port exposes: the C allocator table (native/allocator.h) over offsets
  * in an ArenaPages address space instead of pointers. 0 is NULL.
  */
-import type { ArenaPages } from './pages.js';
+import type { ArenaPages } from '../pages/arena.js';
 
 export interface PortAllocator {
   readonly name: string;

@@ -3,9 +3,9 @@
  * cache of freed page runs (native/pages.h, hl_page_cache_config), checked here
  * so the addon can trust it. The defaults come from the C (binding.pageCacheDefaults).
  */
-import type { NativePageCacheOptions } from '../binding.js';
-import { binding } from './native.js';
-import { checkByteCount, checkIntegerIn, checkOptions } from './validate.js';
+import type { NativePageCacheOptions } from '../../binding.js';
+import { binding } from '../addon/native.js';
+import { checkByteCount, checkIntegerIn, checkOptions } from '../validate.js';
 
 /** Tuning of the page cache; every field is optional (the defaults are the C's). */
 export interface PageCacheOptions {

@@ -1,5 +1,5 @@
 /**
- * One benchmark run in a fresh process: `node dist/bench-child.js JOB.json`.
+ * One benchmark run in a fresh process: `node dist/bench/child.js JOB.json`.
  *
  * lib/bench.ts runs every (allocator, workload) pair here rather than in its own
  * process, so that each allocator starts from the same clean process (glibc and
@@ -11,9 +11,9 @@
  * of JSON on stdout.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import type { NativeBenchHistogram, NativeBenchResult } from '../binding.js';
-import type { Trace } from './workloads.js';
-import { isMainModule } from './entry.js';
+import type { NativeBenchHistogram, NativeBenchResult } from '../../binding.js';
+import type { Trace } from '../trace/workloads.js';
+import { isMainModule } from '../util/entry.js';
 
 /** A histogram as JSON: plain arrays instead of the addon's Float64Arrays. */
 export type HistogramData = Omit<NativeBenchHistogram, 'lowerNs' | 'count'> & { lowerNs: number[]; count: number[] };
@@ -77,13 +77,13 @@ export function readTraceFile(path: string): Trace {
 
 async function main(): Promise<number> {
   const jobPath = process.argv[2];
-  const { binding } = await import('./native.js');
+  const { binding } = await import('../addon/native.js');
   const native = binding;
   if (jobPath === '--clock') {
     process.stdout.write(`${JSON.stringify(native.benchClock())}\n`);
     return 0;
   }
-  if (!jobPath) throw new Error('usage: bench-child JOB.json | --clock');
+  if (!jobPath) throw new Error('usage: bench/child.js JOB.json | --clock');
   const job = JSON.parse(readFileSync(jobPath, 'utf8')) as BenchJob;
   const traces = job.traceFiles.map(readTraceFile);
   const { target, traceFiles: _files, ...options } = job;

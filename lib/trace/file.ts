@@ -5,7 +5,7 @@
  */
 import { closeSync, fstatSync, openSync, readSync, readdirSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { HeaplabError } from './errors.js';
+import { HeaplabError } from '../errors.js';
 import type { Trace } from './workloads.js';
 
 /** Operation codes, as in native/trace.h (`enum hl_trace_op`). */

@@ -3,12 +3,12 @@
  * a TypeScript port, and the comparison of the two: same offsets for every
  * operation, same failures, same final statistics, same bytes in the arena.
  */
-import { InvalidArgumentError, statusError } from './errors.js';
-import type { AllocatorKind } from './heap.js';
-import { binding } from './native.js';
-import { ArenaPages, DEFAULT_RESERVE } from './ports/pages.js';
-import { portFactories } from './ports/index.js';
-import { Op, type Trace } from './workloads.js';
+import { InvalidArgumentError, statusError } from '../errors.js';
+import type { AllocatorKind } from '../kinds.js';
+import { binding } from '../addon/native.js';
+import { ArenaPages, DEFAULT_RESERVE } from '../pages/arena.js';
+import { portFactories } from '../ports/index.js';
+import { Op, type Trace } from '../trace/workloads.js';
 
 export interface ReplayStats {
   bytesMapped: number;

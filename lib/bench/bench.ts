@@ -2,7 +2,7 @@
  * The benchmark: every allocator on the same workloads, in one run, as ratios to
  * glibc's malloc. See docs/results.md for a run and how to read it.
  *
- * Each (allocator, workload) pair runs in a fresh child process (lib/bench-child.ts)
+ * Each (allocator, workload) pair runs in a fresh child process (lib/bench/child.ts)
  * through the addon's `bench` (native/bench.c: the whole trace in C, per-operation
  * latency, memory sampled over time). The TypeScript ports replay the same traces
  * here, in this process (lib/replay.ts replayPort), and the Node-API paths (alloc +
@@ -13,15 +13,16 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { cpus, release, tmpdir, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { writeTraceFile, type BenchJob, type BenchRunResult, type HistogramData } from './bench-child.js';
-import { renderHtml } from './bench-html.js';
-import { benchWorkloads, recordProgram, recordedPrograms, type Goal, type Workload } from './bench-workloads.js';
-import { availableAllocators, createHeap, type AllocatorKind } from './heap.js';
-import { packageRoot } from './native.js';
-import { portFactories } from './ports/index.js';
-import { replayPort } from './replay.js';
-import { summarizeTrace } from './trace.js';
-import { churn, type Trace } from './workloads.js';
+import { writeTraceFile, type BenchJob, type BenchRunResult, type HistogramData } from './child.js';
+import { renderHtml } from './html.js';
+import { benchWorkloads, recordProgram, recordedPrograms, type Goal, type Workload } from './workloads.js';
+import { availableAllocators, createHeap } from '../heap/heap.js';
+import { type AllocatorKind } from '../kinds.js';
+import { packageRoot } from '../util/package-root.js';
+import { portFactories } from '../ports/index.js';
+import { replayPort } from '../replay/replay.js';
+import { summarizeTrace } from '../trace/file.js';
+import { churn, type Trace } from '../trace/workloads.js';
 
 export const peerNames = ['jemalloc', 'mimalloc', 'tcmalloc'] as const;
 export type PeerName = (typeof peerNames)[number];
@@ -180,8 +181,8 @@ function familyOf(name: string): AllocatorRun['family'] {
 
 /** The child script: next to this module when built, else in dist/ (vitest runs lib/ sources). */
 function childScript(): string {
-  const here = join(dirname(fileURLToPath(import.meta.url)), 'bench-child.js');
-  return existsSync(here) ? here : join(packageRoot, 'dist', 'bench-child.js');
+  const here = join(dirname(fileURLToPath(import.meta.url)), 'child.js');
+  return existsSync(here) ? here : join(packageRoot, 'dist', 'bench', 'child.js');
 }
 
 /** jemalloc's library uses the initial-exec TLS model: a dlopen needs static TLS room reserved at start. */

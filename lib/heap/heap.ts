@@ -3,8 +3,9 @@
  * whose `alloc` hands out Buffers whose bytes are the allocator's block.
  *
  * Ownership is checked against this heap's own record of what it handed to JS (a
- * WeakMap from Buffer to token), never by reading memory before the buffer: a
- * subarray, a copy or another heap's Buffer is simply not in the record.
+ * record on the Buffer under a module-private symbol, which the addon checks
+ * against the block's address and length), never by reading memory before the
+ * buffer: a subarray, a copy or another heap's Buffer does not match.
  */
 import {
   DestroyedError,
@@ -15,16 +16,13 @@ import {
   Status,
   UnknownAllocatorError,
   statusError,
-} from './errors.js';
-import { binding, type NativeHeap, type NativeStats } from './native.js';
-import { checkPageCacheOptions, type PageCacheOptions } from './page-cache.js';
+} from '../errors.js';
+import { binding, type NativeHeap, type NativeStats } from '../addon/native.js';
+import { checkPageCacheOptions, type PageCacheOptions } from '../pages/page-cache.js';
 import { callerFrame, checkDebugOptions, type DebugOptions, findingsError, RequesterTable } from './debug.js';
 import { createPortHeap, type PortHeap } from './port-heap.js';
-import { checkAlignment, checkBoolean, checkByteCount, checkOptions, checkSize, describe } from './validate.js';
-
-/** The allocator designs heaplab implements. */
-export type AllocatorKind = 'tlsf' | 'dlmalloc' | 'liballoc';
-export const allocatorKinds: readonly AllocatorKind[] = ['tlsf', 'dlmalloc', 'liballoc'];
+import { checkAlignment, checkBoolean, checkByteCount, checkOptions, checkSize, describe } from '../validate.js';
+import { type AllocatorKind, allocatorKinds } from '../kinds.js';
 
 export interface HeapOptions {
   /** Most bytes the heap may map from the system; allocations beyond fail with ERR_HEAPLAB_OUT_OF_MEMORY. Default: no limit. */
@@ -61,7 +59,7 @@ export interface HeapOptions {
 }
 
 export type { DebugOptions } from './debug.js';
-export type { PageCacheOptions } from './page-cache.js';
+export type { PageCacheOptions } from '../pages/page-cache.js';
 
 export interface ReallocOptions {
   /** Debug mode: who asks for the block, in reports (default: the caller's file and line). */

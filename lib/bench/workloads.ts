@@ -15,9 +15,9 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { preloadEnv, preloadLibraryPath } from './preload.js';
-import { readTrace, traceFiles } from './trace.js';
-import { TraceBuilder, churn, logUniform, rng, type Trace } from './workloads.js';
+import { preloadEnv, preloadLibraryPath } from '../preload/preload.js';
+import { readTrace, traceFiles } from '../trace/file.js';
+import { TraceBuilder, churn, logUniform, rng, type Trace } from '../trace/workloads.js';
 
 export type Goal = 'fast' | 'space' | 'stable' | 'scalable' | 'realtime' | 'recorded';
 

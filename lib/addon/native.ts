@@ -3,16 +3,14 @@
  * node-gyp-build looks in build/Release, build/Debug, then prebuilds/PLATFORM-ARCH.
  */
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import type * as Binding from '../binding.js';
+import { join } from 'node:path';
+import type * as Binding from '../../binding.js';
+import { packageRoot } from '../util/package-root.js';
 
-export type { NativeHeap, NativeStats, NativeCheckResult, NativeAllocatorName } from '../binding.js';
+export type { NativeHeap, NativeStats, NativeCheckResult, NativeAllocatorName } from '../../binding.js';
 
 const require = createRequire(import.meta.url);
 
-/** The package's root directory (dist/ and lib/ both sit one level below it). */
-export const packageRoot: string = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 function load(): typeof Binding {
   try {

@@ -9,10 +9,10 @@
  */
 import { relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { NativeDebugOptions, NativeFinding } from '../binding.js';
-import { HeapCorruptionError, type HeapFinding } from './errors.js';
-import { packageRoot } from './native.js';
-import { checkIntegerIn, checkOptions } from './validate.js';
+import type { NativeDebugOptions, NativeFinding } from '../../binding.js';
+import { HeapCorruptionError, type HeapFinding } from '../errors.js';
+import { packageRoot } from '../util/package-root.js';
+import { checkIntegerIn, checkOptions } from '../validate.js';
 
 /** `createHeap(kind, { debug })`: `true` for the defaults, or these settings. */
 export interface DebugOptions {

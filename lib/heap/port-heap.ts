@@ -14,12 +14,13 @@ import {
   HeapCorruptionError,
   OutOfMemoryError,
   UnknownAllocatorError,
-} from './errors.js';
-import type { AllocatorKind, AllocOptions, Heap, HeapStats } from './heap.js';
-import { ArenaPages, DEFAULT_RESERVE } from './ports/pages.js';
-import { portFactories } from './ports/index.js';
-import type { PortAllocator } from './ports/types.js';
-import { checkAlignment, checkBoolean, checkOptions, checkSize, describe } from './validate.js';
+} from '../errors.js';
+import type { AllocOptions, Heap, HeapStats } from './heap.js';
+import type { AllocatorKind } from '../kinds.js';
+import { ArenaPages, DEFAULT_RESERVE } from '../pages/arena.js';
+import { portFactories } from '../ports/index.js';
+import type { PortAllocator } from '../ports/types.js';
+import { checkAlignment, checkBoolean, checkOptions, checkSize, describe } from '../validate.js';
 
 interface PortBlock {
   offset: number;

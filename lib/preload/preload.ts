@@ -5,19 +5,14 @@
  * run/which/sanity/trace work even where the addon itself does not load.
  */
 import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { HeaplabError, UnknownAllocatorError } from './errors.js';
-import type { AllocatorKind } from './heap.js';
-
-/** The allocators that have a preload library, in the order the CLI lists them. */
-export const preloadKinds: readonly AllocatorKind[] = ['tlsf', 'dlmalloc', 'liballoc'];
+import { join } from 'node:path';
+import { HeaplabError, UnknownAllocatorError } from '../errors.js';
+import { type AllocatorKind, allocatorKinds, isAllocatorKind } from '../kinds.js';
+import { packageRoot } from '../util/package-root.js';
 
 /** The allocator `heaplab run` and `heaplab trace` use when none is named. */
 export const defaultPreloadKind: AllocatorKind = 'tlsf';
 
-/** The package's root directory (dist/ and lib/ both sit one level below it). */
-export const packageRoot: string = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 /** A preload library (or the C test program) that was not built. */
 export class PreloadLibraryNotFoundError extends HeaplabError {
@@ -30,7 +25,7 @@ export class PreloadLibraryNotFoundError extends HeaplabError {
 }
 
 export function isPreloadKind(value: string): value is AllocatorKind {
-  return (preloadKinds as readonly string[]).includes(value);
+  return isAllocatorKind(value);
 }
 
 /** The directories searched, in order. */
@@ -61,7 +56,7 @@ function find(file: string, what: string, root: string): string {
 export function preloadLibraryPath(kind: string, root: string = packageRoot): string {
   if (!isPreloadKind(kind)) {
     throw new UnknownAllocatorError(
-      `Expected an allocator name (${preloadKinds.join(', ')}) but received ${JSON.stringify(kind)}`,
+      `Expected an allocator name (${allocatorKinds.join(', ')}) but received ${JSON.stringify(kind)}`,
     );
   }
   return find(`libheaplab-${kind}.so`, `the preload library for ${kind}`, root);
