@@ -10,11 +10,17 @@
  */
 export { createHeap, availableAllocators } from './heap/heap.js';
 export { allocatorKinds } from './kinds.js';
-export type { AllocOptions, DebugOptions, Heap, HeapOptions, HeapStats, PageCacheOptions, ReallocOptions } from './heap/heap.js';
+export type { HeapOptions } from './heap/heap.js';
+export type { PageCacheOptions } from './pages/page-cache.js';
+export type { DebugOptions } from './heap/debug.js';
+export type { AllocOptions, Heap, HeapStats, ReallocOptions } from './heap/types.js';
 export type { AllocatorKind } from './kinds.js';
 export type { PortHeap } from './heap/port-heap.js';
-export { replayNative, replayPort, compareTrace, firstDivergence } from './replay/replay.js';
-export type { ReplayResult, Comparison, Divergence } from './replay/replay.js';
-export { defaultTraces, TraceBuilder, Op } from './trace/workloads.js';
-export type { Trace } from './trace/workloads.js';
+export { replayNative, replayPort } from './replay/replay.js';
+export { compareTrace, firstDivergence } from './replay/compare.js';
+export type { ReplayResult } from './replay/replay.js';
+export type { Comparison, Divergence } from './replay/compare.js';
+export { defaultTraces } from './trace/workloads.js';
+export { TraceBuilder, Op } from './trace/trace.js';
+export type { Trace } from './trace/trace.js';
 export * from './errors.js';

@@ -9,9 +9,10 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { allocatorKinds } from '../lib/index.js';
 import { preloadLibraryPath } from '../lib/preload/preload.js';
-import { compareTrace } from '../lib/replay/replay.js';
+import { compareTrace } from '../lib/replay/compare.js';
 import { readTrace, traceFiles, type RecordedTrace } from '../lib/trace/file.js';
-import { defaultTraces, edgeTraces, type Trace } from '../lib/trace/workloads.js';
+import { defaultTraces, edgeTraces } from '../lib/trace/workloads.js';
+import { type Trace } from '../lib/trace/trace.js';
 
 const traces = [...defaultTraces(1), ...edgeTraces()];
 

@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { preloadLibraryPath, preloadTestProgramPath } from '../lib/preload/preload.js';
 import { allocatorKinds } from '../lib/kinds.js';
-import { TraceFormatError, TraceOp, readTrace, summarizeTrace, traceFiles } from '../lib/trace/file.js';
+import { TraceFormatError, readTrace, summarizeTrace, traceFiles } from '../lib/trace/file.js';
+import { Op } from '../lib/trace/trace.js';
 import { repoRoot } from './util.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'heaplab-preload-test-'));
@@ -62,7 +63,7 @@ describe.each(allocatorKinds)('libheaplab-%s.so', (kind) => {
     const trace = readTrace(file);
     expect(trace.header).toMatchObject({ allocator: kind, program: 'heaplab-preload', descendant: false, version: 1 });
     expect(trace.droppedBytes).toBe(0);
-    const start = Array.from(trace.size).findIndex((s, i) => s === 100001 && trace.op[i] === TraceOp.malloc);
+    const start = Array.from(trace.size).findIndex((s, i) => s === 100001 && trace.op[i] === Op.malloc);
     expect(start).toBeGreaterThanOrEqual(0);
     const got = [];
     for (let i = start; i < start + 11; i++) {
@@ -70,7 +71,7 @@ describe.each(allocatorKinds)('libheaplab-%s.so', (kind) => {
     }
     const a = trace.id[start]!;
     const [b, c, d, e] = [a + 1, a + 2, a + 3, a + 4];
-    const { malloc, calloc, memalign, realloc, free } = TraceOp;
+    const { malloc, calloc, memalign, realloc, free } = Op;
     expect(got).toEqual([
       [malloc, a, 100001, 4, 0],
       [calloc, b, 300006, 4, 0],
@@ -147,10 +148,10 @@ describe('trace files', () => {
     for (let i = 0; i < t.op.length; i++) {
       const op = t.op[i]!;
       const id = t.id[i]!;
-      if (op <= TraceOp.memalign) {
+      if (op <= Op.memalign) {
         if (seen[id]) bad++;
         seen[id] = live[id] = 1;
-      } else if (op === TraceOp.realloc) {
+      } else if (op === Op.realloc) {
         if (!live[id]) bad++;
       } else {
         if (!live[id]) bad++;

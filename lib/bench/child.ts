@@ -12,7 +12,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { NativeBenchHistogram, NativeBenchResult } from '../../binding.js';
-import type { Trace } from '../trace/workloads.js';
+import type { Trace } from '../trace/trace.js';
 import { isMainModule } from '../util/entry.js';
 
 /** A histogram as JSON: plain arrays instead of the addon's Float64Arrays. */

@@ -4,7 +4,9 @@
  * bars and the latency distribution of every allocator; memory overhead over
  * time for the stable workload; the Node-API paths; and how it was measured.
  */
-import type { AllocatorRun, BenchReport, NapiResult, WorkloadResult } from './bench.js';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import type { AllocatorRun, BenchReport, NapiResult, WorkloadResult } from './report.js';
 
 const palette: Record<string, string> = {
   tlsf: '#1f77b4',
@@ -293,4 +295,12 @@ ${napiSection(report.napi)}
 </ul></section>
 </body></html>
 `;
+}
+
+/** Writes the HTML report; returns its absolute path. */
+export function writeReport(report: BenchReport, path: string): string {
+  const abs = resolve(path);
+  mkdirSync(dirname(abs), { recursive: true });
+  writeFileSync(abs, renderHtml(report));
+  return abs;
 }

@@ -17,7 +17,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { preloadEnv, preloadLibraryPath } from '../preload/preload.js';
 import { readTrace, traceFiles } from '../trace/file.js';
-import { TraceBuilder, churn, logUniform, rng, type Trace } from '../trace/workloads.js';
+import { churn, logUniform, rng } from '../trace/workloads.js';
+import { TraceBuilder, type Trace } from '../trace/trace.js';
 
 export type Goal = 'fast' | 'space' | 'stable' | 'scalable' | 'realtime' | 'recorded';
 

@@ -4,7 +4,9 @@
  */
 import { existsSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { formatNs, leaders, peerNames, runBench, workloadTable, writeReport, type BenchOptions } from '../bench/bench.js';
+import { peerNames, runBench, type BenchOptions } from '../bench/bench.js';
+import { writeReport } from '../bench/html.js';
+import { formatNs, leaders, workloadTable } from '../bench/report.js';
 import { allocatorKinds } from '../kinds.js';
 import { Progress, table } from '../util/progress.js';
 import { parseArgs } from 'node:util';

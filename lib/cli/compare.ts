@@ -7,7 +7,7 @@ import { availableAllocators } from '../heap/heap.js';
 import { allocatorKinds, type AllocatorKind } from '../kinds.js';
 import { portFactories } from '../ports/index.js';
 import { Progress, table } from '../util/progress.js';
-import { compareTrace, type Comparison } from '../replay/replay.js';
+import { compareTrace, type Comparison } from '../replay/compare.js';
 import { defaultTraces } from '../trace/workloads.js';
 
 const usage = `Usage: heaplab compare [--allocator NAME]... [--trace NAME]... [--scale N] [--json]

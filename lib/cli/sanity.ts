@@ -15,7 +15,6 @@ import {
   accessSync,
   closeSync,
   constants as fsConstants,
-  cpSync,
   createReadStream,
   existsSync,
   mkdirSync,

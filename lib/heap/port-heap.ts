@@ -15,7 +15,7 @@ import {
   OutOfMemoryError,
   UnknownAllocatorError,
 } from '../errors.js';
-import type { AllocOptions, Heap, HeapStats } from './heap.js';
+import type { AllocOptions, Heap, HeapStats } from './types.js';
 import type { AllocatorKind } from '../kinds.js';
 import { ArenaPages, DEFAULT_RESERVE } from '../pages/arena.js';
 import { portFactories } from '../ports/index.js';

@@ -1,14 +1,15 @@
 /**
- * One trace, replayed in C (inside the addon: one call for the whole trace) and in
- * a TypeScript port, and the comparison of the two: same offsets for every
- * operation, same failures, same final statistics, same bytes in the arena.
+ * One trace, replayed in C (inside the addon: one call for the whole trace) or
+ * in a TypeScript port, on the arena page source: every operation's offset, the
+ * final statistics and, if asked, the arena's bytes. ./compare.ts holds the two
+ * side by side.
  */
 import { InvalidArgumentError, statusError } from '../errors.js';
 import type { AllocatorKind } from '../kinds.js';
 import { binding } from '../addon/native.js';
 import { ArenaPages, DEFAULT_RESERVE } from '../pages/arena.js';
 import { portFactories } from '../ports/index.js';
-import { Op, type Trace } from '../trace/workloads.js';
+import { Op, type Trace } from '../trace/trace.js';
 
 export interface ReplayStats {
   bytesMapped: number;
@@ -136,134 +137,4 @@ export function replayPort(kind: AllocatorKind, trace: Trace, options: ReplayOpt
   result.bytesMappedAfterDestroy = pages.bytesMapped;
   pages.release();
   return result;
-}
-
-const opNames: Record<number, string> = { 1: 'malloc', 2: 'calloc', 3: 'memalign', 4: 'realloc', 5: 'free' };
-
-/** Describes operation i of a trace, for divergence reports. */
-export function describeOp(trace: Trace, i: number): string {
-  const name = opNames[trace.op[i]!] ?? `op${trace.op[i]}`;
-  const id = trace.id[i]!;
-  switch (trace.op[i]) {
-    case Op.free: return `free(#${id})`;
-    case Op.realloc: return `realloc(#${id}, ${trace.size[i]})`;
-    case Op.memalign: return `memalign(${2 ** trace.alignLog2[i]!}, ${trace.size[i]}) -> #${id}`;
-    default: return `${name}(${trace.size[i]}) -> #${id}`;
-  }
-}
-
-export interface Divergence {
-  /** What differs: the first diverging operation, a statistic, or arena bytes. */
-  what: string;
-  /** Index of the first diverging operation, when it is one. */
-  index?: number;
-  c: string;
-  ts: string;
-}
-
-/** The first difference between two replays of the same trace, or null if equal. */
-export function firstDivergence(trace: Trace, c: ReplayResult, ts: ReplayResult, hostBytes: Array<[number, number]> = []): Divergence | null {
-  if (c.offsets && ts.offsets) {
-    for (let i = 0; i < c.offsets.length; i++) {
-      if (c.offsets[i] !== ts.offsets[i]) {
-        const show = (v: number): string => (v < 0 ? 'NULL' : `offset ${v}`);
-        return { what: `operation ${i}: ${describeOp(trace, i)}`, index: i, c: show(c.offsets[i]!), ts: show(ts.offsets[i]!) };
-      }
-    }
-  }
-  const fields: Array<[string, number | undefined, number | undefined]> = [
-    ['failures', c.failures, ts.failures],
-    ['liveBlocks', c.liveBlocks, ts.liveBlocks],
-    ['invariants', c.invariants, ts.invariants],
-    ['bytesMapped', c.stats.bytesMapped, ts.stats.bytesMapped],
-    ['peakBytesMapped', c.stats.peakBytesMapped, ts.stats.peakBytesMapped],
-    ['pageMaps', c.stats.pageMaps, ts.stats.pageMaps],
-    ['pageUnmaps', c.stats.pageUnmaps, ts.stats.pageUnmaps],
-    ['highWater', c.stats.highWater, ts.stats.highWater],
-    ['bytesMappedAfterDestroy', c.bytesMappedAfterDestroy, ts.bytesMappedAfterDestroy],
-  ];
-  for (const [name, a, b] of fields) if (a !== b) return { what: `final ${name}`, c: String(a), ts: String(b) };
-  if (c.snapshot && ts.snapshot) {
-    const a = c.snapshot;
-    const b = ts.snapshot;
-    if (a.length !== b.length) return { what: 'arena size', c: String(a.length), ts: String(b.length) };
-    const skip = new Uint8Array(a.length);
-    for (const [at, len] of hostBytes) skip.fill(1, at, Math.min(a.length, at + len));
-    const baseHigh = c.baseHigh ?? 0;
-    for (let i = 0; i < a.length; i++) {
-      if (a[i] !== b[i] && !skip[i] && !partlyOverwrittenPointer(a, b, i, baseHigh)) {
-        const word = i & ~7;
-        const hex = (u: Uint8Array): string => Buffer.from(u.subarray(word, word + 8)).toString('hex');
-        return { what: `arena byte at offset ${i} (word ${word})`, c: hex(a), ts: hex(b) };
-      }
-    }
-  }
-  return null;
-}
-
-/**
- * A stale pointer that the heap later overwrote in part (calloc clearing, or
- * realloc copying, a length that is not a multiple of 8) cannot be turned into
- * an offset by the C snapshot: its high half still holds the high half of the
- * arena's address. The arena base is 4 GiB-aligned and the region below 4 GiB,
- * so a pointer is baseHigh:offset. Byte i of such a word is equal in the low
- * half, and in the high half C has either 0 or the base's byte where the port
- * has 0. Anything else is a real difference.
- */
-function partlyOverwrittenPointer(c: Uint8Array, ts: Uint8Array, i: number, baseHigh: number): boolean {
-  const k = i & 7;
-  if (k < 4 || ts[i] !== 0) return false;
-  return c[i] === ((baseHigh >>> ((k - 4) * 8)) & 0xff);
-}
-
-export interface Comparison {
-  kind: AllocatorKind;
-  trace: string;
-  ops: number;
-  equal: boolean;
-  divergence: Divergence | null;
-  cNsPerOp: number;
-  tsNsPerOp: number;
-  /** TS time ÷ C time. */
-  ratio: number;
-}
-
-/** Replays a trace in C and in the port, checks they agree, and times both. */
-export function compareTrace(kind: AllocatorKind, trace: Trace, options: { snapshot?: boolean; timingRuns?: number } = {}): Comparison {
-  const snapshot = options.snapshot ?? true;
-  const c = replayNative(kind, trace, { snapshot });
-  const ts = replayPort(kind, trace, { snapshot });
-  const hostBytes = hostBytesOf(kind);
-  const divergence = firstDivergence(trace, c, ts, hostBytes);
-  // Timing: the best of a few runs without offsets or snapshots, C and TS alternating.
-  let cBest = Infinity;
-  let tsBest = Infinity;
-  for (let run = 0; run < (options.timingRuns ?? 3); run++) {
-    cBest = Math.min(cBest, replayNative(kind, trace, { offsets: false }).elapsedNs);
-    tsBest = Math.min(tsBest, replayPort(kind, trace, { offsets: false }).elapsedNs);
-  }
-  const ops = trace.op.length;
-  return {
-    kind,
-    trace: trace.name,
-    ops,
-    equal: divergence === null,
-    divergence,
-    cNsPerOp: cBest / ops,
-    tsNsPerOp: tsBest / ops,
-    ratio: tsBest / cBest,
-  };
-}
-
-/** The host-pointer byte ranges of a port's heap (they live at fixed offsets in its control pages). */
-function hostBytesOf(kind: AllocatorKind): Array<[number, number]> {
-  const factory = portFactories[kind];
-  if (!factory) return [];
-  const pages = new ArenaPages(4096, 1 << 24, 0);
-  const heap = factory(pages);
-  if (!heap) return [];
-  const ranges = heap.hostBytes();
-  heap.destroy();
-  pages.release();
-  return ranges;
 }

@@ -1,22 +1,13 @@
 /**
  * Reads the binary traces the preload libraries record with HEAPLAB_TRACE=FILE
  * (docs/trace-format.md, native/trace.h) into the in-memory form the replays use
- * (a `Trace` of parallel typed arrays, lib/workloads.ts), and summarises them.
+ * (a `Trace` of parallel typed arrays, ./trace.ts), and summarises them.
  */
 import { closeSync, fstatSync, openSync, readSync, readdirSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { HeaplabError } from '../errors.js';
-import type { Trace } from './workloads.js';
+import { Op, type Trace } from './trace.js';
 
-/** Operation codes, as in native/trace.h (`enum hl_trace_op`). */
-export const TraceOp = { malloc: 1, calloc: 2, memalign: 3, realloc: 4, free: 5 } as const;
-export const traceOpNames: Readonly<Record<number, string>> = {
-  1: 'malloc',
-  2: 'calloc',
-  3: 'memalign',
-  4: 'realloc',
-  5: 'free',
-};
 
 export const TRACE_MAGIC = 'HLTRACE';
 export const TRACE_VERSION = 1;
@@ -136,7 +127,7 @@ export function readTrace(path: string): RecordedTrace {
           // zero records only ever end a file (an unfinished last window)
           continue;
         }
-        if (code > TraceOp.free) {
+        if (code > Op.free) {
           throw new TraceFormatError(`${path}: record ${count} has unknown operation ${code}`);
         }
         if (used !== count) {
@@ -219,22 +210,22 @@ export function summarizeTrace(trace: Trace & { thread?: Uint16Array }): TraceSu
     const block = trace.id[i]!;
     const bytes = trace.size[i]!;
     switch (code) {
-      case TraceOp.malloc:
-      case TraceOp.calloc:
-      case TraceOp.memalign:
-        byOp[code === TraceOp.malloc ? 'malloc' : code === TraceOp.calloc ? 'calloc' : 'memalign']++;
+      case Op.malloc:
+      case Op.calloc:
+      case Op.memalign:
+        byOp[code === Op.malloc ? 'malloc' : code === Op.calloc ? 'calloc' : 'memalign']++;
         liveSize[block] = bytes;
         live += bytes;
         liveBlocks++;
         sizes[sized++] = bytes;
         break;
-      case TraceOp.realloc:
+      case Op.realloc:
         byOp.realloc++;
         live += bytes - liveSize[block]!;
         liveSize[block] = bytes;
         sizes[sized++] = bytes;
         break;
-      case TraceOp.free:
+      case Op.free:
         byOp.free++;
         live -= liveSize[block]!;
         liveSize[block] = 0;

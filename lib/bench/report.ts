@@ -1,0 +1,156 @@
+/**
+ * report.ts — what \`heaplab bench\` reports: the shape of its results (the JSON
+ * of --json, read by ./html.ts) and the text tables the CLI prints.
+ */
+import type { Goal } from './workloads.js';
+
+export interface LatencySummary {
+  p50: number;
+  p99: number;
+  p999: number;
+  p9999: number;
+  max: number;
+  /** [percentile (0..1, 1 = max), ns] for the distribution chart. */
+  spectrum: Array<[number, number]>;
+  /**
+   * Of the operations at or above each figure, the share (0..1) during which the
+   * allocator called its page source (a cache hit, mmap, munmap or mremap): the
+   * part of the tail that is the operating system's, not the design's. heaplab's
+   * allocators only (undefined for the others, whose page calls cannot be seen).
+   */
+  pageShare?: { p99: number; p999: number; p9999: number; max: number };
+}
+
+export interface AllocatorRun {
+  /** tlsf, dlmalloc, liballoc, glibc, jemalloc, mimalloc, tcmalloc. */
+  allocator: string;
+  family: 'heaplab' | 'system' | 'peer';
+  engine: 'c' | 'ts';
+  ok: boolean;
+  error?: string;
+  ops: number;
+  elapsedNs: number;
+  nsPerOp: number;
+  mopsPerSec: number;
+  /** Per-operation latency (C runs only). */
+  latency?: LatencySummary;
+  peakMapped: number;
+  peakLive: number;
+  /** peak mapped ÷ peak live. */
+  overhead: number;
+  /** Growth of the (fresh child) process's resident set at peak ÷ peak live (C runs). */
+  rssOverhead: number;
+  memorySource: string;
+  /** Memory overhead over time: [fraction of the run done, mapped ÷ live]. */
+  timeline?: Array<[number, number]>;
+  /** Ratios to glibc on the same workload (lower is better for all four). */
+  ratio: { time: number; p999: number; max: number; memory: number };
+  /** TS port: its time ÷ its C original's. */
+  portVsC?: number;
+  /** Scalable workload: 2-thread throughput ÷ 1-thread throughput. */
+  scaling?: number;
+}
+
+export interface WorkloadResult {
+  name: string;
+  goal: Goal;
+  description: string;
+  threads: number;
+  ops: number;
+  peakLive: number;
+  runs: AllocatorRun[];
+}
+
+export interface NapiResult {
+  size: number;
+  /** 'Buffer.allocUnsafe' or a heaplab allocator. */
+  path: string;
+  iterations: number;
+  nsPerPair: number;
+  /** ÷ Buffer.allocUnsafe's ns per pair. */
+  ratio: number;
+}
+
+export interface PeerStatus {
+  name: string;
+  /** The Debian package of a known peer, or '' for a library named with --peer. */
+  package: string;
+  ok: boolean;
+  reason?: string;
+  path?: string;
+}
+
+export interface BenchReport {
+  date: string;
+  quick: boolean;
+  scale: number;
+  durationMs: number;
+  machine: { cpu: string; cores: number; memory: number; kernel: string; node: string; platform: string };
+  clock: { name: string; overheadNs: number; minOverheadNs: number };
+  allocators: string[];
+  peers: PeerStatus[];
+  ports: string[];
+  memorySources: Record<string, string>;
+  recordings: Array<{ name: string; ok: boolean; reason?: string; recordedOps?: number }>;
+  workloads: WorkloadResult[];
+  napi: NapiResult[];
+}
+
+const fx = (x: number, digits = 2): string => (Number.isFinite(x) ? x.toFixed(digits) : '-');
+const ratioText = (x: number): string => (Number.isFinite(x) ? `${x.toFixed(2)}×` : '-');
+export const formatNs = (ns: number): string =>
+  !Number.isFinite(ns) ? '-' : ns < 1000 ? `${Math.round(ns)}` : ns < 1e6 ? `${(ns / 1e3).toFixed(1)}k` : `${(ns / 1e6).toFixed(2)}M`;
+
+export function runLabel(r: AllocatorRun): string {
+  return r.engine === 'ts' ? `${r.allocator} (TS port)` : r.allocator;
+}
+
+/** The table of one workload: every allocator as a ratio to glibc. */
+export function workloadTable(w: WorkloadResult): { header: string[]; rows: string[][] } {
+  const header = ['allocator', 'ms', 'Mops/s', 'time×', 'p50', 'p99', 'p99.9', 'p99.9×', 'pg', 'p99.99', 'max', 'max×', 'mem', 'mem×', 'rss'];
+  if (w.threads > 1) header.push('2T/1T');
+  const rows = w.runs.map((r) => {
+    if (!r.ok) return [runLabel(r), `failed: ${r.error ?? ''}`.slice(0, 60)];
+    const l = r.latency;
+    const row = [
+      runLabel(r),
+      fx(r.elapsedNs / 1e6, 1),
+      fx(r.mopsPerSec, 2),
+      ratioText(r.ratio.time),
+      l ? formatNs(l.p50) : '-',
+      l ? formatNs(l.p99) : '-',
+      l ? formatNs(l.p999) : '-',
+      ratioText(r.ratio.p999),
+      l?.pageShare ? `${Math.round(l.pageShare.p999 * 100)}%` : '-',
+      l ? formatNs(l.p9999) : '-',
+      l ? formatNs(l.max) : '-',
+      ratioText(r.ratio.max),
+      fx(r.overhead, 3),
+      ratioText(r.ratio.memory),
+      fx(r.rssOverhead, 2),
+    ];
+    if (w.threads > 1) row.push(r.scaling !== undefined ? ratioText(r.scaling) : '-');
+    return row;
+  });
+  return { header, rows };
+}
+
+/** Which of heaplab's C allocators leads each workload on the figure its goal cares about, and its ratio to glibc. */
+export function leaders(report: BenchReport): Array<{ workload: string; metric: string; leader: string; value: number; ratioToGlibc: number }> {
+  const out: Array<{ workload: string; metric: string; leader: string; value: number; ratioToGlibc: number }> = [];
+  for (const w of report.workloads) {
+    const mine = w.runs.filter((r) => r.ok && r.family === 'heaplab' && r.engine === 'c');
+    const glibc = w.runs.find((r) => r.ok && r.allocator === 'glibc');
+    if (!mine.length) continue;
+    const [metric, value]: [string, (r: AllocatorRun) => number] =
+      w.goal === 'space' || w.goal === 'stable'
+        ? ['memory overhead', (r) => r.overhead]
+        : w.goal === 'realtime'
+          ? ['p99.99 latency', (r) => r.latency?.p9999 ?? NaN]
+          : ['time', (r) => r.elapsedNs];
+    const best = [...mine].sort((a, b) => value(a) - value(b))[0]!;
+    out.push({ workload: w.name, metric, leader: best.allocator, value: value(best), ratioToGlibc: glibc ? value(best) / value(glibc) : NaN });
+  }
+  return out;
+}
+
