@@ -99,7 +99,7 @@ export class UnsupportedError extends HeaplabError {
   constructor(message: string) { super('ERR_HEAPLAB_UNSUPPORTED', message); }
 }
 
-/** Statuses returned by the addon; must match `enum Status` in native/addon.cc. */
+/** Statuses returned by the addon: `enum HlStatus` in native/addon.cc, exported there as `statuses` (a test checks they agree). */
 export const Status = {
   ok: 0,
   outOfMemory: 1,

@@ -19,13 +19,15 @@ extern "C" {
 #include "allocator.h"
 #include "pages.h"
 #include "replay.h"
+#include "trace.h"
 #include "debug.h"
 #include "bench.h"
 }
 
 namespace {
 
-// Must match lib/errors.ts.
+// lib/errors.ts's Status names the same codes; the addon exports this table as
+// `statuses` and test/single-home.test.ts fails if the two disagree.
 enum HlStatus : int32_t {
   kOk = 0,
   kOutOfMemory = 1,
@@ -38,6 +40,13 @@ enum HlStatus : int32_t {
   kInvalidPageSize = 8,
   kNotDebug = 9,  // a debug-only call on a heap made without { debug }
   kForeign = 10,  // a view that is not the block's own Buffer
+};
+
+const struct { const char *name; HlStatus code; } kStatusNames[] = {
+    {"ok", kOk}, {"outOfMemory", kOutOfMemory}, {"invalidSize", kInvalidSize},
+    {"invalidAlignment", kInvalidAlignment}, {"notLive", kNotLive}, {"destroyed", kDestroyed},
+    {"externalBuffersRefused", kExternalBuffersRefused}, {"unknownAllocator", kUnknownAllocator},
+    {"invalidPageSize", kInvalidPageSize}, {"notDebug", kNotDebug}, {"foreign", kForeign},
 };
 
 constexpr size_t kArenaReserve = (size_t)1 << 30;  // address space of an arena heap without a limit
@@ -731,6 +740,19 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   for (const hl_allocator *const *a = hl_allocators; *a; a++) kinds.Set(i++, (*a)->name);
   exports.Set("allocators", kinds);
   exports.Set("systemPageSize", (double)hl_system_page_size());
+  {
+    // the single homes of two concepts the TypeScript side mirrors (checked by a test)
+    Napi::Object statuses = Napi::Object::New(env);
+    for (const auto &s : kStatusNames) statuses.Set(s.name, (double)s.code);
+    exports.Set("statuses", statuses);
+    Napi::Object ops = Napi::Object::New(env);
+    ops.Set("malloc", (double)HL_TRACE_MALLOC);
+    ops.Set("calloc", (double)HL_TRACE_CALLOC);
+    ops.Set("memalign", (double)HL_TRACE_MEMALIGN);
+    ops.Set("realloc", (double)HL_TRACE_REALLOC);
+    ops.Set("free", (double)HL_TRACE_FREE);
+    exports.Set("traceOps", ops);
+  }
   {
     hl_page_cache_config d = hl_page_cache_defaults();
     Napi::Object o = Napi::Object::New(env);

@@ -603,10 +603,10 @@ static inline __attribute__((always_inline)) void replay_ops(worker *w, const in
         size_t pc0 = timed ? __atomic_load_n(page_calls, __ATOMIC_RELAXED) : 0;
         uint64_t t0 = timed ? ticks() : 0;
         switch (t->op[i]) {
-            case HL_OP_MALLOC: p = a->malloc(heap, size); break;
-            case HL_OP_CALLOC: p = a->calloc(heap, 1, size); break;
-            case HL_OP_MEMALIGN: p = a->memalign(heap, (size_t)1 << t->align_log2[i], size); break;
-            case HL_OP_REALLOC:
+            case HL_TRACE_MALLOC: p = a->malloc(heap, size); break;
+            case HL_TRACE_CALLOC: p = a->calloc(heap, 1, size); break;
+            case HL_TRACE_MEMALIGN: p = a->memalign(heap, (size_t)1 << t->align_log2[i], size); break;
+            case HL_TRACE_REALLOC:
                 /* size 0 would be a free in glibc and a minimum block elsewhere; the
                  * recorder writes realloc(p, 0) as a free, so ask for 1 byte here */
                 p = a->realloc(heap, ptr[id], size ? size : 1);
@@ -616,7 +616,7 @@ static inline __attribute__((always_inline)) void replay_ops(worker *w, const in
                     continue;
                 }
                 break;
-            case HL_OP_FREE:
+            case HL_TRACE_FREE:
                 a->free(heap, ptr[id]);
                 if (timed) timed_add(w, w->fh, w->fch, (double)(ticks() - t0) * tick_ns - overhead, pc0);
                 ptr[id] = NULL;

@@ -27,10 +27,10 @@ int hl_replay(const hl_allocator *a, void *heap, const hl_trace_view *t, const h
         size_t size = (size_t)t->size[i];
         void *p = NULL;
         switch (t->op[i]) {
-            case HL_OP_MALLOC: p = a->malloc(heap, size); break;
-            case HL_OP_CALLOC: p = a->calloc(heap, 1, size); break;
-            case HL_OP_MEMALIGN: p = a->memalign(heap, (size_t)1 << t->align_log2[i], size); break;
-            case HL_OP_REALLOC:
+            case HL_TRACE_MALLOC: p = a->malloc(heap, size); break;
+            case HL_TRACE_CALLOC: p = a->calloc(heap, 1, size); break;
+            case HL_TRACE_MEMALIGN: p = a->memalign(heap, (size_t)1 << t->align_log2[i], size); break;
+            case HL_TRACE_REALLOC:
                 p = a->realloc(heap, ptr[id], size);
                 if (!p) {
                     failures++;
@@ -38,7 +38,7 @@ int hl_replay(const hl_allocator *a, void *heap, const hl_trace_view *t, const h
                     continue; /* the old block stays */
                 }
                 break;
-            case HL_OP_FREE:
+            case HL_TRACE_FREE:
                 a->free(heap, ptr[id]);
                 ptr[id] = NULL;
                 if (o->offsets) o->offsets[i] = 0;

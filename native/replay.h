@@ -9,13 +9,13 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "allocator.h"
+#include "trace.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-/* Operations, as in native/trace.h. */
-enum { HL_OP_MALLOC = 1, HL_OP_CALLOC = 2, HL_OP_MEMALIGN = 3, HL_OP_REALLOC = 4, HL_OP_FREE = 5 };
+/* op[] holds enum hl_trace_op (trace.h): the one definition of the operations. */
 
 typedef struct hl_trace_view {
     size_t count;

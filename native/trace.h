@@ -74,7 +74,12 @@ typedef struct hl_trace_record {
     uint64_t size;        /* bytes asked for                                       */
 } hl_trace_record;
 
+#ifdef __cplusplus /* the addon includes this header for the op codes */
+static_assert(sizeof(hl_trace_header) == 64, "trace header is 64 bytes");
+static_assert(sizeof(hl_trace_record) == 16, "trace record is 16 bytes");
+#else
 _Static_assert(sizeof(hl_trace_header) == 64, "trace header is 64 bytes");
 _Static_assert(sizeof(hl_trace_record) == 16, "trace record is 16 bytes");
+#endif
 
 #endif
