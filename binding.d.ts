@@ -1,6 +1,6 @@
 /**
  * The typed contract of the native addon (build/Release/heaplab.node), written by
- * hand. lib/heap.ts is its only user: it validates every argument first, so the
+ * hand. lib/heap/heap.ts is its only user: it validates every argument first, so the
  * addon trusts types and ranges. Failures come back as integer statuses
  * (see `Status` in lib/errors.ts), never as exceptions.
  */
@@ -49,7 +49,7 @@ export interface NativeStats {
   finalized: number;
 }
 
-/** The mmap page source's cache policy (hl_page_cache_config in native/pages.h), every field given. */
+/** The mmap page source's cache policy (hl_page_cache_config in native/pages/pages.h), every field given. */
 export interface NativePageCacheOptions {
   enabled: boolean;
   floor: number;
@@ -58,7 +58,7 @@ export interface NativePageCacheOptions {
   runMax: number;
 }
 
-/** What the debug layer (native/debug.h) found wrong with one block. */
+/** What the debug layer (native/debug/debug.h) found wrong with one block. */
 export interface NativeFinding {
   kind: 'overflow' | 'use-after-free' | 'bad-magic' | 'double-free';
   /** Bytes the block was asked for (0 when its header is unreadable). */
@@ -69,7 +69,7 @@ export interface NativeFinding {
   offset: number;
 }
 
-/** Debug-mode settings, all given (lib/heap.ts fills in the defaults). */
+/** Debug-mode settings, all given (lib/heap/heap.ts fills in the defaults). */
 export interface NativeDebugOptions {
   /** Freed blocks held back before they really go back (0: none). */
   quarantine: number;
@@ -86,8 +86,8 @@ export declare class NativeHeap {
    * @param limit byte limit of the page source, 0 for none
    * @param pageSize page size in bytes, 0 for the system's
    * @param pages the page source: 'mmap' (anonymous mappings) or 'arena' (deterministic)
-   * @param debug debug mode (native/debug.h) when given: magics, canaries, fill patterns, quarantine
-   * @param pageCache the mmap source's page cache (native/pages.h); the defaults when absent
+   * @param debug debug mode (native/debug/debug.h) when given: magics, canaries, fill patterns, quarantine
+   * @param pageCache the mmap source's page cache (native/pages/pages.h); the defaults when absent
    * Construction never throws; `status()` is non-zero when the heap did not come up.
    */
   constructor(
@@ -134,7 +134,7 @@ export declare class NativeHeap {
   debugPoke(address: number, byte: number): number;
 }
 
-/** A trace as parallel arrays (see lib/workloads.ts). */
+/** A trace as parallel arrays (see lib/trace/workloads.ts). */
 export interface NativeTrace {
   op: Uint8Array;
   id: Uint32Array;
@@ -181,9 +181,9 @@ export declare function replay(kind: string, trace: NativeTrace, options: Native
 export declare const allocators: NativeAllocatorName[];
 /** The operating system's page size. */
 export declare const systemPageSize: number;
-/** The addon's status codes by name (enum HlStatus in native/addon.cc); lib/errors.ts's Status mirrors it. */
+/** The addon's status codes by name (enum HlStatus in native/node/addon.cc); lib/errors.ts's Status mirrors it. */
 export declare const statuses: Readonly<Record<string, number>>;
-/** The trace operation codes (enum hl_trace_op in native/trace.h); lib/trace/trace.ts's Op mirrors it. */
+/** The trace operation codes (enum hl_trace_op in native/trace/trace.h); lib/trace/trace.ts's Op mirrors it. */
 export declare const traceOps: Readonly<Record<string, number>>;
 /** hl_page_cache_defaults(): the mmap source's page cache policy when none is given. */
 export declare const pageCacheDefaults: Readonly<NativePageCacheOptions>;
@@ -233,7 +233,7 @@ export interface NativeBenchResult {
 }
 
 /**
- * The benchmark's replay (native/bench.c): one trace per thread on one shared heap
+ * The benchmark's replay (native/bench/bench.c): one trace per thread on one shared heap
  * of `target` (tlsf, dlmalloc, liballoc, glibc, jemalloc, mimalloc, tcmalloc), timed in C.
  */
 export declare function bench(target: string, traces: NativeTrace[], options: NativeBenchOptions): NativeBenchResult | { error: string };

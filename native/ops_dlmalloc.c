@@ -10,7 +10,7 @@
  * malloc inside mspace_memalign; calloc checks n * size for overflow.
  */
 #include "allocator.h"
-#include "dlmalloc/dlmalloc.h"
+#include "../vendor/dlmalloc/dlmalloc.h"
 
 static void *dl_create(const hl_hooks *hooks) { return create_mspace_with_hooks(hooks); }
 static void dl_destroy(void *heap) { destroy_mspace(heap); }

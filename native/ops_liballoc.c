@@ -5,7 +5,7 @@
  * align <= 16 is malloc inside liballoc_memalign; realloc(p, 0) shrinks p to the
  * minimum block in place. */
 #include "allocator.h"
-#include "liballoc/liballoc.h"
+#include "../vendor/liballoc/liballoc.h"
 
 static void *la_create(const hl_hooks *hooks) { return liballoc_create(hooks); }
 static void la_destroy(void *heap) { liballoc_destroy(heap); }

@@ -9,7 +9,7 @@
  * upstream's tlsf_block_size(ptr), which has no heap to lock.
  */
 #include "allocator.h"
-#include "tlsf/tlsf.h"
+#include "../vendor/tlsf/tlsf.h"
 
 static void *op_create(const hl_hooks *hooks) { return tlsf_create_with_hooks(hooks); }
 static void op_destroy(void *heap) { tlsf_destroy(heap); }

@@ -26,7 +26,7 @@ command -v clang >/dev/null 2>&1 || bash "$ROOT/scripts/install-fuzz-deps.sh"
 mkdir -p "$OUT"
 allocators=()
 defs=()
-sources=("$ROOT/test/fuzz/fuzz_alloc.c" "$ROOT/native/debug.c" "$ROOT/native/pages_mmap.c" "$ROOT/native/registry.c")
+sources=("$ROOT/test/fuzz/fuzz_alloc.c" "$ROOT/native/debug/debug.c" "$ROOT/native/pages/mmap.c" "$ROOT/native/registry.c")
 for name in tlsf dlmalloc liballoc; do
   if [ -f "$ROOT/vendor/$name/$name.c" ] && [ -f "$ROOT/native/ops_$name.c" ]; then
     allocators+=("$name")
@@ -37,7 +37,7 @@ done
 echo "fuzz: building build-fuzz/fuzz_alloc (${allocators[*]}) with clang, libFuzzer + ASan + UBSan"
 clang -std=c11 -D_GNU_SOURCE -O1 -g -fno-omit-frame-pointer \
   -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-  -I"$ROOT/native" -I"$ROOT/vendor" "${defs[@]}" "${sources[@]}" -o "$OUT/fuzz_alloc"
+  "${defs[@]}" "${sources[@]}" -o "$OUT/fuzz_alloc"
 
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then targets=("${allocators[@]}"); fi

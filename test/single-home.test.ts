@@ -13,7 +13,7 @@ import { Op, opNames } from '../lib/trace/trace.js';
 import { repoRoot } from './util.js';
 
 describe('single homes', () => {
-  it('the trace op codes are native/trace.h\'s enum hl_trace_op', () => {
+  it('the trace op codes are native/trace/trace.h\'s enum hl_trace_op', () => {
     expect({ ...Op }).toEqual({ ...binding.traceOps });
     for (const [name, code] of Object.entries(Op)) expect(opNames[code]).toBe(name);
   });

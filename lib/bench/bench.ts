@@ -3,9 +3,9 @@
  * glibc's malloc. See docs/results.md for a run and how to read it.
  *
  * Each (allocator, workload) pair runs in a fresh child process (lib/bench/child.ts)
- * through the addon's `bench` (native/bench.c: the whole trace in C, per-operation
+ * through the addon's `bench` (native/bench/bench.c: the whole trace in C, per-operation
  * latency, memory sampled over time). The TypeScript ports replay the same traces
- * here, in this process (lib/replay.ts replayPort), and the Node-API paths (alloc +
+ * here, in this process (lib/replay/compare.ts replayPort), and the Node-API paths (alloc +
  * free of native Buffers through createHeap) are timed beside Buffer.allocUnsafe.
  */
 import { spawnSync } from 'node:child_process';

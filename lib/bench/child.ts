@@ -1,7 +1,7 @@
 /**
  * One benchmark run in a fresh process: `node dist/bench/child.js JOB.json`.
  *
- * lib/bench.ts runs every (allocator, workload) pair here rather than in its own
+ * lib/bench/bench.ts runs every (allocator, workload) pair here rather than in its own
  * process, so that each allocator starts from the same clean process (glibc and
  * the peers keep freed memory cached, which would hide the next run's footprint),
  * a peer that crashes takes only its own run down, and jemalloc (whose TLS model

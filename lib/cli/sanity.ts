@@ -231,7 +231,7 @@ function writeGitFiles(dir: string, files: number): void {
 
 /** heaplab's own C files, for gcc to compile: the allocators (quick: one). */
 function gccSources(ctx: Context): string[] {
-  const all = ['vendor/tlsf/tlsf.c', 'vendor/dlmalloc/dlmalloc.c', 'vendor/liballoc/liballoc.c', 'native/pages_mmap.c']
+  const all = ['vendor/tlsf/tlsf.c', 'vendor/dlmalloc/dlmalloc.c', 'vendor/liballoc/liballoc.c', 'native/pages/mmap.c']
     .map((p) => join(ctx.root, p))
     .filter((p) => existsSync(p));
   return ctx.quick ? all.slice(0, 1) : all;

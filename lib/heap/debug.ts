@@ -1,6 +1,6 @@
 /**
  * Debug mode on the JS side: who asked for a block, and sentences for what the
- * native debug layer (native/debug.h) found.
+ * native debug layer (native/debug/debug.h) found.
  *
  * The C layer records a requester per block as an opaque number; here that
  * number indexes a table of strings: the `label` given to `alloc`, or the first

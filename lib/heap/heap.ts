@@ -38,7 +38,7 @@ export interface HeapOptions {
   /**
    * 'native' (default): the C allocator, blocks are Buffers over its memory.
    * 'ts': the pure-TypeScript port, blocks are Uint8Array views over its ArrayBuffer
-   * (see lib/port-heap.ts). Both make the same decisions on the arena page source.
+   * (see lib/heap/port-heap.ts). Both make the same decisions on the arena page source.
    */
   engine?: 'native' | 'ts';
   /**

@@ -1,5 +1,5 @@
 /**
- * The TypeScript twin of native/pages_arena.c: the same rule, so a port and its C
+ * The TypeScript twin of native/pages/arena.c: the same rule, so a port and its C
  * original see the same page offsets for the same requests.
  *
  *   - the address space is a row of pages 0 .. N-1; page 0 is never handed out,

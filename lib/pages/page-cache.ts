@@ -1,6 +1,6 @@
 /**
  * page-cache.ts — the `pageCache` option of createHeap: the mmap page source's
- * cache of freed page runs (native/pages.h, hl_page_cache_config), checked here
+ * cache of freed page runs (native/pages/pages.h, hl_page_cache_config), checked here
  * so the addon can trust it. The defaults come from the C (binding.pageCacheDefaults).
  */
 import type { NativePageCacheOptions } from '../../binding.js';

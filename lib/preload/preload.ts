@@ -1,6 +1,6 @@
 /**
  * Where the LD_PRELOAD libraries are: libheaplab-NAME.so, built by
- * native/preload.cmake next to the addon (build/Release/), or shipped in
+ * native/preload/preload.cmake next to the addon (build/Release/), or shipped in
  * prebuilds/PLATFORM-ARCH/. This module loads no native code, so the CLI's
  * run/which/sanity/trace work even where the addon itself does not load.
  */

@@ -1,6 +1,6 @@
 /**
  * Reads the binary traces the preload libraries record with HEAPLAB_TRACE=FILE
- * (docs/trace-format.md, native/trace.h) into the in-memory form the replays use
+ * (docs/trace-format.md, native/trace/trace.h) into the in-memory form the replays use
  * (a `Trace` of parallel typed arrays, ./trace.ts), and summarises them.
  */
 import { closeSync, fstatSync, openSync, readSync, readdirSync } from 'node:fs';

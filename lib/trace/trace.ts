@@ -3,7 +3,7 @@
  * in-memory form of docs/trace-format.md): alloc(id, size, align), free(id),
  * realloc(id, size). A block keeps its id through realloc.
  *
- * `Op` is native/trace.h's `enum hl_trace_op`; test/single-home.test.ts fails
+ * `Op` is native/trace/trace.h's `enum hl_trace_op`; test/single-home.test.ts fails
  * if the two disagree.
  */
 

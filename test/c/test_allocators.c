@@ -8,9 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "allocator.h"
+#include "../../native/allocator.h"
 #include "driver.h"
-#include "pages.h"
+#include "../../native/pages/pages.h"
 
 typedef struct fixture {
     hl_mmap_pages pages;

@@ -1,5 +1,5 @@
 /*
- * test_debug.c — the debug layer (native/debug.c) over every allocator: it must
+ * test_debug.c — the debug layer (native/debug/debug.c) over every allocator: it must
  * pinpoint a deliberate overflow, use after free, double free and smashed
  * header by size and requester, fill fresh and freed memory with its patterns,
  * hold freed blocks in its quarantine, and otherwise behave as the allocator
@@ -11,10 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "allocator.h"
-#include "debug.h"
+#include "../../native/allocator.h"
+#include "../../native/debug/debug.h"
 #include "driver.h"
-#include "pages.h"
+#include "../../native/pages/pages.h"
 
 typedef struct fixture {
     hl_mmap_pages pages;

@@ -11,10 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "allocator.h"
-#include "dlmalloc/dlmalloc.h"
+#include "../../native/allocator.h"
+#include "../../vendor/dlmalloc/dlmalloc.h"
 #include "driver.h"
-#include "pages.h"
+#include "../../native/pages/pages.h"
 
 #define KIB ((size_t)1024)
 #define MIB ((size_t)1024 * 1024)

@@ -9,10 +9,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "allocator.h"
+#include "../../native/allocator.h"
 #include "driver.h"
-#include "pages.h"
-#include "liballoc/liballoc.h"
+#include "../../native/pages/pages.h"
+#include "../../vendor/liballoc/liballoc.h"
 
 
 /* The documented 64-bit minor header (liballoc.c), for the corruption tests. */

@@ -9,7 +9,7 @@
 #include <time.h>
 
 #include "driver.h"
-#include "pages.h"
+#include "../../native/pages/pages.h"
 
 static size_t page;
 

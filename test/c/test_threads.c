@@ -27,10 +27,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "allocator.h"
-#include "debug.h"
+#include "../../native/allocator.h"
+#include "../../native/debug/debug.h"
 #include "driver.h"
-#include "pages.h"
+#include "../../native/pages/pages.h"
 
 enum { THREADS = 2, SLOTS = 512, EXCHANGE = 64, FORKS = 12, CHILD_BLOCKS = 2000 };
 

@@ -10,10 +10,10 @@
 #include <string.h>
 #include <pthread.h>
 
-#include "allocator.h"
+#include "../../native/allocator.h"
 #include "driver.h"
-#include "pages.h"
-#include "tlsf/tlsf.h"
+#include "../../native/pages/pages.h"
+#include "../../vendor/tlsf/tlsf.h"
 
 #define KiB ((size_t)1024)
 #define MiB (KiB * 1024)

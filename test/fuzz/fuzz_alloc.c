@@ -1,6 +1,6 @@
 /*
  * fuzz_alloc.c — one fuzz driver over every allocator in the build, and over
- * each of them wrapped by the debug layer (native/debug.c): bytes in, a
+ * each of them wrapped by the debug layer (native/debug/debug.c): bytes in, a
  * sequence of malloc / memalign / calloc / realloc / free / usable_size /
  * check out, with sizes and alignments at the edges, every block's contents
  * verified, and the heap checked.
@@ -35,9 +35,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "allocator.h"
-#include "debug.h"
-#include "pages.h"
+#include "../../native/allocator.h"
+#include "../../native/debug/debug.h"
+#include "../../native/pages/pages.h"
 
 enum {
     FUZZ_SLOTS = 32,

@@ -8,8 +8,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include "allocator.h"
-#include "trace.h"
+#include "../allocator.h"
+#include "../trace/trace.h"
 
 #ifdef __cplusplus
 extern "C" {

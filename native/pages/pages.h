@@ -12,10 +12,10 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include "../vendor/hooks.h"
+#include "../../vendor/hooks.h"
 #ifdef __cplusplus
 /* C++ (the addon) only carries the lock around; C11 <stdatomic.h> is C-only in
- * g++ 12. Same layout as spinlock.h's, pinned by a static assert in pages_mmap.c. */
+ * g++ 12. Same layout as spinlock.h's, pinned by a static assert in pages/mmap.c. */
 typedef struct hl_spinlock { int held; } hl_spinlock;
 #else
 #include "spinlock.h"
@@ -82,11 +82,11 @@ typedef struct hl_mmap_pages {
 
 /*
  * arena: deterministic pages from one reserved region, so that C and the
- * TypeScript ports (lib/ports/pages.ts) see the same addresses as offsets from
- * the region's base. The rule (pages_arena.c says it in full): lowest-address
+ * TypeScript ports (lib/pages/arena.ts) see the same addresses as offsets from
+ * the region's base. The rule (pages/arena.c says it in full): lowest-address
  * first fit over a sorted list of free page runs, adjacent runs merged on free,
  * page 0 never handed out (offset 0 is NULL), pages read as zero when handed
- * out (a reused run is cleared then; see pages_arena.c).
+ * out (a reused run is cleared then; see pages/arena.c).
  */
 typedef struct hl_arena_run { size_t first, count; } hl_arena_run;
 
@@ -109,12 +109,12 @@ typedef struct hl_arena_pages {
 /* The base is aligned to 4 GiB: an offset has the alignment of its address for
  * every alignment a trace may ask, and a pointer's low 32 bits are its offset
  * (the region is below 4 GiB), so a pointer that the heap later overwrites in
- * part still compares with the port's bytes (lib/replay.ts, firstDivergence). */
+ * part still compares with the port's bytes (lib/replay/compare.ts, firstDivergence). */
 #define HL_ARENA_BASE_ALIGN ((size_t)1 << 32)
 
 /* Makes a used region new again without unmapping it: bytes cleared up to the
  * high water, one free run, counters at zero, a new limit. Replays reuse one
- * region this way (as lib/ports/pages.ts reuses its ArrayBuffer), so that no
+ * region this way (as lib/pages/arena.ts reuses its ArrayBuffer), so that no
  * timing includes the first-touch faults of a fresh mapping. */
 void hl_arena_pages_reset(hl_arena_pages *src, size_t limit);
 /* Zeroes, in a copy of the region's first `n` bytes, every page that is free

@@ -1,9 +1,9 @@
 /*
- * pages_arena.c — the deterministic page source.
+ * pages/arena.c — the deterministic page source.
  *
  * One region of address space is reserved once (mmap, MAP_NORESERVE) with its
  * base aligned to HL_ARENA_BASE_ALIGN. Pages are handed out by this rule, which
- * lib/ports/pages.ts implements identically:
+ * lib/pages/arena.ts implements identically:
  *
  *   - the region is a row of pages numbered 0 .. N-1; page 0 is never handed out,
  *     so offset 0 can stand for NULL in the ports;

@@ -16,7 +16,7 @@
  *    reads, and a write just before the block (an underflow) is seen;
  *  - it records the size asked for and the requester: in C the caller's return
  *    address (the entry point passes __builtin_return_address(0) down), in Node
- *    an opaque label id that lib/heap.ts turns back into "parse() at app.js:12";
+ *    an opaque label id that lib/heap/heap.ts turns back into "parse() at app.js:12";
  *  - fresh memory is filled with 0xAA (HL_DEBUG_FRESH_BYTE; calloc zeroes),
  *    freed memory with 0xDD (HL_DEBUG_FREED_BYTE); the 16 bytes after the block
  *    hold the canary "CANARY!!CANARY!!", verified on free and by check();
@@ -50,7 +50,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include "allocator.h"
+#include "../allocator.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -1,9 +1,9 @@
 /*
  * preload_debug.h — HEAPLAB_DEBUG=1 for the preload libraries; included by
- * native/preload.c only (it uses that file's ALLOCATOR, g_heap and HL_UNLIKELY).
+ * native/preload/preload.c only (it uses that file's ALLOCATOR, g_heap and HL_UNLIKELY).
  *
  * With HEAPLAB_DEBUG=1 in the environment, the library's heap is the debug layer
- * (native/debug.h) over its allocator: magic words, canaries, fill patterns and a
+ * (native/debug/debug.h) over its allocator: magic words, canaries, fill patterns and a
  * quarantine. The exported entry points note their caller's return address
  * (HL_NOTE_CALLER) and pass it down as the requester. The first finding is
  * printed to stderr, its requester resolved with dladdr where it can be
@@ -21,7 +21,7 @@
 #include <dlfcn.h>
 #include <signal.h>
 
-#include "debug.h"
+#include "../debug/debug.h"
 
 static hl_debug_heap *g_debug;           /* set once, before the heap is ready */
 static __thread uintptr_t t_caller;      /* the exported entry point's caller   */

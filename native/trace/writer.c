@@ -1,10 +1,10 @@
 /*
- * trace_writer.c — records malloc-family calls in the format of native/trace.h
+ * trace/writer.c — records malloc-family calls in the format of native/trace/trace.h
  * (see docs/trace-format.md). Linked into each preload library; never calls
  * malloc, never uses stdio.
  */
 #define _GNU_SOURCE
-#include "trace_writer.h"
+#include "writer.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -13,7 +13,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "spinlock.h"
+#include "../pages/spinlock.h"
 
 /* The file is written through a shared mapping of this many bytes of it at a
  * time: records are in the page cache as soon as they are stored, so they

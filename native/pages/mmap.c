@@ -1,5 +1,5 @@
 /*
- * pages_mmap.c — the default page source: anonymous mmap, counted and limited,
+ * pages/mmap.c — the default page source: anonymous mmap, counted and limited,
  * with a page cache in front (pages.h says its policy) and mremap behind
  * resize_page.
  *

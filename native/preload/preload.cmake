@@ -1,7 +1,7 @@
-# native/preload.cmake — the LD_PRELOAD libraries, included by CMakeLists.txt.
+# native/preload/preload.cmake — the LD_PRELOAD libraries, included by CMakeLists.txt.
 #
 # One libheaplab-NAME.so per built allocator (HEAPLAB_ALLOCATORS), all from
-# native/preload.c compiled with -DHL_PRELOAD_ALLOCATOR=hl_allocator_NAME, with the
+# native/preload/preload.c compiled with -DHL_PRELOAD_ALLOCATOR=hl_allocator_NAME, with the
 # allocator's sources compiled into the library (release flags, no sanitizer: it
 # runs inside other programs). Plus heaplab-preload-test, the C test of the
 # libraries (test/preload/), which is linked against glibc and run under each
@@ -9,7 +9,7 @@
 #
 # Output: next to the addon. cmake-js sets CMAKE_LIBRARY_OUTPUT_DIRECTORY to
 # build/Release; a plain cmake build puts them in <build>/Release too, which is
-# where lib/preload.ts looks.
+# where lib/preload/preload.ts looks.
 
 if(CMAKE_LIBRARY_OUTPUT_DIRECTORY)
   set(HEAPLAB_PRELOAD_DIR ${CMAKE_LIBRARY_OUTPUT_DIRECTORY})
@@ -35,14 +35,13 @@ set(HEAPLAB_PRELOAD_LIBRARIES "")
 foreach(name IN LISTS HEAPLAB_ALLOCATORS)
   set(target heaplab_preload_${name})
   add_library(${target} SHARED
-    native/preload.c native/trace_writer.c native/pages_mmap.c native/debug.c
+    native/preload/preload.c native/trace/writer.c native/pages/mmap.c native/debug/debug.c
     native/ops_${name}.c vendor/${name}/${name}.c)
   set_target_properties(${target} PROPERTIES
     OUTPUT_NAME heaplab-${name}
     LIBRARY_OUTPUT_DIRECTORY ${HEAPLAB_PRELOAD_DIR}
     C_VISIBILITY_PRESET hidden)
   target_compile_definitions(${target} PRIVATE HL_PRELOAD_ALLOCATOR=hl_allocator_${name})
-  target_include_directories(${target} PRIVATE ${CMAKE_SOURCE_DIR}/native ${CMAKE_SOURCE_DIR}/vendor)
   target_compile_options(${target} PRIVATE ${HEAPLAB_PRELOAD_FLAGS})
   # every symbol resolved at link time, bound at load (no lazy PLT resolution,
   # which would run the dynamic linker in the middle of a malloc)

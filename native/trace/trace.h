@@ -1,6 +1,6 @@
 /*
  * trace.h — the binary trace format written by the preload libraries when
- * HEAPLAB_TRACE=FILE is set, and read back by lib/trace.ts. The prose version,
+ * HEAPLAB_TRACE=FILE is set, and read back by lib/trace/file.ts. The prose version,
  * with the rules for ids, realloc, threads and child processes, is
  * docs/trace-format.md; this header and that page describe the same bytes.
  *

@@ -34,7 +34,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include "replay.h"
+#include "../replay/replay.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -23,7 +23,7 @@
 
 #include <string.h>
 
-#include "spinlock.h"
+#include "../pages/spinlock.h"
 
 /* ---- the block header ------------------------------------------------------ */
 

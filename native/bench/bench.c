@@ -11,7 +11,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "pages.h"
+#include "../pages/pages.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <x86intrin.h>

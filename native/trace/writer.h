@@ -1,5 +1,5 @@
 /*
- * trace_writer.h — the recording half of native/trace.h, used by preload.c only.
+ * trace/writer.h — the recording half of native/trace/trace.h, used by preload.c only.
  *
  * Nothing here calls malloc: records are stored straight into a shared mapping
  * of the trace file, and the pointer -> block id table lives in mmap'd memory. preload.c holds the

@@ -1,10 +1,10 @@
 /*
  * preload.c — the whole malloc family over one heaplab allocator, for LD_PRELOAD.
  *
- * Compiled once per allocator (native/preload.cmake) with
+ * Compiled once per allocator (native/preload/preload.cmake) with
  * -DHL_PRELOAD_ALLOCATOR=hl_allocator_NAME into libheaplab-NAME.so, together with
- * vendor/NAME/NAME.c, native/ops_NAME.c, native/pages_mmap.c and
- * native/trace_writer.c. Everything is hidden except the functions marked
+ * vendor/NAME/NAME.c, native/ops_NAME.c, native/pages/mmap.c and
+ * native/trace/writer.c. Everything is hidden except the functions marked
  * HL_EXPORT below.
  *
  * One process-wide heap:
@@ -31,7 +31,7 @@
  *    state, mmap only); fork holds every lock across the fork (pthread_atfork,
  *    registered by the constructor), so the child gets a consistent heap.
  * HEAPLAB_TRACE=FILE records every call (docs/trace-format.md). HEAPLAB_DEBUG=1 puts
- * the debug layer over the heap (native/preload_debug.h, docs/hardening.md).
+ * the debug layer over the heap (native/preload/preload_debug.h, docs/hardening.md).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -46,10 +46,10 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "allocator.h"
-#include "pages.h"
-#include "spinlock.h"
-#include "trace_writer.h"
+#include "../allocator.h"
+#include "../pages/pages.h"
+#include "../pages/spinlock.h"
+#include "../trace/writer.h"
 
 #ifndef HL_PRELOAD_ALLOCATOR
 #error "compile with -DHL_PRELOAD_ALLOCATOR=hl_allocator_NAME"

@@ -1,4 +1,4 @@
-// addon.cc — the N-API binding: thin. lib/heap.ts validates every argument; this
+// addon.cc — the N-API binding: thin. lib/heap/heap.ts validates every argument; this
 // file trusts their types and ranges, owns the per-allocation tokens and turns
 // allocator results into Buffers or integer statuses (lib/errors.ts maps those).
 //
@@ -16,12 +16,12 @@
 #include <unordered_map>
 
 extern "C" {
-#include "allocator.h"
-#include "pages.h"
-#include "replay.h"
-#include "trace.h"
-#include "debug.h"
-#include "bench.h"
+#include "../allocator.h"
+#include "../pages/pages.h"
+#include "../replay/replay.h"
+#include "../trace/trace.h"
+#include "../debug/debug.h"
+#include "../bench/bench.h"
 }
 
 namespace {
@@ -76,7 +76,7 @@ struct HeapState {
   hl_mmap_pages pages{};
   hl_arena_pages arena{};
   bool use_arena = false;
-  // Debug mode (native/debug.h): ops is the debug layer's table over the
+  // Debug mode (native/debug/debug.h): ops is the debug layer's table over the
   // allocator and heap an hl_debug_heap; each alloc names its requester first.
   hl_debug_heap *debug = nullptr;
   hl_hooks hooks{};
@@ -205,7 +205,7 @@ class NativeHeap : public Napi::ObjectWrap<NativeHeap> {
       return;
     }
     if (!state_->use_arena && info.Length() > 5 && info[5].IsObject()) {
-      // pageCache: { enabled, floor, percent, decayMs, runMax } (lib/heap.ts checks and fills it in)
+      // pageCache: { enabled, floor, percent, decayMs, runMax } (lib/heap/heap.ts checks and fills it in)
       Napi::Object c = info[5].As<Napi::Object>();
       hl_page_cache_config &cfg = state_->pages.cache;
       cfg.enabled = c.Get("enabled").ToBoolean().Value() ? 1 : 0;
@@ -216,7 +216,7 @@ class NativeHeap : public Napi::ObjectWrap<NativeHeap> {
     }
     state_->hooks = state_->use_arena ? hl_arena_pages_hooks(&state_->arena, 1) : hl_mmap_pages_hooks(&state_->pages, 1);
     if (info.Length() > 4 && info[4].IsObject()) {
-      // debug: { quarantine, quarantineBytes, checkEvery } (lib/heap.ts fills in the defaults)
+      // debug: { quarantine, quarantineBytes, checkEvery } (lib/heap/heap.ts fills in the defaults)
       Napi::Object d = info[4].As<Napi::Object>();
       hl_debug_options o = hl_debug_default_options();
       o.quarantine_blocks = (size_t)d.Get("quarantine").As<Napi::Number>().DoubleValue();
@@ -458,7 +458,7 @@ class NativeHeap : public Napi::ObjectWrap<NativeHeap> {
     return o;
   }
 
-  // Debug mode: the requester id (lib/heap.ts's label table) of the next block.
+  // Debug mode: the requester id (lib/heap/heap.ts's label table) of the next block.
   void SetRequester(const Napi::CallbackInfo &info, size_t arg) {
     if (state_->debug && info.Length() > arg && info[arg].IsNumber())
       hl_debug_set_requester(state_->debug, (uintptr_t)info[arg].As<Napi::Number>().DoubleValue());
@@ -638,7 +638,7 @@ Napi::Value Replay(const Napi::CallbackInfo &info) {
 }
 
 // bench(target, traces, options) -> result | { error }. The benchmark's replay
-// (native/bench.c): one trace per thread on one shared heap of `target` (a
+// (native/bench/bench.c): one trace per thread on one shared heap of `target` (a
 // heaplab allocator, "glibc", or a peer loaded with dlopen), timed in C.
 // options: { touch, latency, throughputRuns, maxSamples, path }
 Napi::Value BenchHistogram(Napi::Env env, const hl_bench_histogram &h) {
