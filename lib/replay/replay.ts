@@ -60,7 +60,7 @@ export function replayNative(kind: AllocatorKind, trace: Trace, options: ReplayO
   return { engine: 'c', ...result };
 }
 
-/** Replays `trace` in the TypeScript port, the same way native/replay/replay.c does. */
+/** Replays `trace` in the TypeScript port, op by op as native/replay/replay.h's hl_replay_step does. */
 export function replayPort(kind: AllocatorKind, trace: Trace, options: ReplayOptions = {}): ReplayResult {
   const factory = portFactories[kind];
   if (!factory) throw new InvalidArgumentError(`no TypeScript port of ${kind}`);

@@ -26,11 +26,6 @@ static int use_tsc;
 static hl_bench_clock_info clock_info;
 static pthread_once_t clock_once = PTHREAD_ONCE_INIT;
 
-static uint64_t mono_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static inline uint64_t ticks(void) {
 #if HL_HAVE_TSC
@@ -41,7 +36,7 @@ static inline uint64_t ticks(void) {
         return t;
     }
 #endif
-    return mono_ns();
+    return hl_now_ns();
 }
 
 /* The TSC is a usable clock only if it runs at a constant rate through power
@@ -76,9 +71,9 @@ static void clock_init(void) {
     clock_info.name = "clock_gettime(CLOCK_MONOTONIC)";
     if (use_tsc) {
         /* calibrate over ~30 ms of CLOCK_MONOTONIC */
-        uint64_t n0 = mono_ns(), c0 = ticks(), n1, c1;
+        uint64_t n0 = hl_now_ns(), c0 = ticks(), n1, c1;
         do {
-            n1 = mono_ns();
+            n1 = hl_now_ns();
             c1 = ticks();
         } while (n1 - n0 < 30000000u);
         clock_info.ns_per_tick = (double)(n1 - n0) / (double)(c1 - c0);
@@ -164,9 +159,13 @@ static void *g_memalign(void *h, size_t a, size_t n) {
     void *p = NULL;
     return posix_memalign(&p, a < sizeof(void *) ? sizeof(void *) : a, n) == 0 ? p : NULL;
 }
-static void *g_realloc(void *h, void *p, size_t n) { (void)h; return realloc(p, n); }
+/* The table's realloc(p, 0) is a minimum block (allocator.h); the malloc
+ * family's may free and return NULL (glibc does). Every non-heaplab target asks
+ * for 1 byte instead, so a trace means the same on every target. */
+static size_t table_size(size_t n) { return n ? n : 1; }
+static void *g_realloc(void *h, void *p, size_t n) { (void)h; return realloc(p, table_size(n)); }
 static void g_free(void *h, void *p) { (void)h; free(p); }
-static const hl_allocator glibc_ops = {"glibc", NULL, NULL, g_malloc, g_memalign, g_realloc, g_calloc, g_free, NULL, NULL};
+static const hl_allocator glibc_ops = {.name = "glibc", .malloc = g_malloc, .memalign = g_memalign, .realloc = g_realloc, .calloc = g_calloc, .free = g_free};
 
 /* Peers: their entry points, found with dlsym on their own handle. One of each
  * per process (a peer is loaded once and kept). */
@@ -185,9 +184,9 @@ static void *je_memalign_w(void *h, size_t a, size_t n) {
     void *p = NULL;
     return je.posix_memalign(&p, a < sizeof(void *) ? sizeof(void *) : a, n) == 0 ? p : NULL;
 }
-static void *je_realloc_w(void *h, void *p, size_t n) { (void)h; return je.realloc(p, n); }
+static void *je_realloc_w(void *h, void *p, size_t n) { (void)h; return je.realloc(p, table_size(n)); }
 static void je_free_w(void *h, void *p) { (void)h; je.free(p); }
-static const hl_allocator je_ops = {"jemalloc", NULL, NULL, je_malloc_w, je_memalign_w, je_realloc_w, je_calloc_w, je_free_w, NULL, NULL};
+static const hl_allocator je_ops = {.name = "jemalloc", .malloc = je_malloc_w, .memalign = je_memalign_w, .realloc = je_realloc_w, .calloc = je_calloc_w, .free = je_free_w};
 
 static struct {
     void *(*malloc)(size_t);
@@ -201,9 +200,9 @@ static struct {
 static void *mi_malloc_w(void *h, size_t n) { (void)h; return mi.malloc(n); }
 static void *mi_calloc_w(void *h, size_t c, size_t n) { (void)h; return mi.calloc(c, n); }
 static void *mi_memalign_w(void *h, size_t a, size_t n) { (void)h; return mi.malloc_aligned(n, a); }
-static void *mi_realloc_w(void *h, void *p, size_t n) { (void)h; return mi.realloc(p, n); }
+static void *mi_realloc_w(void *h, void *p, size_t n) { (void)h; return mi.realloc(p, table_size(n)); }
 static void mi_free_w(void *h, void *p) { (void)h; mi.free(p); }
-static const hl_allocator mi_ops = {"mimalloc", NULL, NULL, mi_malloc_w, mi_memalign_w, mi_realloc_w, mi_calloc_w, mi_free_w, NULL, NULL};
+static const hl_allocator mi_ops = {.name = "mimalloc", .malloc = mi_malloc_w, .memalign = mi_memalign_w, .realloc = mi_realloc_w, .calloc = mi_calloc_w, .free = mi_free_w};
 
 static struct {
     void *(*malloc)(size_t);
@@ -217,9 +216,9 @@ static struct {
 static void *tc_malloc_w(void *h, size_t n) { (void)h; return tc.malloc(n); }
 static void *tc_calloc_w(void *h, size_t c, size_t n) { (void)h; return tc.calloc(c, n); }
 static void *tc_memalign_w(void *h, size_t a, size_t n) { (void)h; return tc.memalign(a, n); }
-static void *tc_realloc_w(void *h, void *p, size_t n) { (void)h; return tc.realloc(p, n); }
+static void *tc_realloc_w(void *h, void *p, size_t n) { (void)h; return tc.realloc(p, table_size(n)); }
 static void tc_free_w(void *h, void *p) { (void)h; tc.free(p); }
-static const hl_allocator tc_ops = {"tcmalloc", NULL, NULL, tc_malloc_w, tc_memalign_w, tc_realloc_w, tc_calloc_w, tc_free_w, NULL, NULL};
+static const hl_allocator tc_ops = {.name = "tcmalloc", .malloc = tc_malloc_w, .memalign = tc_memalign_w, .realloc = tc_realloc_w, .calloc = tc_calloc_w, .free = tc_free_w};
 
 static void *lib_malloc_w(void *h, size_t n) { return ((library_fns *)h)->malloc(n); }
 static void *lib_calloc_w(void *h, size_t c, size_t n) {
@@ -234,9 +233,9 @@ static void *lib_memalign_w(void *h, size_t a, size_t n) {
     void *p = NULL;
     return ((library_fns *)h)->posix_memalign(&p, a < sizeof(void *) ? sizeof(void *) : a, n) == 0 ? p : NULL;
 }
-static void *lib_realloc_w(void *h, void *p, size_t n) { return ((library_fns *)h)->realloc(p, n); }
+static void *lib_realloc_w(void *h, void *p, size_t n) { return ((library_fns *)h)->realloc(p, table_size(n)); }
 static void lib_free_w(void *h, void *p) { ((library_fns *)h)->free(p); }
-static const hl_allocator lib_ops = {"library", NULL, NULL, lib_malloc_w, lib_memalign_w, lib_realloc_w, lib_calloc_w, lib_free_w, NULL, NULL};
+static const hl_allocator lib_ops = {.name = "library", .malloc = lib_malloc_w, .memalign = lib_memalign_w, .realloc = lib_realloc_w, .calloc = lib_calloc_w, .free = lib_free_w};
 
 static pthread_mutex_t targets_lock = PTHREAD_MUTEX_INITIALIZER;
 static hl_bench_target *targets[16];
@@ -599,46 +598,23 @@ static inline __attribute__((always_inline)) void replay_ops(worker *w, const in
         }
         uint32_t id = t->id[i];
         size_t size = (size_t)t->size[i];
-        void *p = NULL;
+        int failed;
         size_t pc0 = timed ? __atomic_load_n(page_calls, __ATOMIC_RELAXED) : 0;
         uint64_t t0 = timed ? ticks() : 0;
-        switch (t->op[i]) {
-            case HL_TRACE_MALLOC: p = a->malloc(heap, size); break;
-            case HL_TRACE_CALLOC: p = a->calloc(heap, 1, size); break;
-            case HL_TRACE_MEMALIGN: p = a->memalign(heap, (size_t)1 << t->align_log2[i], size); break;
-            case HL_TRACE_REALLOC:
-                /* size 0 would be a free in glibc and a minimum block elsewhere; the
-                 * recorder writes realloc(p, 0) as a free, so ask for 1 byte here */
-                p = a->realloc(heap, ptr[id], size ? size : 1);
-                if (!p) {
-                    failures++;
-                    if (timed) timed_add(w, w->ah, w->ach, (double)(ticks() - t0) * tick_ns - overhead, pc0);
-                    continue;
-                }
-                break;
-            case HL_TRACE_FREE:
-                a->free(heap, ptr[id]);
-                if (timed) timed_add(w, w->fh, w->fch, (double)(ticks() - t0) * tick_ns - overhead, pc0);
-                ptr[id] = NULL;
-                live -= (int64_t)bsize[id];
-                bsize[id] = 0;
-                __atomic_store_n(&w->live, live, __ATOMIC_RELAXED);
-                continue;
-            default: continue;
-        }
-        if (!p) failures++;
-        else if (touch && size) {
-            ((volatile unsigned char *)p)[0] = 1;
-            ((volatile unsigned char *)p)[size - 1] = 1;
-        }
-        if (timed) timed_add(w, w->ah, w->ach, (double)(ticks() - t0) * tick_ns - overhead, pc0);
-        if (p) {
+        void *p = hl_replay_step(a, heap, t, i, ptr, touch, &failed);
+        if (timed)
+            timed_add(w, t->op[i] == HL_TRACE_FREE ? w->fh : w->ah, t->op[i] == HL_TRACE_FREE ? w->fch : w->ach,
+                      (double)(ticks() - t0) * tick_ns - overhead, pc0);
+        failures += (size_t)failed;
+        if (t->op[i] == HL_TRACE_FREE) {
+            live -= (int64_t)bsize[id];
+            bsize[id] = 0;
+        } else if (p) {
             live += (int64_t)size - (int64_t)bsize[id];
             bsize[id] = size;
             if (live > peak) peak = live;
         }
         __atomic_store_n(&w->live, live, __ATOMIC_RELAXED);
-        ptr[id] = p ? p : ptr[id];
     }
     elapsed += ticks() - seg;
     __atomic_store_n(&w->live, live, __ATOMIC_RELAXED);

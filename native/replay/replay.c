@@ -23,35 +23,10 @@ int hl_replay(const hl_allocator *a, void *heap, const hl_trace_view *t, const h
     size_t failures = 0;
     uint64_t start = hl_now_ns();
     for (size_t i = 0; i < t->count; i++) {
-        uint32_t id = t->id[i];
-        size_t size = (size_t)t->size[i];
-        void *p = NULL;
-        switch (t->op[i]) {
-            case HL_TRACE_MALLOC: p = a->malloc(heap, size); break;
-            case HL_TRACE_CALLOC: p = a->calloc(heap, 1, size); break;
-            case HL_TRACE_MEMALIGN: p = a->memalign(heap, (size_t)1 << t->align_log2[i], size); break;
-            case HL_TRACE_REALLOC:
-                p = a->realloc(heap, ptr[id], size);
-                if (!p) {
-                    failures++;
-                    if (o->offsets) o->offsets[i] = -1;
-                    continue; /* the old block stays */
-                }
-                break;
-            case HL_TRACE_FREE:
-                a->free(heap, ptr[id]);
-                ptr[id] = NULL;
-                if (o->offsets) o->offsets[i] = 0;
-                continue;
-            default: continue;
-        }
-        if (!p) failures++;
-        else if (o->touch && size) {
-            ((volatile unsigned char *)p)[0] = 1;
-            ((volatile unsigned char *)p)[size - 1] = 1;
-        }
-        ptr[id] = p;
-        if (o->offsets) o->offsets[i] = offset_of(p, o->base);
+        int failed;
+        void *p = hl_replay_step(a, heap, t, i, ptr, o->touch, &failed);
+        failures += (size_t)failed;
+        if (o->offsets) o->offsets[i] = t->op[i] == HL_TRACE_FREE ? 0 : failed ? -1 : offset_of(p, o->base);
     }
     r->elapsed_ns = hl_now_ns() - start;
     r->failures = failures;

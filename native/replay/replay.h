@@ -41,12 +41,55 @@ typedef struct hl_replay_result {
 /* The block table of one replay; keep it to inspect, then release it. */
 typedef struct hl_replay_blocks { void **ptr; uint32_t count; } hl_replay_blocks;
 
+/*
+ * One operation of a trace on the block table ptr[]: the one definition of what
+ * each op does, shared by hl_replay (compare), the bench (native/bench/bench.c)
+ * and mirrored by lib/replay/replay.ts for the ports. Allocations put their
+ * result in ptr[id] and return it (NULL on failure: *failed is set, and a failed
+ * realloc leaves the old block in ptr[id]); a free clears ptr[id] and returns
+ * NULL. `touch` writes each new block's first and last byte, as a program would.
+ * A realloc to 0 bytes is the table's (allocator.h: a minimum block); the bench
+ * gives its non-heaplab targets that contract too.
+ */
+static inline void *hl_replay_step(const hl_allocator *a, void *heap, const hl_trace_view *t, size_t i, void **ptr,
+                                   int touch, int *failed) {
+    uint32_t id = t->id[i];
+    size_t size = (size_t)t->size[i];
+    void *p;
+    *failed = 0;
+    switch (t->op[i]) {
+        case HL_TRACE_MALLOC: p = a->malloc(heap, size); break;
+        case HL_TRACE_CALLOC: p = a->calloc(heap, 1, size); break;
+        case HL_TRACE_MEMALIGN: p = a->memalign(heap, (size_t)1 << t->align_log2[i], size); break;
+        case HL_TRACE_REALLOC:
+            p = a->realloc(heap, ptr[id], size);
+            if (!p) {
+                *failed = 1;
+                return NULL; /* the old block stays */
+            }
+            break;
+        case HL_TRACE_FREE:
+            a->free(heap, ptr[id]);
+            ptr[id] = NULL;
+            return NULL;
+        default: return NULL;
+    }
+    if (!p) *failed = 1;
+    else if (touch && size) {
+        ((volatile unsigned char *)p)[0] = 1;
+        ((volatile unsigned char *)p)[size - 1] = 1;
+    }
+    ptr[id] = p;
+    return p;
+}
+
 /* Returns 0, or -1 if the block table could not be allocated. */
 int hl_replay(const hl_allocator *a, void *heap, const hl_trace_view *trace, const hl_replay_options *options,
               hl_replay_result *result, hl_replay_blocks *blocks);
 /* Frees every block still live, then the table. */
 void hl_replay_release(const hl_allocator *a, void *heap, hl_replay_blocks *blocks);
 
+/* CLOCK_MONOTONIC in ns: the one monotonic clock (the bench calibrates its TSC against it). */
 uint64_t hl_now_ns(void);
 
 #ifdef __cplusplus
