@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { preloadLibraryPath, preloadTestProgramPath } from '../lib/preload/preload.js';
 import { allocatorKinds } from '../lib/kinds.js';
-import { TraceFormatError, readTrace, summarizeTrace, traceFiles } from '../lib/trace/file.js';
+import { TraceFormatError, readTrace, summarizeTrace, traceFiles, writeTrace } from '../lib/trace/file.js';
+import { TraceBuilder } from '../lib/trace/trace.js';
 import { Op } from '../lib/trace/trace.js';
 import { repoRoot } from './util.js';
 
@@ -116,6 +117,27 @@ describe.each(allocatorKinds)('libheaplab-%s.so', (kind) => {
 });
 
 describe('trace files', () => {
+  it('writeTrace writes the recorder\'s format: readTrace gives back every op, id, size and alignment', () => {
+    const b = new TraceBuilder();
+    const a = b.alloc(100);
+    const big = b.alloc(2 ** 33 + 48, 4, true);
+    const aligned = b.alloc(7, 12);
+    b.realloc(a, 5000);
+    b.free(big);
+    b.free(aligned);
+    const trace = b.build('round-trip');
+    const file = join(scratch, 'round-trip.trace');
+    writeTrace(file, trace, { allocator: 'tlsf', program: 'a-program-name-longer-than-15' });
+    const back = readTrace(file);
+    expect(Array.from(back.op)).toEqual(Array.from(trace.op));
+    expect(Array.from(back.id)).toEqual(Array.from(trace.id));
+    expect(Array.from(back.size)).toEqual(Array.from(trace.size));
+    expect(Array.from(back.alignLog2)).toEqual(Array.from(trace.alignLog2));
+    expect(back.maxId).toBe(trace.maxId);
+    expect(back.header).toMatchObject({ allocator: 'tlsf', program: 'a-program-name-', descendant: false });
+    expect(back.droppedBytes).toBe(0);
+  });
+
   it('a program that execs another: FILE for the first image, FILE.<pid> for the next', () => {
     const file = join(scratch, 'exec.trace');
     const program = preloadTestProgramPath();

@@ -13,7 +13,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, release, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { writeTraceFile, type BenchJob, type BenchRunResult, type HistogramData } from './child.js';
+import type { BenchJob, BenchRunResult, HistogramData } from './child.js';
 import type { AllocatorRun, BenchReport, LatencySummary, NapiResult, PeerStatus, WorkloadResult } from './report.js';
 import { benchWorkloads, recordProgram, recordedPrograms, type Workload } from './workloads.js';
 import { availableAllocators, createHeap } from '../heap/heap.js';
@@ -21,7 +21,7 @@ import { type AllocatorKind } from '../kinds.js';
 import { packageRoot } from '../util/package-root.js';
 import { portFactories } from '../ports/index.js';
 import { replayPort } from '../replay/replay.js';
-import { summarizeTrace } from '../trace/file.js';
+import { summarizeTrace, writeTrace } from '../trace/file.js';
 import { churn } from '../trace/workloads.js';
 import { type Trace } from '../trace/trace.js';
 
@@ -358,7 +358,7 @@ export function runBench(options: BenchOptions = {}): BenchReport {
     // peers: a small two-thread probe in a child; a crash or a refused dlopen skips the peer
     const probe = churn('probe', 7, { ops: 20000, live: 500, size: (r) => 16 + Math.floor(r() * 2000) });
     const probeFile = join(dir, 'probe.trace');
-    writeTraceFile(probeFile, probe);
+    writeTrace(probeFile, probe);
     const peers: PeerStatus[] = [];
     for (const name of peerNames) {
       step(`probe ${name}`);
@@ -400,7 +400,7 @@ export function runBench(options: BenchOptions = {}): BenchReport {
     for (const w of workloads) {
       const files = w.traces.map((t, i) => {
         const f = join(dir, `${w.name}-${i}.trace`);
-        writeTraceFile(f, t);
+        writeTrace(f, t);
         return f;
       });
       const ops = w.traces.reduce((s, t) => s + t.op.length, 0);

@@ -3,7 +3,7 @@
  * (docs/trace-format.md, native/trace/trace.h) into the in-memory form the replays use
  * (a `Trace` of parallel typed arrays, ./trace.ts), and summarises them.
  */
-import { closeSync, fstatSync, openSync, readSync, readdirSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync, readdirSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { HeaplabError } from '../errors.js';
 import { Op, type Trace } from './trace.js';
@@ -156,6 +156,48 @@ export function readTrace(path: string): RecordedTrace {
       header,
       droppedBytes: fileBytes - TRACE_HEADER_BYTES - used * TRACE_RECORD_BYTES,
     };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Writes `trace` in the same format the preload libraries record (the one trace
+ * file format), so that every reader of traces reads one kind of file. `who`
+ * fills the header's allocator and program fields (cut to 15 bytes); every
+ * record is thread 0.
+ */
+export function writeTrace(path: string, trace: Trace, who: { allocator?: string; program?: string } = {}): void {
+  const head = new Uint8Array(TRACE_HEADER_BYTES);
+  const hv = new DataView(head.buffer);
+  const text = new TextEncoder();
+  head.set(text.encode(TRACE_MAGIC), 0);
+  hv.setUint32(8, TRACE_VERSION, true);
+  hv.setUint32(12, TRACE_RECORD_BYTES, true);
+  hv.setUint32(16, process.pid, true);
+  hv.setUint32(20, process.ppid, true);
+  head.set(text.encode(who.allocator ?? '').subarray(0, 15), 32);
+  head.set(text.encode(who.program ?? trace.name).subarray(0, 15), 48);
+  const fd = openSync(path, 'w');
+  try {
+    writeSync(fd, head);
+    const n = trace.op.length;
+    const chunk = new Uint8Array(Math.min(n, CHUNK_RECORDS) * TRACE_RECORD_BYTES);
+    const view = new DataView(chunk.buffer);
+    for (let start = 0; start < n; start += CHUNK_RECORDS) {
+      const end = Math.min(n, start + CHUNK_RECORDS);
+      for (let i = start; i < end; i++) {
+        const at = (i - start) * TRACE_RECORD_BYTES;
+        const size = trace.size[i]!;
+        view.setUint32(at, trace.id[i]!, true);
+        view.setUint8(at + 4, trace.op[i]!);
+        view.setUint8(at + 5, trace.alignLog2[i]!);
+        view.setUint16(at + 6, 0, true);
+        view.setUint32(at + 8, size % 2 ** 32, true);
+        view.setUint32(at + 12, Math.floor(size / 2 ** 32), true);
+      }
+      writeSync(fd, chunk, 0, (end - start) * TRACE_RECORD_BYTES);
+    }
   } finally {
     closeSync(fd);
   }
