@@ -181,7 +181,7 @@ export declare function replay(kind: string, trace: NativeTrace, options: Native
 export declare const allocators: NativeAllocatorName[];
 /** The operating system's page size. */
 export declare const systemPageSize: number;
-/** The addon's status codes by name (enum HlStatus in native/node/addon.cc); lib/errors.ts's Status mirrors it. */
+/** The addon's status codes by name (enum HlStatus in native/node/node.h, exported by addon.cc); lib/errors.ts's Status mirrors it. */
 export declare const statuses: Readonly<Record<string, number>>;
 /** The trace operation codes (enum hl_trace_op in native/trace/trace.h); lib/trace/trace.ts's Op mirrors it. */
 export declare const traceOps: Readonly<Record<string, number>>;

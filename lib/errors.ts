@@ -99,7 +99,7 @@ export class UnsupportedError extends HeaplabError {
   constructor(message: string) { super('ERR_HEAPLAB_UNSUPPORTED', message); }
 }
 
-/** Statuses returned by the addon: `enum HlStatus` in native/node/addon.cc, exported there as `statuses` (a test checks they agree). */
+/** Statuses returned by the addon: `enum HlStatus` in native/node/node.h, exported by addon.cc as `statuses` (a test checks they agree). */
 export const Status = {
   ok: 0,
   outOfMemory: 1,

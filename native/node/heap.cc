@@ -1,0 +1,485 @@
+// heap.cc — NativeHeap: a heap of one design whose blocks are external Buffers.
+//
+// Lifetime: every Buffer handed to JS owns a Token. The explicit free and the
+// Buffer's finalizer both go through the Token, so a block is freed exactly once
+// whatever order they run in (Node runs external-buffer finalizers late, after
+// the address may have been reused). A Token holds a reference on its HeapState,
+// so the heap outlives every finalizer that could still touch it. lib/heap/heap.ts
+// validates every argument; this file trusts their types and ranges.
+#include <algorithm>
+#include <cstring>
+#include <string>
+#include <unordered_map>
+
+#include "node.h"
+extern "C" {
+#include "../allocator.h"
+#include "../pages/pages.h"
+#include "../debug/debug.h"
+}
+
+namespace {
+
+struct HeapState;
+
+struct Token {
+  HeapState *heap;
+  void *ptr;
+  size_t size;   // bytes requested; the Buffer's length
+  size_t align;  // alignment requested (check() verifies it still holds)
+  double id;
+  napi_ref buffer;  // weak: lets destroy() detach a Buffer JS still holds
+  bool freed;
+};
+
+struct Stats {
+  double bytesInUse = 0, peakBytesInUse = 0, blocksInUse = 0, peakBlocksInUse = 0;
+  double allocs = 0, frees = 0, reallocs = 0, failedAllocs = 0, finalized = 0;
+};
+
+struct HeapState {
+  const hl_allocator *ops = nullptr;
+  void *heap = nullptr;
+  hl_mmap_pages pages{};
+  hl_arena_pages arena{};
+  bool use_arena = false;
+  // Debug mode (native/debug/debug.h): ops is the debug layer's table over the
+  // allocator and heap an hl_debug_heap; each alloc names its requester first.
+  hl_debug_heap *debug = nullptr;
+  hl_hooks hooks{};
+  bool destroyed = false;
+  size_t refs = 1;  // the JS wrapper + one per Token not yet finalized
+  std::unordered_map<double, Token *> live;
+  Stats stats;
+
+  void Ref() { refs++; }
+  void Unref() {
+    if (--refs == 0) {
+      TearDown(nullptr);
+      delete this;
+    }
+  }
+
+  // Gives every page back. Buffers JS still holds are detached first, so no
+  // Buffer can ever reach unmapped memory.
+  void TearDown(napi_env env) {
+    if (destroyed) return;
+    destroyed = true;
+    for (auto &entry : live) {
+      Token *t = entry.second;
+      if (env && t->buffer) DetachRef(env, t->buffer);
+      t->freed = true;
+    }
+    live.clear();
+    if (heap) ops->destroy(heap);
+    heap = nullptr;
+    if (!use_arena) hl_mmap_pages_release_cache(&pages);
+    if (use_arena) {
+      // keep the counters for stats() after destroy; the region itself goes
+      size_t mapped = arena.bytes_mapped, peak = arena.peak_bytes_mapped, maps = arena.map_calls, unmaps = arena.unmap_calls;
+      hl_arena_pages_fini(&arena);
+      arena.bytes_mapped = mapped;
+      arena.peak_bytes_mapped = peak;
+      arena.map_calls = maps;
+      arena.unmap_calls = unmaps;
+    }
+  }
+
+  size_t BytesMapped() const {
+    return use_arena ? arena.bytes_mapped : __atomic_load_n(&pages.bytes_mapped, __ATOMIC_RELAXED);
+  }
+
+  static void DetachRef(napi_env env, napi_ref ref) {
+    napi_value value;
+    if (napi_get_reference_value(env, ref, &value) != napi_ok || value == nullptr) return;
+    Detach(env, value);
+  }
+
+  static void Detach(napi_env env, napi_value typed) {
+    napi_value arraybuffer;
+    if (napi_get_typedarray_info(env, typed, nullptr, nullptr, nullptr, &arraybuffer, nullptr) != napi_ok) return;
+    bool detached = false;
+    napi_is_detached_arraybuffer(env, arraybuffer, &detached);
+    if (!detached) napi_detach_arraybuffer(env, arraybuffer);
+  }
+
+  void CountAlloc(size_t size) {
+    stats.allocs++;
+    stats.bytesInUse += (double)size;
+    stats.blocksInUse++;
+    if (stats.bytesInUse > stats.peakBytesInUse) stats.peakBytesInUse = stats.bytesInUse;
+    if (stats.blocksInUse > stats.peakBlocksInUse) stats.peakBlocksInUse = stats.blocksInUse;
+  }
+  void CountFree(size_t size) {
+    stats.frees++;
+    stats.bytesInUse -= (double)size;
+    stats.blocksInUse--;
+  }
+};
+
+void FinalizeBuffer(napi_env env, void * /*data*/, void *hint) {
+  Token *t = static_cast<Token *>(hint);
+  HeapState *h = t->heap;
+  if (!t->freed && !h->destroyed) {
+    h->ops->free(h->heap, t->ptr);
+    h->CountFree(t->size);
+    h->stats.finalized++;
+    h->live.erase(t->id);
+  }
+  if (t->buffer) napi_delete_reference(env, t->buffer);
+  delete t;
+  h->Unref();
+}
+
+class NativeHeap : public Napi::ObjectWrap<NativeHeap> {
+ public:
+  static Napi::Function Init(Napi::Env env) {
+    return DefineClass(env, "NativeHeap",
+                       {
+                           InstanceMethod<&NativeHeap::Alloc>("alloc"),
+                           InstanceMethod<&NativeHeap::Free>("free"),
+                           InstanceMethod<&NativeHeap::Realloc>("realloc"),
+                           InstanceMethod<&NativeHeap::UsableSize>("usableSize"),
+                           InstanceMethod<&NativeHeap::Stats>("stats"),
+                           InstanceMethod<&NativeHeap::Check>("check"),
+                           InstanceMethod<&NativeHeap::Destroy>("destroy"),
+                           InstanceMethod<&NativeHeap::Status>("status"),
+                           InstanceMethod<&NativeHeap::Findings>("findings"),
+                           InstanceMethod<&NativeHeap::DebugAddress>("debugAddress"),
+                           InstanceMethod<&NativeHeap::DebugPoke>("debugPoke"),
+                       });
+  }
+
+  // new NativeHeap(kind, limit, pageSize, pages); status() tells whether it came up.
+  // pages: 'mmap' (default) or 'arena' (deterministic, as the TS ports see it).
+  NativeHeap(const Napi::CallbackInfo &info) : Napi::ObjectWrap<NativeHeap>(info) {
+    state_ = new HeapState();
+    std::string kind = info[0].As<Napi::String>().Utf8Value();
+    size_t limit = (size_t)info[1].As<Napi::Number>().DoubleValue();
+    size_t page_size = (size_t)info[2].As<Napi::Number>().DoubleValue();
+    state_->ops = hl_allocator_find(kind.c_str());
+    if (!state_->ops) {
+      init_status_ = kUnknownAllocator;
+      state_->destroyed = true;
+      return;
+    }
+    state_->use_arena = info.Length() > 3 && info[3].IsString() && info[3].As<Napi::String>().Utf8Value() == "arena";
+    int rc = state_->use_arena ? hl_arena_pages_init(&state_->arena, page_size, limit ? std::min(limit, kArenaMaxReserve) : kArenaReserve, limit)
+                               : hl_mmap_pages_init(&state_->pages, page_size, limit);
+    if (rc != 0) {
+      init_status_ = kInvalidPageSize;
+      state_->destroyed = true;
+      return;
+    }
+    if (!state_->use_arena && info.Length() > 5 && info[5].IsObject()) {
+      // pageCache: { enabled, floor, percent, decayMs, runMax } (lib/heap/heap.ts checks and fills it in)
+      Napi::Object c = info[5].As<Napi::Object>();
+      hl_page_cache_config &cfg = state_->pages.cache;
+      cfg.enabled = c.Get("enabled").ToBoolean().Value() ? 1 : 0;
+      cfg.floor = (size_t)c.Get("floor").As<Napi::Number>().DoubleValue();
+      cfg.percent = (unsigned)c.Get("percent").As<Napi::Number>().DoubleValue();
+      cfg.decay_ms = (unsigned)c.Get("decayMs").As<Napi::Number>().DoubleValue();
+      cfg.run_max = (size_t)c.Get("runMax").As<Napi::Number>().DoubleValue();
+    }
+    state_->hooks = state_->use_arena ? hl_arena_pages_hooks(&state_->arena, 1) : hl_mmap_pages_hooks(&state_->pages, 1);
+    if (info.Length() > 4 && info[4].IsObject()) {
+      // debug: { quarantine, quarantineBytes, checkEvery } (lib/heap/heap.ts fills in the defaults)
+      Napi::Object d = info[4].As<Napi::Object>();
+      hl_debug_options o = hl_debug_default_options();
+      o.quarantine_blocks = (size_t)d.Get("quarantine").As<Napi::Number>().DoubleValue();
+      o.quarantine_bytes = (size_t)d.Get("quarantineBytes").As<Napi::Number>().DoubleValue();
+      o.check_every = (size_t)d.Get("checkEvery").As<Napi::Number>().DoubleValue();
+      state_->debug = hl_debug_create(state_->ops, &state_->hooks, &o);
+      state_->heap = state_->debug;
+      state_->ops = hl_debug_wrap(state_->ops);
+    } else {
+      state_->heap = state_->ops->create(&state_->hooks);
+    }
+    if (!state_->heap) {
+      init_status_ = kOutOfMemory;
+      state_->destroyed = true;
+    }
+  }
+
+  ~NativeHeap() override { state_->Unref(); }
+
+ private:
+  HeapState *state_;
+  int32_t init_status_ = kOk;
+
+  Napi::Value Status(const Napi::CallbackInfo &info) { return Napi::Number::New(info.Env(), init_status_); }
+
+  Napi::Value Fail(Napi::Env env, HlStatus s) { return Napi::Number::New(env, s); }
+
+  // Wraps ptr in an external Buffer owned by a new Token.
+  Napi::Value Wrap(Napi::Env env, double id, void *ptr, size_t size, size_t align) {
+    Token *t = new Token{state_, ptr, size, align < 16 ? 16 : align, id, nullptr, false};
+    napi_value buf;
+    napi_status st = napi_create_external_buffer(env, size, ptr, FinalizeBuffer, t, &buf);
+    if (st != napi_ok) {
+      // V8 sandbox builds refuse external memory: say so rather than copy silently.
+      delete t;
+      return Napi::Value();
+    }
+    state_->Ref();
+    napi_create_reference(env, buf, 0, &t->buffer);
+    state_->live.emplace(id, t);
+    return Napi::Value(env, buf);
+  }
+
+  // alloc(id, size, align, zero) -> Buffer | status
+  Napi::Value Alloc(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (state_->destroyed) return Fail(env, kDestroyed);
+    double id = info[0].As<Napi::Number>().DoubleValue();
+    double size_d = info[1].As<Napi::Number>().DoubleValue();
+    double align_d = info[2].As<Napi::Number>().DoubleValue();
+    bool zero = info[3].ToBoolean().Value();
+    if (!(size_d >= 0 && size_d <= kMaxRequest)) return Fail(env, kInvalidSize);
+    size_t size = (size_t)size_d, align = (size_t)align_d;
+    if (align == 0 || (align & (align - 1))) return Fail(env, kInvalidAlignment);
+    SetRequester(info, 4);
+    void *ptr;
+    if (align <= 16)
+      ptr = zero ? state_->ops->calloc(state_->heap, 1, size) : state_->ops->malloc(state_->heap, size);
+    else {
+      ptr = state_->ops->memalign(state_->heap, align, size);
+      if (ptr && zero) memset(ptr, 0, size);
+    }
+    if (!ptr) {
+      state_->stats.failedAllocs++;
+      return Fail(env, kOutOfMemory);
+    }
+    Napi::Value buf = Wrap(env, id, ptr, size, align);
+    if (buf.IsEmpty()) {
+      state_->ops->free(state_->heap, ptr);
+      return Fail(env, kExternalBuffersRefused);
+    }
+    state_->CountAlloc(size);
+    return buf;
+  }
+
+  Token *Live(double id) {
+    auto it = state_->live.find(id);
+    return it == state_->live.end() ? nullptr : it->second;
+  }
+
+  // The live Token of `id`, if `view` really is its Buffer: the same bytes at
+  // the same address. JS finds the id on the Buffer itself; this makes sure a
+  // forged id on another view can never free a block that its Buffer still shows.
+  Token *Owned(Napi::Env env, double id, napi_value view, HlStatus *why) {
+    Token *t = Live(id);
+    if (!t) {
+      *why = kNotLive;
+      return nullptr;
+    }
+    void *data = nullptr;
+    size_t length = 0;
+    napi_typedarray_type type;
+    if (napi_get_typedarray_info(env, view, &type, &length, &data, nullptr, nullptr) != napi_ok ||
+        type != napi_uint8_array || length != t->size || (length != 0 && data != t->ptr)) {
+      // (V8 reports no data pointer for an empty buffer; an empty view shows nothing)
+      *why = kForeign;
+      return nullptr;
+    }
+    return t;
+  }
+
+  // free(id, buffer) -> status
+  Napi::Value Free(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (state_->destroyed) return Fail(env, kDestroyed);
+    HlStatus why = kOk;
+    Token *t = Owned(env, info[0].As<Napi::Number>().DoubleValue(), info[1], &why);
+    if (!t) return Fail(env, why);
+    HeapState::Detach(env, info[1]);
+    state_->ops->free(state_->heap, t->ptr);
+    state_->CountFree(t->size);
+    t->freed = true;
+    state_->live.erase(t->id);
+    return Fail(env, kOk);
+  }
+
+  // realloc(id, newId, size, buffer) -> Buffer | status; on failure the old
+  // Buffer stays valid and attached, like C realloc.
+  Napi::Value Realloc(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (state_->destroyed) return Fail(env, kDestroyed);
+    HlStatus why = kOk;
+    Token *t = Owned(env, info[0].As<Napi::Number>().DoubleValue(), info[3], &why);
+    if (!t) return Fail(env, why);
+    double new_id = info[1].As<Napi::Number>().DoubleValue();
+    double size_d = info[2].As<Napi::Number>().DoubleValue();
+    if (!(size_d >= 0 && size_d <= kMaxRequest)) return Fail(env, kInvalidSize);
+    size_t size = (size_t)size_d;
+    SetRequester(info, 4);
+    void *ptr = ResizeKeepingAlignment(t, size);
+    if (!ptr) {
+      state_->stats.failedAllocs++;
+      return Fail(env, kOutOfMemory);
+    }
+    // The old block is gone (moved or resized): retire its Token and Buffer first.
+    HeapState::Detach(env, info[3]);
+    state_->CountFree(t->size);
+    state_->stats.frees--;  // a realloc is not a free + alloc in the counters
+    t->freed = true;
+    state_->live.erase(t->id);
+    // realloc keeps the alignment the block had
+    Napi::Value buf = Wrap(env, new_id, ptr, size, t->align);
+    if (buf.IsEmpty()) {
+      state_->ops->free(state_->heap, ptr);
+      state_->stats.blocksInUse++;  // balance CountFree below
+      state_->CountFree(0);
+      return Fail(env, kExternalBuffersRefused);
+    }
+    state_->CountAlloc(size);
+    state_->stats.allocs--;
+    state_->stats.reallocs++;
+    return buf;
+  }
+
+  // C realloc promises 16 bytes of alignment, not the block's. A block asked for
+  // with a larger alignment keeps it: it grows by memalign + copy, and a resize
+  // that lands misaligned is moved once more.
+  void *ResizeKeepingAlignment(Token *t, size_t size) {
+    const hl_allocator *ops = state_->ops;
+    if (t->align <= 16) return ops->realloc(state_->heap, t->ptr, size);
+    if (size > ops->usable_size(state_->heap, t->ptr)) {
+      void *fresh = ops->memalign(state_->heap, t->align, size);
+      if (!fresh) return nullptr;
+      memcpy(fresh, t->ptr, t->size < size ? t->size : size);
+      ops->free(state_->heap, t->ptr);
+      return fresh;
+    }
+    void *ptr = ops->realloc(state_->heap, t->ptr, size);
+    if (!ptr || ((uintptr_t)ptr & (t->align - 1)) == 0) return ptr;
+    void *fresh = ops->memalign(state_->heap, t->align, size);
+    if (!fresh) {
+      t->align = 16;  // the contents survive; only the extra alignment is lost
+      return ptr;
+    }
+    memcpy(fresh, ptr, size);
+    ops->free(state_->heap, ptr);
+    return fresh;
+  }
+
+  // usableSize(id) -> bytes | -status
+  Napi::Value UsableSize(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (state_->destroyed) return Napi::Number::New(env, -kDestroyed);
+    Token *t = Live(info[0].As<Napi::Number>().DoubleValue());
+    if (!t) return Napi::Number::New(env, -kNotLive);
+    return Napi::Number::New(env, (double)state_->ops->usable_size(state_->heap, t->ptr));
+  }
+
+  Napi::Value Stats(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    Napi::Object o = Napi::Object::New(env);
+    const ::Stats &s = state_->stats;
+    bool arena = state_->use_arena;
+    o.Set("bytesMapped", (double)state_->BytesMapped());
+    o.Set("peakBytesMapped", (double)(arena ? state_->arena.peak_bytes_mapped : state_->pages.peak_bytes_mapped));
+    o.Set("pageMaps", (double)(arena ? state_->arena.map_calls : state_->pages.map_calls));
+    o.Set("pageUnmaps", (double)(arena ? state_->arena.unmap_calls : state_->pages.unmap_calls));
+    const hl_mmap_pages &pg = state_->pages;   // all zero on the arena source
+    o.Set("pageRemaps", (double)__atomic_load_n(&pg.remap_calls, __ATOMIC_RELAXED));
+    o.Set("bytesCached", (double)__atomic_load_n(&pg.bytes_cached, __ATOMIC_RELAXED));
+    o.Set("cacheHits", (double)__atomic_load_n(&pg.cache_hits, __ATOMIC_RELAXED));
+    o.Set("cacheMisses", (double)__atomic_load_n(&pg.cache_misses, __ATOMIC_RELAXED));
+    o.Set("bytesReleased", (double)__atomic_load_n(&pg.bytes_released, __ATOMIC_RELAXED));
+    o.Set("bytesInUse", s.bytesInUse);
+    o.Set("peakBytesInUse", s.peakBytesInUse);
+    o.Set("blocksInUse", s.blocksInUse);
+    o.Set("peakBlocksInUse", s.peakBlocksInUse);
+    o.Set("allocs", s.allocs);
+    o.Set("frees", s.frees);
+    o.Set("reallocs", s.reallocs);
+    o.Set("failedAllocs", s.failedAllocs);
+    o.Set("finalized", s.finalized);
+    return o;
+  }
+
+  // check() -> { invariants, blocks: [ids whose block looks wrong] } | status
+  Napi::Value Check(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (state_->destroyed) return Fail(env, kDestroyed);
+    Napi::Object o = Napi::Object::New(env);
+    if (state_->debug) {
+      // hl_debug_check counts its new findings too; those are told by findings()
+      size_t before = hl_debug_findings_total(state_->debug);
+      size_t total = hl_debug_check(state_->debug);
+      o.Set("invariants", (double)(total - (hl_debug_findings_total(state_->debug) - before)));
+    } else {
+      o.Set("invariants", (double)state_->ops->check(state_->heap));
+    }
+    // Our own record cross-checks the allocator: each live block must still
+    // be at least as large as what JS was given, and 16-byte aligned.
+    Napi::Array bad = Napi::Array::New(env);
+    uint32_t n = 0;
+    for (auto &entry : state_->live) {
+      Token *t = entry.second;
+      size_t usable = state_->ops->usable_size(state_->heap, t->ptr);
+      if (usable < t->size || ((uintptr_t)t->ptr & (t->align - 1))) bad.Set(n++, t->id);
+    }
+    o.Set("blocks", bad);
+    return o;
+  }
+
+  // Debug mode: the requester id (lib/heap/heap.ts's label table) of the next block.
+  void SetRequester(const Napi::CallbackInfo &info, size_t arg) {
+    if (state_->debug && info.Length() > arg && info[arg].IsNumber())
+      hl_debug_set_requester(state_->debug, (uintptr_t)info[arg].As<Napi::Number>().DoubleValue());
+  }
+
+  // findings() -> [{ kind, size, requester, culprit, offset }] (taken: each is told once)
+  Napi::Value Findings(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    Napi::Array out = Napi::Array::New(env);
+    if (!state_->debug || state_->destroyed) return out;
+    hl_debug_finding f[HL_DEBUG_MAX_FINDINGS];
+    size_t n = hl_debug_take_findings(state_->debug, f, HL_DEBUG_MAX_FINDINGS);
+    for (size_t i = 0; i < n; i++) {
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("kind", hl_debug_kind_name(f[i].kind));
+      o.Set("size", (double)f[i].size);
+      o.Set("requester", (double)f[i].requester);
+      o.Set("offset", (double)f[i].offset);
+      out.Set((uint32_t)i, o);
+    }
+    return out;
+  }
+
+  // Test hooks for debug heaps, standing in for buggy native code that was
+  // handed a Buffer: debugAddress(id) -> the block's address | -status, and
+  // debugPoke(address, byte) -> status, which writes one byte only where the
+  // debug layer has a block (live or quarantined, header and canary included).
+  Napi::Value DebugAddress(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (state_->destroyed) return Napi::Number::New(env, -kDestroyed);
+    if (!state_->debug) return Napi::Number::New(env, -kNotDebug);
+    Token *t = Live(info[0].As<Napi::Number>().DoubleValue());
+    if (!t) return Napi::Number::New(env, -kNotLive);
+    return Napi::Number::New(env, (double)(uintptr_t)t->ptr);
+  }
+
+  Napi::Value DebugPoke(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (state_->destroyed) return Fail(env, kDestroyed);
+    if (!state_->debug) return Fail(env, kNotDebug);
+    uintptr_t addr = (uintptr_t)info[0].As<Napi::Number>().DoubleValue();
+    if (!hl_debug_owns(state_->debug, addr)) return Fail(env, kNotLive);
+    *(volatile unsigned char *)addr = (unsigned char)info[1].As<Napi::Number>().Uint32Value();
+    return Fail(env, kOk);
+  }
+
+  Napi::Value Destroy(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (state_->destroyed) return Fail(env, kDestroyed);
+    state_->TearDown(env);
+    return Fail(env, kOk);
+  }
+};
+
+}  // namespace
+
+void ExportHeap(Napi::Env env, Napi::Object exports) { exports.Set("NativeHeap", NativeHeap::Init(env)); }
