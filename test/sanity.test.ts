@@ -1,7 +1,7 @@
 // `heaplab sanity --quick`: real programs on glibc and on each preload library,
 // outputs compared byte for byte. The full version is `npx heaplab sanity`.
 import { describe, expect, it } from 'vitest';
-import { formatSanityTable, runSanity, sanityPrograms } from '../lib/cli/sanity.js';
+import { formatSanityTable, runSanity, sanityPrograms } from '../lib/sanity/sanity.js';
 import {  } from '../lib/preload/preload.js';
 import { allocatorKinds } from '../lib/kinds.js';
 

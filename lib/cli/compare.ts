@@ -120,9 +120,8 @@ export async function main(argv: string[]): Promise<number> {
           mine.map((r) => [r.trace, String(r.ops), r.equal ? 'yes' : 'NO', ns(r.cNsPerOp), ns(r.tsNsPerOp), `${r.ratio.toFixed(2)}×`]),
         ),
       );
-      // The geometric mean weighs every trace alike: a few page-heavy traces
-      // (where C's madvise'd pages cost nothing until touched and the port
-      // clears them) would otherwise decide the summary alone.
+      // The geometric mean weighs every trace alike: a few traces far from the
+      // rest would otherwise decide the summary alone.
       const ratios = mine.map((r) => r.ratio).filter((x) => Number.isFinite(x) && x > 0);
       const geomean = Math.exp(ratios.reduce((s, x) => s + Math.log(x), 0) / Math.max(1, ratios.length));
       const sorted = [...ratios].sort((a, b) => a - b);

@@ -8,11 +8,11 @@
  *   - allocPage(n) takes the first n pages of the lowest-addressed run with at
  *     least n pages, or returns 0 if none has or the limit would be passed;
  *   - freePage(p, n) returns the run (merging with its neighbours); pages read
- *     as zero when handed out again. C gets that from madvise (lazily, per page
- *     touched); here a run is cleared when it is handed out again, and only the
- *     part below the old high water (above it, nothing was ever written). So a
- *     freed run that is never reused costs nothing, as in C; `clearFreeRuns`
- *     zeroes free runs in a copy, for comparing bytes with C.
+ *     as zero when handed out again: as in C, a run is cleared when it is
+ *     handed out again, and only the part below the old high water (above it,
+ *     nothing was ever written). So a freed run that is never reused costs
+ *     nothing; `clearFreeRuns` zeroes free runs in a copy, for comparing bytes
+ *     with C (a free run's bytes are stale until handed out).
  *
  * The bytes live in one ArrayBuffer of the whole reservation, made once, like
  * the C arena's mmap: V8 takes large buffers from calloc, i.e. from lazily
@@ -132,7 +132,7 @@ export class ArenaPages {
     this.runs.length = 0;
   }
 
-  /** Zeroes, in `bytes` (a copy of the space from offset 0), every page that is free now: what C's madvise'd pages read. */
+  /** Zeroes, in `bytes` (a copy of the space from offset 0), every page that is free now (stale until handed out, on both sides). */
   clearFreeRuns(bytes: Uint8Array): void {
     for (const run of this.runs) {
       const start = run.first * this.pageSize;
