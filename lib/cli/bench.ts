@@ -9,8 +9,7 @@ import { writeReport } from '../bench/html.js';
 import { formatNs, leaders, workloadTable } from '../bench/report.js';
 import { allocatorKinds } from '../kinds.js';
 import { Progress, table } from '../util/progress.js';
-import { parseArgs } from 'node:util';
-import { usageFailure } from './common.js';
+import { parseOptions, usageFailure } from './common.js';
 
 const USAGE = 'bench [--quick] [--out FILE] [--json FILE] [--allocator a,b] [--workload w,x] [--peer NAME=PATH.so]... [--no-record] [--no-ports] [--no-napi] [--scale N]';
 
@@ -51,7 +50,7 @@ const list = (v: string | undefined): string[] | undefined => (v ? v.split(',').
 export async function main(argv: string[]): Promise<number> {
   let values;
   try {
-    ({ values } = parseArgs({
+    ({ values } = parseOptions({
       args: argv,
       strict: true,
       allowPositionals: false,

@@ -4,7 +4,8 @@
  * proves they made the same decisions, and prints the speed of each.
  */
 import { availableAllocators } from '../heap/heap.js';
-import { allocatorKinds, type AllocatorKind } from '../kinds.js';
+import { allocatorKinds, isAllocatorKind, type AllocatorKind } from '../kinds.js';
+import { parseOptions } from './common.js';
 import { portFactories } from '../ports/index.js';
 import { Progress, table } from '../util/progress.js';
 import { compareTrace, type Comparison } from '../replay/compare.js';
@@ -34,32 +35,33 @@ interface Args {
 }
 
 function parse(argv: string[]): Args | string {
-  const args: Args = { allocators: [], traces: [], scale: 1, json: false, list: false };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    const value = (): string => {
-      const v = argv[++i];
-      if (v === undefined) throw new Error(`${a} needs a value`);
-      return v;
-    };
-    try {
-      if (a === '--allocator' || a === '-a') {
-        const v = value();
-        if (!(allocatorKinds as readonly string[]).includes(v)) return `unknown allocator ${JSON.stringify(v)}; known: ${allocatorKinds.join(', ')}`;
-        args.allocators.push(v as AllocatorKind);
-      } else if (a === '--trace' || a === '-t') args.traces.push(value());
-      else if (a === '--scale') {
-        args.scale = Number(value());
-        if (!(args.scale > 0)) return '--scale needs a positive number';
-      } else if (a === '--json') args.json = true;
-      else if (a === '--list') args.list = true;
-      else if (a === '--help' || a === '-h') return 'help';
-      else return `unknown option ${JSON.stringify(a)}`;
-    } catch (e) {
-      return (e as Error).message;
-    }
+  let values;
+  try {
+    ({ values } = parseOptions({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        allocator: { type: 'string', short: 'a', multiple: true },
+        trace: { type: 'string', short: 't', multiple: true },
+        scale: { type: 'string' },
+        json: { type: 'boolean' },
+        list: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }));
+  } catch (e) {
+    return (e as Error).message;
   }
-  return args;
+  if (values.help) return 'help';
+  const allocators: AllocatorKind[] = [];
+  for (const v of values.allocator ?? []) {
+    if (!isAllocatorKind(v)) return `unknown allocator ${JSON.stringify(v)}; known: ${allocatorKinds.join(', ')}`;
+    allocators.push(v);
+  }
+  const scale = values.scale === undefined ? 1 : Number(values.scale);
+  if (!(scale > 0)) return '--scale needs a positive number';
+  return { allocators, traces: values.trace ?? [], scale, json: values.json ?? false, list: values.list ?? false };
 }
 
 const ns = (x: number): string => (x < 10 ? x.toFixed(2) : x < 100 ? x.toFixed(1) : x.toFixed(0));
