@@ -164,7 +164,7 @@ class NativeHeap : public Napi::ObjectWrap<NativeHeap> {
       return;
     }
     state_->use_arena = info.Length() > 3 && info[3].IsString() && info[3].As<Napi::String>().Utf8Value() == "arena";
-    int rc = state_->use_arena ? hl_arena_pages_init(&state_->arena, page_size, limit ? std::min(limit, kArenaMaxReserve) : kArenaReserve, limit)
+    int rc = state_->use_arena ? hl_arena_pages_init(&state_->arena, page_size, limit ? limit : kArenaReserve, limit)
                                : hl_mmap_pages_init(&state_->pages, page_size, limit);
     if (rc != 0) {
       init_status_ = kInvalidPageSize;

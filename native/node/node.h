@@ -26,7 +26,6 @@ enum HlStatus : int32_t {
 };
 
 inline constexpr size_t kArenaReserve = (size_t)1 << 30;  // address space of an arena heap without a limit
-inline constexpr size_t kArenaMaxReserve = ((size_t)1 << 32) - ((size_t)1 << 20);  // offsets stay below 4 GiB
 inline constexpr double kMaxRequest = 9007199254740991.0;  // 2**53 - 1; the allocator bounds it further
 
 // Each adds its objects to the module's exports.

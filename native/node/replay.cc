@@ -29,8 +29,7 @@ struct ArenaCache {
     std::lock_guard<std::mutex> guard(Lock());
     hl_arena_pages &slot = Slot();
     if (!slot.mapping || slot.page_size != (page_size ? page_size : hl_system_page_size())) return false;
-    size_t rounded = (reserve + slot.page_size - 1) & ~(slot.page_size - 1);
-    if (slot.reserved != std::min(rounded, ((size_t)1 << 32) - slot.page_size)) return false;
+    if (slot.reserved != hl_arena_pages_reservation(slot.page_size, reserve)) return false;
     *out = slot;
     slot = hl_arena_pages{};
     hl_arena_pages_reset(out, limit);

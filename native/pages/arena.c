@@ -33,15 +33,19 @@
 
 static size_t round_up(size_t x, size_t to) { return (x + to - 1) & ~(to - 1); }
 
+size_t hl_arena_pages_reservation(size_t page_size, size_t reserve) {
+    /* offsets must fit in 32 bits (the ports store pointers as offsets) */
+    if (reserve > HL_ARENA_BASE_ALIGN - page_size) reserve = HL_ARENA_BASE_ALIGN - page_size;
+    return round_up(reserve, page_size);
+}
+
 int hl_arena_pages_init(hl_arena_pages *src, size_t page_size, size_t reserve, size_t limit) {
     memset(src, 0, sizeof *src);
     size_t sys = hl_system_page_size();
     if (page_size == 0) page_size = sys;
     if ((page_size & (page_size - 1)) || page_size < 4096 || page_size % sys) return -1;
     if (reserve == 0) return -1;
-    /* offsets must fit in 32 bits (the ports store pointers as offsets) */
-    if (reserve > HL_ARENA_BASE_ALIGN - page_size) reserve = HL_ARENA_BASE_ALIGN - page_size;
-    reserve = round_up(reserve, page_size);
+    reserve = hl_arena_pages_reservation(page_size, reserve);
     size_t bytes = reserve + HL_ARENA_BASE_ALIGN;
     void *m = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (m == MAP_FAILED) return -1;

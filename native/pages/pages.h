@@ -120,8 +120,12 @@ void hl_arena_pages_reset(hl_arena_pages *src, size_t limit);
 /* Zeroes, in a copy of the region's first `n` bytes, every page that is free
  * now (their bytes are stale until handed out again). */
 void hl_arena_pages_clear_free(const hl_arena_pages *src, unsigned char *copy, size_t n);
-/* Reserves `reserve` bytes of address space (rounded up to pages, at most 4 GiB
- * less a page, so offsets fit in 32 bits); 0 or -1. */
+/* The bytes an arena asked for `reserve` reserves: rounded up to pages, at most
+ * 4 GiB less a page, so offsets fit in 32 bits (the one home of that rule in C;
+ * lib/pages/arena.ts's MAX_RESERVE is its twin). */
+size_t hl_arena_pages_reservation(size_t page_size, size_t reserve);
+/* Reserves hl_arena_pages_reservation(page_size, reserve) bytes of address
+ * space; 0 or -1. */
 int hl_arena_pages_init(hl_arena_pages *src, size_t page_size, size_t reserve, size_t limit);
 void hl_arena_pages_fini(hl_arena_pages *src);
 hl_hooks hl_arena_pages_hooks(hl_arena_pages *src, int locked);
