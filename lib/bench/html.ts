@@ -6,7 +6,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import type { AllocatorRun, BenchReport, NapiResult, WorkloadResult } from './report.js';
+import { runCells, type AllocatorRun, type BenchReport, type CellFormat, type NapiResult, type WorkloadResult } from './report.js';
 
 const palette: Record<string, string> = {
   tlsf: '#1f77b4',
@@ -26,6 +26,7 @@ const num = (x: number, d = 2): string => (Number.isFinite(x) ? x.toFixed(d) : '
 const ns = (x: number): string =>
   !Number.isFinite(x) ? '–' : x < 1000 ? `${Math.round(x)} ns` : x < 1e6 ? `${(x / 1e3).toFixed(1)} µs` : `${(x / 1e6).toFixed(2)} ms`;
 const ratio = (x: number): string => (Number.isFinite(x) ? `${x.toFixed(2)}×` : '–');
+const htmlFormat: CellFormat = { ms: (x) => `${num(x, 1)} ms`, num, ns, ratio, none: '–' };
 const bytes = (n: number): string =>
   !Number.isFinite(n) ? '–' : n < 1024 ? `${n} B` : n < 1 << 20 ? `${(n / 1024).toFixed(1)} KiB` : n < 1 << 30 ? `${(n / (1 << 20)).toFixed(1)} MiB` : `${(n / (1 << 30)).toFixed(2)} GiB`;
 
@@ -185,26 +186,10 @@ function timelineChart(w: WorkloadResult): string {
 
 function table(w: WorkloadResult): string {
   const scal = w.threads > 1;
-  const head = ['allocator', 'time', 'Mops/s', 'time ×glibc', 'p50', 'p99', 'p99.9', 'p99.9 ×glibc', 'p99.99', 'max', 'max ×glibc', 'mapped ÷ live', 'memory ×glibc', 'RSS ÷ live', ...(scal ? ['2 threads ÷ 1'] : [])];
+  const head = ['allocator', 'time', 'Mops/s', 'time ×glibc', 'p50', 'p99', 'p99.9', 'p99.9 ×glibc', 'page calls ≥ p99.9', 'p99.99', 'max', 'max ×glibc', 'mapped ÷ live', 'memory ×glibc', 'RSS ÷ live', ...(scal ? ['2 threads ÷ 1'] : [])];
   const rows = w.runs.map((r) => {
     if (!r.ok) return `<tr class="fail"><td>${esc(label(r))}</td><td colspan="${head.length - 1}">failed: ${esc(r.error ?? '')}</td></tr>`;
-    const l = r.latency;
-    const cells = [
-      `${num(r.elapsedNs / 1e6, 1)} ms`,
-      num(r.mopsPerSec),
-      ratio(r.ratio.time),
-      l ? ns(l.p50) : '–',
-      l ? ns(l.p99) : '–',
-      l ? ns(l.p999) : '–',
-      ratio(r.ratio.p999),
-      l ? ns(l.p9999) : '–',
-      l ? ns(l.max) : '–',
-      ratio(r.ratio.max),
-      num(r.overhead, 3),
-      ratio(r.ratio.memory),
-      num(r.rssOverhead, 2),
-      ...(scal ? [r.scaling !== undefined ? ratio(r.scaling) : '–'] : []),
-    ];
+    const cells = runCells(r, w.threads, htmlFormat);
     const swatch = `<span class="sw" style="background:${colorOf(r.allocator)}${r.engine === 'ts' ? ';opacity:.45' : ''}"></span>`;
     const note = r.portVsC !== undefined ? ` <small>(${ratio(r.portVsC)} its C)</small>` : '';
     return `<tr class="${r.family}${r.engine === 'ts' ? ' ts' : ''}"><td>${swatch}${esc(label(r))}${note}</td>${cells.map((c) => `<td>${esc(c)}</td>`).join('')}</tr>`;

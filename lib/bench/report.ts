@@ -105,33 +105,50 @@ export function runLabel(r: AllocatorRun): string {
   return r.engine === 'ts' ? `${r.allocator} (TS port)` : r.allocator;
 }
 
+/** How one presentation (the CLI's text, the HTML report) writes numbers. */
+export interface CellFormat {
+  ms(x: number): string;
+  num(x: number, digits?: number): string;
+  ns(x: number): string;
+  ratio(x: number): string;
+  /** A figure that does not exist for this run. */
+  none: string;
+}
+
+/** The columns of a run's row, in order: every presentation shows the same figures. */
+export const runColumns = ['time', 'Mops/s', 'time×', 'p50', 'p99', 'p99.9', 'p99.9×', 'pg', 'p99.99', 'max', 'max×', 'mem', 'mem×', 'rss'] as const;
+
+/** A successful run's cells under runColumns (and 2T/1T for a threaded workload). */
+export function runCells(r: AllocatorRun, threads: number, f: CellFormat): string[] {
+  const l = r.latency;
+  const lat = (x: number | undefined): string => (l && x !== undefined ? f.ns(x) : f.none);
+  const cells = [
+    f.ms(r.elapsedNs / 1e6),
+    f.num(r.mopsPerSec, 2),
+    f.ratio(r.ratio.time),
+    lat(l?.p50),
+    lat(l?.p99),
+    lat(l?.p999),
+    f.ratio(r.ratio.p999),
+    l?.pageShare ? `${Math.round(l.pageShare.p999 * 100)}%` : f.none,
+    lat(l?.p9999),
+    lat(l?.max),
+    f.ratio(r.ratio.max),
+    f.num(r.overhead, 3),
+    f.ratio(r.ratio.memory),
+    f.num(r.rssOverhead, 2),
+  ];
+  if (threads > 1) cells.push(r.scaling !== undefined ? f.ratio(r.scaling) : f.none);
+  return cells;
+}
+
+const textFormat: CellFormat = { ms: (x) => fx(x, 1), num: fx, ns: formatNs, ratio: ratioText, none: '-' };
+
 /** The table of one workload: every allocator as a ratio to glibc. */
 export function workloadTable(w: WorkloadResult): { header: string[]; rows: string[][] } {
-  const header = ['allocator', 'ms', 'Mops/s', 'time×', 'p50', 'p99', 'p99.9', 'p99.9×', 'pg', 'p99.99', 'max', 'max×', 'mem', 'mem×', 'rss'];
+  const header = ['allocator', 'ms', ...runColumns.slice(1)];
   if (w.threads > 1) header.push('2T/1T');
-  const rows = w.runs.map((r) => {
-    if (!r.ok) return [runLabel(r), `failed: ${r.error ?? ''}`.slice(0, 60)];
-    const l = r.latency;
-    const row = [
-      runLabel(r),
-      fx(r.elapsedNs / 1e6, 1),
-      fx(r.mopsPerSec, 2),
-      ratioText(r.ratio.time),
-      l ? formatNs(l.p50) : '-',
-      l ? formatNs(l.p99) : '-',
-      l ? formatNs(l.p999) : '-',
-      ratioText(r.ratio.p999),
-      l?.pageShare ? `${Math.round(l.pageShare.p999 * 100)}%` : '-',
-      l ? formatNs(l.p9999) : '-',
-      l ? formatNs(l.max) : '-',
-      ratioText(r.ratio.max),
-      fx(r.overhead, 3),
-      ratioText(r.ratio.memory),
-      fx(r.rssOverhead, 2),
-    ];
-    if (w.threads > 1) row.push(r.scaling !== undefined ? ratioText(r.scaling) : '-');
-    return row;
-  });
+  const rows = w.runs.map((r) => (r.ok ? [runLabel(r), ...runCells(r, w.threads, textFormat)] : [runLabel(r), `failed: ${r.error ?? ''}`.slice(0, 60)]));
   return { header, rows };
 }
 
