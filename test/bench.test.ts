@@ -49,7 +49,7 @@ describe('heaplab bench (tiny)', () => {
     expect(report.allocators.length).toBeGreaterThanOrEqual(2);
     for (const p of report.peers) expect(report.allocators.includes(p.name)).toBe(p.ok);
     for (const w of report.workloads) {
-      const c = w.runs.filter((r) => r.engine === 'c');
+      const c = w.runs.filter((r) => r.engine === 'native');
       expect(c.map((r) => r.allocator)).toEqual(report.allocators);
       for (const r of c) {
         expect(r.error ?? '').toBe('');
@@ -66,7 +66,7 @@ describe('heaplab bench (tiny)', () => {
         expect(Number.isFinite(r.ratio.memory)).toBe(true);
         expect(r.peakMapped).toBeGreaterThan(0);
         expect(r.peakLive).toBeGreaterThan(0);
-        if (r.engine === 'c') {
+        if (r.engine === 'native') {
           const l = r.latency!;
           expect(Number.isFinite(r.ratio.p999) && Number.isFinite(r.ratio.max)).toBe(true);
           expect(l.p50).toBeLessThanOrEqual(l.p99);
@@ -99,7 +99,7 @@ describe('heaplab bench (tiny)', () => {
 
   it('samples memory over time for the stable workload', () => {
     const stable = report.workloads.find((w) => w.name === 'stable')!;
-    for (const r of stable.runs.filter((x) => x.engine === 'c')) expect(r.timeline!.length).toBeGreaterThan(5);
+    for (const r of stable.runs.filter((x) => x.engine === 'native')) expect(r.timeline!.length).toBeGreaterThan(5);
   });
 
   it('times the Node-API paths beside Buffer.allocUnsafe', () => {

@@ -10,10 +10,10 @@ describe('heaplab sanity --quick', () => {
     const report = await runSanity({ quick: true });
     const table = formatSanityTable(report);
     console.log(table);
-    expect(report.engines).toEqual(['glibc', ...allocatorKinds]);
+    expect(report.targets).toEqual(['glibc', ...allocatorKinds]);
     expect(report.programs).toEqual(sanityPrograms);
     for (const r of report.results) {
-      expect(r.status, `${r.program} on ${r.engine}: ${r.reason ?? ''}\n${table}`).toBe('pass');
+      expect(r.status, `${r.program} on ${r.target}: ${r.reason ?? ''}\n${table}`).toBe('pass');
     }
     expect(report.ok).toBe(true);
   }, 240_000);

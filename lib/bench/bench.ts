@@ -203,7 +203,7 @@ function timelineOf(samples: number[], ops: number): Array<[number, number]> {
   return out;
 }
 
-function emptyRun(allocator: string, engine: 'c' | 'ts', error: string): AllocatorRun {
+function emptyRun(allocator: string, engine: 'native' | 'ts', error: string): AllocatorRun {
   return {
     allocator,
     family: familyOf(allocator),
@@ -228,7 +228,7 @@ function runOf(allocator: string, r: BenchRunResult, latency: boolean, memoryFlo
   const run: AllocatorRun = {
     allocator,
     family: familyOf(allocator),
-    engine: 'c',
+    engine: 'native',
     ok: true,
     ops: r.ops,
     elapsedNs: r.elapsedNs,
@@ -248,7 +248,7 @@ function runOf(allocator: string, r: BenchRunResult, latency: boolean, memoryFlo
 }
 
 function fillRatios(w: WorkloadResult): void {
-  const glibc = w.runs.find((r) => r.allocator === 'glibc' && r.engine === 'c' && r.ok);
+  const glibc = w.runs.find((r) => r.allocator === 'glibc' && r.engine === 'native' && r.ok);
   for (const r of w.runs) {
     if (!r.ok || !glibc) continue;
     r.ratio = {
@@ -258,7 +258,7 @@ function fillRatios(w: WorkloadResult): void {
       memory: r.overhead / glibc.overhead,
     };
     if (r.engine === 'ts') {
-      const c = w.runs.find((x) => x.allocator === r.allocator && x.engine === 'c' && x.ok);
+      const c = w.runs.find((x) => x.allocator === r.allocator && x.engine === 'native' && x.ok);
       if (c) r.portVsC = r.elapsedNs / c.elapsedNs;
     }
   }
@@ -412,7 +412,7 @@ export function runBench(options: BenchOptions = {}): BenchReport {
         const job = { target: allocator, ...(path ? { path } : {}) };
         const out = runChild(dir, { ...job, traceFiles: files, touch: true, latency: true, throughputRuns: runs, maxSamples }, timeoutMs);
         if (!out.ok) {
-          result.runs.push(emptyRun(allocator, 'c', out.error));
+          result.runs.push(emptyRun(allocator, 'native', out.error));
           continue;
         }
         memorySources[allocator] = out.result.memorySource;

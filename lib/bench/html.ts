@@ -217,7 +217,7 @@ function overview(report: BenchReport): string {
   const rows = report.workloads
     .map((w) => {
       const cells = names.map((a) => {
-        const r = w.runs.find((x) => x.allocator === a && x.engine === 'c');
+        const r = w.runs.find((x) => x.allocator === a && x.engine === 'native');
         if (!r || !r.ok) return '<td>–</td>';
         const speed = 1 / r.ratio.time;
         const shade = Number.isFinite(speed) ? Math.max(-1, Math.min(1, Math.log2(speed) / 2)) : 0;

@@ -25,7 +25,7 @@ export interface AllocatorRun {
   /** tlsf, dlmalloc, liballoc, glibc, jemalloc, mimalloc, tcmalloc. */
   allocator: string;
   family: 'heaplab' | 'system' | 'peer';
-  engine: 'c' | 'ts';
+  engine: 'native' | 'ts';
   ok: boolean;
   error?: string;
   ops: number;
@@ -156,7 +156,7 @@ export function workloadTable(w: WorkloadResult): { header: string[]; rows: stri
 export function leaders(report: BenchReport): Array<{ workload: string; metric: string; leader: string; value: number; ratioToGlibc: number }> {
   const out: Array<{ workload: string; metric: string; leader: string; value: number; ratioToGlibc: number }> = [];
   for (const w of report.workloads) {
-    const mine = w.runs.filter((r) => r.ok && r.family === 'heaplab' && r.engine === 'c');
+    const mine = w.runs.filter((r) => r.ok && r.family === 'heaplab' && r.engine === 'native');
     const glibc = w.runs.find((r) => r.ok && r.allocator === 'glibc');
     if (!mine.length) continue;
     const [metric, value]: [string, (r: AllocatorRun) => number] =

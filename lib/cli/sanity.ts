@@ -79,7 +79,7 @@ export async function main(argv: string[]): Promise<number> {
 
   const tty = process.stderr.isTTY === true;
   options.onProgress = (e) => {
-    const where = `[${e.index}/${e.total}] ${e.program} on ${e.engine}`;
+    const where = `[${e.index}/${e.total}] ${e.program} on ${e.target}`;
     if (tty) {
       const state = e.result ? `${e.result.status}${e.result.status === 'pass' ? ` (${e.result.seconds.toFixed(2)} s)` : ''}` : 'running...';
       process.stderr.write(`\r\x1b[Ksanity ${where}: ${state}`);

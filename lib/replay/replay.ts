@@ -20,7 +20,7 @@ export interface ReplayStats {
 }
 
 export interface ReplayResult {
-  engine: 'c' | 'ts';
+  engine: 'native' | 'ts';
   elapsedNs: number;
   failures: number;
   liveBlocks: number;
@@ -57,7 +57,7 @@ export function replayNative(kind: AllocatorKind, trace: Trace, options: ReplayO
     touch: options.touch ?? false,
   });
   if (typeof result === 'number') throw statusError(result, `replay(${kind})`);
-  return { engine: 'c', ...result };
+  return { engine: 'native', ...result };
 }
 
 /** Replays `trace` in the TypeScript port, op by op as native/replay/replay.h's hl_replay_step does. */

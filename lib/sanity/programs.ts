@@ -1,6 +1,6 @@
 /**
  * The programs of \`heaplab sanity\`: what each runs, its inputs and how to run
- * it on an engine. Their scripts are files beside this module (./scripts/), so
+ * it on a target. Their scripts are files beside this module (./scripts/), so
  * they can be read, linted and run by hand.
  */
 import { spawnSync } from 'node:child_process';
@@ -17,8 +17,8 @@ import { join } from 'node:path';
 import type { AllocatorKind } from '../kinds.js';
 import { packageRoot } from '../util/package-root.js';
 
-/** 'glibc' (the reference) or an allocator. */
-export type Engine = 'glibc' | AllocatorKind;
+/** What a program runs on: 'glibc' (the reference) or an allocator's preload library. */
+export type Target = 'glibc' | AllocatorKind;
 
 /** Copies ./scripts/NAME (shipped with the package) into `dir`. */
 export function copyScript(name: string, dir: string): void {
@@ -37,7 +37,7 @@ export interface Invocation {
   argv: string[];
   cwd: string;
   env: Record<string, string>;
-  /** Files the run writes that must equal glibc's run's (paths for this engine). */
+  /** Files the run writes that must equal glibc's run's (paths for this target). */
   outputs: string[];
 }
 
@@ -48,7 +48,7 @@ export interface Program {
   requires: string[];
   /** Runs once, on glibc, before the first run: scripts, inputs, builds. */
   prepare?: (ctx: Context) => void;
-  invocation: (ctx: Context, engine: Engine) => Invocation;
+  invocation: (ctx: Context, target: Target) => Invocation;
   /** Why the program cannot run here, if it cannot (after requires). */
   unavailable?: (ctx: Context) => string | undefined;
 }
@@ -131,16 +131,16 @@ export const programs: Program[] = [
     requires: ['gcc', 'sh'],
     unavailable: (ctx) => (gccSources(ctx).length ? undefined : 'no heaplab C source to compile'),
     prepare: (ctx) => mkdirSync(join(ctx.scratch, 'gcc'), { recursive: true }),
-    invocation: (ctx, engine) => {
+    invocation: (ctx, target) => {
       const dir = join(ctx.scratch, 'gcc');
       const inc = `-I${shellQuote(join(ctx.root, 'vendor'))} -I${shellQuote(join(ctx.root, 'native'))}`;
       const outputs: string[] = [];
       const steps = gccSources(ctx).map((src) => {
-        const out = join(dir, `${engine}-${src.split('/').pop()!.replace(/\.c$/, '.o')}`);
+        const out = join(dir, `${target}-${src.split('/').pop()!.replace(/\.c$/, '.o')}`);
         outputs.push(out);
         return `gcc -O2 -g ${inc} -c ${shellQuote(src)} -o ${shellQuote(out)}`;
       });
-      // same directory for every run (debug info records it), outputs named per engine
+      // same directory for every run (debug info records it), outputs named per target
       return { argv: ['sh', '-c', steps.join(' && ')], cwd: dir, env: { LC_ALL: 'C' }, outputs };
     },
   },
@@ -164,8 +164,8 @@ export const programs: Program[] = [
       copyScript('git.sh', ctx.scratch);
       writeGitFiles(join(ctx.scratch, 'git-files'), ctx.quick ? 300 : 3000);
     },
-    invocation: (ctx, engine) => ({
-      argv: ['sh', join(ctx.scratch, 'git.sh'), `repo-${engine}`],
+    invocation: (ctx, target) => ({
+      argv: ['sh', join(ctx.scratch, 'git.sh'), `repo-${target}`],
       cwd: ctx.scratch,
       env: {
         HOME: ctx.scratch,

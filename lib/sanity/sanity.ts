@@ -29,9 +29,9 @@ import type { AllocatorKind } from '../kinds.js';
 import { allocatorKinds } from '../kinds.js';
 import { PreloadLibraryNotFoundError, preloadLibraryPath } from '../preload/preload.js';
 import { packageRoot } from '../util/package-root.js';
-import { copyScript, programs, type Context, type Engine, type Program } from './programs.js';
+import { copyScript, programs, type Context, type Target, type Program } from './programs.js';
 
-export type { Engine } from './programs.js';
+export type { Target } from './programs.js';
 export { sanityPrograms } from './programs.js';
 
 
@@ -56,14 +56,14 @@ export interface ProgressEvent {
   index: number;
   total: number;
   program: string;
-  engine: Engine;
+  target: Target;
   /** Undefined while the run is going on. */
   result?: RunResult;
 }
 
 export interface RunResult {
   program: string;
-  engine: Engine;
+  target: Target;
   /** skip: the program is not installed here (no verdict). */
   status: 'pass' | 'fail' | 'skip';
   /** Why it failed or was skipped. */
@@ -80,7 +80,7 @@ export interface RunResult {
 export interface SanityReport {
   ok: boolean;
   results: RunResult[];
-  engines: Engine[];
+  targets: Target[];
   programs: string[];
   scratch: string;
   quick: boolean;
@@ -109,12 +109,12 @@ function signalName(code: number): string {
 async function runOnce(
   ctx: Context,
   program: Program,
-  engine: Engine,
+  target: Target,
   library: string | undefined,
   timeoutSeconds: number,
 ): Promise<RawRun> {
-  const inv = program.invocation(ctx, engine);
-  const base = join(ctx.scratch, 'runs', `${program.name}-${engine}`);
+  const inv = program.invocation(ctx, target);
+  const base = join(ctx.scratch, 'runs', `${program.name}-${target}`);
   mkdirSync(join(ctx.scratch, 'runs'), { recursive: true });
   const stdout = `${base}.stdout`;
   const stderr = `${base}.stderr`;
@@ -245,9 +245,9 @@ export async function runSanity(options: SanityOptions = {}): Promise<SanityRepo
       libraries.set(kind, error);
     }
   }
-  const engines: Engine[] = ['glibc', ...allocators];
+  const targets: Target[] = ['glibc', ...allocators];
   const results: RunResult[] = [];
-  const total = chosen.length * engines.length;
+  const total = chosen.length * targets.length;
   let index = 0;
   try {
     for (const program of chosen) {
@@ -264,26 +264,26 @@ export async function runSanity(options: SanityOptions = {}): Promise<SanityRepo
         }
       }
       let reference: { run: RawRun; hashes: (string | null)[]; result: RunResult } | undefined;
-      for (const engine of engines) {
+      for (const target of targets) {
         index++;
-        options.onProgress?.({ index, total, program: program.name, engine });
+        options.onProgress?.({ index, total, program: program.name, target });
         let result: RunResult;
         if (why !== undefined) {
-          result = { program: program.name, engine, status: 'skip', reason: why, seconds: NaN, maxRssKiB: NaN, exitCode: -1 };
+          result = { program: program.name, target, status: 'skip', reason: why, seconds: NaN, maxRssKiB: NaN, exitCode: -1 };
         } else if (!prepared) {
-          result = { program: program.name, engine, status: 'fail', reason: `setup failed: ${prepareError}`, seconds: NaN, maxRssKiB: NaN, exitCode: -1 };
-        } else if (engine !== 'glibc' && libraries.get(engine) instanceof Error) {
-          result = { program: program.name, engine, status: 'fail', reason: 'library not built (npm run build:native)', seconds: NaN, maxRssKiB: NaN, exitCode: -1 };
-        } else if (engine !== 'glibc' && (!reference || reference.result.status !== 'pass')) {
-          result = { program: program.name, engine, status: 'fail', reason: 'no reference: the glibc run failed', seconds: NaN, maxRssKiB: NaN, exitCode: -1 };
+          result = { program: program.name, target, status: 'fail', reason: `setup failed: ${prepareError}`, seconds: NaN, maxRssKiB: NaN, exitCode: -1 };
+        } else if (target !== 'glibc' && libraries.get(target) instanceof Error) {
+          result = { program: program.name, target, status: 'fail', reason: 'library not built (npm run build:native)', seconds: NaN, maxRssKiB: NaN, exitCode: -1 };
+        } else if (target !== 'glibc' && (!reference || reference.result.status !== 'pass')) {
+          result = { program: program.name, target, status: 'fail', reason: 'no reference: the glibc run failed', seconds: NaN, maxRssKiB: NaN, exitCode: -1 };
         } else {
-          const library = engine === 'glibc' ? undefined : (libraries.get(engine) as string);
-          const run = await runOnce(ctx, program, engine, library, timeoutSeconds);
-          const inv = program.invocation(ctx, engine);
+          const library = target === 'glibc' ? undefined : (libraries.get(target) as string);
+          const run = await runOnce(ctx, program, target, library, timeoutSeconds);
+          const inv = program.invocation(ctx, target);
           const hashes = await Promise.all([run.stdout, ...inv.outputs].map(hashFile));
           result = {
             program: program.name,
-            engine,
+            target,
             status: 'pass',
             seconds: run.seconds,
             maxRssKiB: run.maxRssKiB,
@@ -292,7 +292,7 @@ export async function runSanity(options: SanityOptions = {}): Promise<SanityRepo
           if (run.timedOut) {
             result.status = 'fail';
             result.reason = `timed out after ${timeoutSeconds} s`;
-          } else if (engine === 'glibc') {
+          } else if (target === 'glibc') {
             if (run.exitCode !== 0) {
               result.status = 'fail';
               result.reason = `exit ${run.exitCode}${signalName(run.exitCode)} on glibc itself:\n${tail(run.stderr)}`;
@@ -314,7 +314,7 @@ export async function runSanity(options: SanityOptions = {}): Promise<SanityRepo
           }
         }
         results.push(result);
-        options.onProgress?.({ index, total, program: program.name, engine, result });
+        options.onProgress?.({ index, total, program: program.name, target, result });
       }
       // the git repositories and gcc objects of this program are no longer needed
       if (!options.keep) rmSync(join(scratch, 'runs'), { recursive: true, force: true });
@@ -325,7 +325,7 @@ export async function runSanity(options: SanityOptions = {}): Promise<SanityRepo
   return {
     ok: results.every((r) => r.status !== 'fail'),
     results,
-    engines,
+    targets,
     programs: chosen.map((p) => p.name),
     scratch,
     quick,
@@ -342,7 +342,7 @@ function rss(kib: number): string {
 function cell(r: RunResult | undefined): string {
   if (!r) return '';
   if (r.status === 'skip') return 'skip';
-  if (r.engine === 'glibc') {
+  if (r.target === 'glibc') {
     return r.status === 'pass' ? `${r.seconds.toFixed(2)}s ${rss(r.maxRssKiB)}` : `FAIL`;
   }
   const ratio = r.timeRatio !== undefined && Number.isFinite(r.timeRatio) ? `${r.timeRatio.toFixed(2)}x` : '-';
@@ -351,10 +351,10 @@ function cell(r: RunResult | undefined): string {
 
 /** The program × allocator table, and the reasons of failures and skips below it. */
 export function formatSanityTable(report: SanityReport): string {
-  const header = ['program', ...report.engines.map((e) => (e === 'glibc' ? 'glibc (time, RSS)' : `${e} (vs glibc, RSS)`))];
+  const header = ['program', ...report.targets.map((e) => (e === 'glibc' ? 'glibc (time, RSS)' : `${e} (vs glibc, RSS)`))];
   const rows = report.programs.map((p) => [
     p,
-    ...report.engines.map((e) => cell(report.results.find((r) => r.program === p && r.engine === e))),
+    ...report.targets.map((e) => cell(report.results.find((r) => r.program === p && r.target === e))),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
@@ -362,7 +362,7 @@ export function formatSanityTable(report: SanityReport): string {
   const notes = report.results.filter((r) => r.status !== 'pass' && r.reason);
   if (notes.length) {
     out.push('');
-    for (const r of notes) out.push(`${r.status === 'skip' ? 'skip' : 'FAIL'} ${r.program} on ${r.engine}: ${r.reason!.replace(/\n/g, '\n    ')}`);
+    for (const r of notes) out.push(`${r.status === 'skip' ? 'skip' : 'FAIL'} ${r.program} on ${r.target}: ${r.reason!.replace(/\n/g, '\n    ')}`);
   }
   const failed = report.results.filter((r) => r.status === 'fail').length;
   const passed = report.results.filter((r) => r.status === 'pass').length;
