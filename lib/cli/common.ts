@@ -1,5 +1,6 @@
 /** Helpers shared by the CLI commands: option parsing, child processes, formatting. */
 import { HeaplabError } from '../errors.js';
+import { type AllocatorKind, allocatorKinds, isAllocatorKind } from '../kinds.js';
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
@@ -35,6 +36,14 @@ export function parseOptions<const T extends ParseArgsConfig>(config: T): Return
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
+}
+
+/** `name` as an allocator kind, or the one usage error every command gives for a wrong one. */
+export function allocatorArgument(name: string): AllocatorKind {
+  if (!isAllocatorKind(name)) {
+    throw new UsageError(`unknown allocator ${JSON.stringify(name)} (expected one of ${allocatorKinds.join(', ')})`);
+  }
+  return name;
 }
 
 /** Prints a usage error and returns 2, the exit code for one. */

@@ -4,8 +4,8 @@
  * proves they made the same decisions, and prints the speed of each.
  */
 import { availableAllocators } from '../heap/heap.js';
-import { allocatorKinds, isAllocatorKind, type AllocatorKind } from '../kinds.js';
-import { parseOptions } from './common.js';
+import { allocatorKinds, type AllocatorKind } from '../kinds.js';
+import { allocatorArgument, parseOptions } from './common.js';
 import { portFactories } from '../ports/index.js';
 import { Progress, table } from '../util/progress.js';
 import { compareTrace, type Comparison } from '../replay/compare.js';
@@ -55,9 +55,10 @@ function parse(argv: string[]): Args | string {
   }
   if (values.help) return 'help';
   const allocators: AllocatorKind[] = [];
-  for (const v of values.allocator ?? []) {
-    if (!isAllocatorKind(v)) return `unknown allocator ${JSON.stringify(v)}; known: ${allocatorKinds.join(', ')}`;
-    allocators.push(v);
+  try {
+    for (const v of values.allocator ?? []) allocators.push(allocatorArgument(v));
+  } catch (e) {
+    return (e as Error).message;
   }
   const scale = values.scale === undefined ? 1 : Number(values.scale);
   if (!(scale > 0)) return '--scale needs a positive number';

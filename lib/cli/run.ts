@@ -3,8 +3,8 @@
  * Runs COMMAND with LD_PRELOAD set to libheaplab-NAME.so; exits with its exit
  * code (128 + n when a signal ended it).
  */
-import { defaultPreloadKind, isPreloadKind, preloadEnv, preloadLibraryPath } from '../preload/preload.js';
-import { parseOptions, runInherited, splitCommand, usageFailure, UsageError } from './common.js';
+import { defaultPreloadKind, preloadEnv, preloadLibraryPath } from '../preload/preload.js';
+import { allocatorArgument, parseOptions, runInherited, splitCommand, usageFailure, UsageError } from './common.js';
 import { allocatorKinds } from '../kinds.js';
 
 const USAGE = 'run [--allocator tlsf|dlmalloc|liballoc] -- COMMAND [ARGS...]';
@@ -41,9 +41,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (values.allocator !== undefined) allocator = values.allocator;
     command = split.command;
-    if (!isPreloadKind(allocator)) {
-      throw new UsageError(`unknown allocator ${JSON.stringify(allocator)} (expected one of ${allocatorKinds.join(', ')})`);
-    }
+    allocatorArgument(allocator);
     if (command.length === 0) throw new UsageError('no command to run (put it after --)');
   } catch (error) {
     if (error instanceof UsageError) return usageFailure('run', USAGE, error.message);

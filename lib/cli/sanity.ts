@@ -2,12 +2,10 @@
  * heaplab sanity [--quick]: the CLI over lib/sanity/ (real programs on each
  * allocator vs glibc, byte for byte).
  */
-import { isPreloadKind } from '../preload/preload.js';
 import { allocatorKinds } from '../kinds.js';
-import type { AllocatorKind } from '../kinds.js';
 import { programs, sanityPrograms } from '../sanity/programs.js';
 import { formatSanityTable, runSanity, type SanityOptions } from '../sanity/sanity.js';
-import { parseOptions, usageFailure, UsageError } from './common.js';
+import { allocatorArgument, parseOptions, usageFailure, UsageError } from './common.js';
 
 const USAGE = 'sanity [--quick] [--allocator a,b] [--program p,q] [--keep] [--timeout SECONDS]';
 
@@ -53,11 +51,7 @@ export async function main(argv: string[]): Promise<number> {
     options.keep = values.keep ?? false;
     if (values.allocator !== undefined) {
       const names = values.allocator.split(',').filter(Boolean);
-      const bad = names.filter((n) => !isPreloadKind(n));
-      if (bad.length || !names.length) {
-        throw new UsageError(`unknown allocator ${JSON.stringify(bad[0] ?? values.allocator)} (expected ${allocatorKinds.join(', ')})`);
-      }
-      options.allocators = names as AllocatorKind[];
+      options.allocators = (names.length ? names : [values.allocator]).map(allocatorArgument);
     }
     if (values.program !== undefined) {
       const names = values.program.split(',').filter(Boolean);

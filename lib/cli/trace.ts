@@ -5,10 +5,10 @@
  */
 import { readdirSync, rmSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
-import { defaultPreloadKind, isPreloadKind, preloadEnv, preloadLibraryPath } from '../preload/preload.js';
+import { defaultPreloadKind, preloadEnv, preloadLibraryPath } from '../preload/preload.js';
 import { allocatorKinds } from '../kinds.js';
 import { readTrace, summarizeTrace, traceFiles, type RecordedTrace, type TraceSummary } from '../trace/file.js';
-import {
+import { allocatorArgument,
   formatBytes,
   formatCount,
   parseOptions,
@@ -90,9 +90,7 @@ export async function main(argv: string[]): Promise<number> {
     if (values.allocator !== undefined) allocator = values.allocator;
     if (values.out !== undefined) out = values.out;
     command = split.command;
-    if (!isPreloadKind(allocator)) {
-      throw new UsageError(`unknown allocator ${JSON.stringify(allocator)} (expected one of ${allocatorKinds.join(', ')})`);
-    }
+    allocatorArgument(allocator);
     if (command.length === 0) throw new UsageError('no command to trace (put it after --)');
   } catch (error) {
     if (error instanceof UsageError) return usageFailure('trace', USAGE, error.message);

@@ -3,8 +3,8 @@
  * Prints the absolute path of libheaplab-NAME.so, for LD_PRELOAD=$(heaplab which NAME).
  * Without NAME, lists every allocator and its library (or that it is not built).
  */
-import { PreloadLibraryNotFoundError, isPreloadKind, preloadLibraryPath } from '../preload/preload.js';
-import { parseOptions, usageFailure, UsageError } from './common.js';
+import { PreloadLibraryNotFoundError, preloadLibraryPath } from '../preload/preload.js';
+import { allocatorArgument, parseOptions, usageFailure, UsageError } from './common.js';
 import { allocatorKinds } from '../kinds.js';
 
 const USAGE = 'which [tlsf|dlmalloc|liballoc]';
@@ -33,11 +33,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (positionals.length > 1) throw new UsageError('expected at most one allocator name');
     names = positionals;
-    for (const name of names) {
-      if (!isPreloadKind(name)) {
-        throw new UsageError(`unknown allocator ${JSON.stringify(name)} (expected one of ${allocatorKinds.join(', ')})`);
-      }
-    }
+    for (const name of names) allocatorArgument(name);
   } catch (error) {
     if (error instanceof UsageError) return usageFailure('which', USAGE, error.message);
     throw error;

@@ -24,10 +24,6 @@ export class PreloadLibraryNotFoundError extends HeaplabError {
   }
 }
 
-export function isPreloadKind(value: string): value is AllocatorKind {
-  return isAllocatorKind(value);
-}
-
 /** The directories searched, in order. */
 export function preloadSearchDirs(root: string = packageRoot): string[] {
   return [join(root, 'build', 'Release'), join(root, 'prebuilds', `${process.platform}-${process.arch}`)];
@@ -54,7 +50,7 @@ function find(file: string, what: string, root: string): string {
  * PreloadLibraryNotFoundError (saying how to build it) when it is missing.
  */
 export function preloadLibraryPath(kind: string, root: string = packageRoot): string {
-  if (!isPreloadKind(kind)) {
+  if (!isAllocatorKind(kind)) {
     throw new UnknownAllocatorError(
       `Expected an allocator name (${allocatorKinds.join(', ')}) but received ${JSON.stringify(kind)}`,
     );
