@@ -41,6 +41,7 @@ typedef struct hl_allocator {
 
 /* The allocators that were built (see CMakeLists.txt), NULL-terminated. */
 extern const hl_allocator *const hl_allocators[];
+/* A design by name, or its cached variant "NAME+cache" (cache/cache.h); NULL if none. */
 const hl_allocator *hl_allocator_find(const char *name);
 
 #ifdef __cplusplus

@@ -1,6 +1,7 @@
 /* registry.c — the allocators this build holds (CMake defines HL_HAVE_NAME). */
 #include <string.h>
 #include "allocator.h"
+#include "cache/cache.h"
 
 #ifdef HL_HAVE_TLSF
 extern const hl_allocator hl_allocator_tlsf;
@@ -28,5 +29,15 @@ const hl_allocator *const hl_allocators[] = {
 const hl_allocator *hl_allocator_find(const char *name) {
     for (const hl_allocator *const *a = hl_allocators; *a; a++)
         if (strcmp((*a)->name, name) == 0) return *a;
+    /* NAME+cache: the design behind the thread cache layer (cache/cache.h) */
+    size_t n = strlen(name);
+    if (n > 6 && strcmp(name + n - 6, "+cache") == 0) {
+        char base[32];
+        if (n - 6 >= sizeof base) return NULL;
+        memcpy(base, name, n - 6);
+        base[n - 6] = 0;
+        for (const hl_allocator *const *a = hl_allocators; *a; a++)
+            if (strcmp((*a)->name, base) == 0) return hl_cache_wrap(*a);
+    }
     return NULL;
 }

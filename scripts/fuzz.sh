@@ -26,7 +26,7 @@ command -v clang >/dev/null 2>&1 || bash "$ROOT/scripts/install-fuzz-deps.sh"
 mkdir -p "$OUT"
 allocators=()
 defs=()
-sources=("$ROOT/test/fuzz/fuzz_alloc.c" "$ROOT/native/debug/debug.c" "$ROOT/native/pages/mmap.c" "$ROOT/native/registry.c")
+sources=("$ROOT/test/fuzz/fuzz_alloc.c" "$ROOT/native/debug/debug.c" "$ROOT/native/pages/mmap.c" "$ROOT/native/registry.c" "$ROOT/native/cache/cache.c")
 for name in tlsf dlmalloc liballoc; do
   if [ -f "$ROOT/vendor/$name/$name.c" ] && [ -f "$ROOT/native/ops_$name.c" ]; then
     allocators+=("$name")

@@ -47,6 +47,7 @@
 #include <unistd.h>
 
 #include "../allocator.h"
+#include "../cache/cache.h"
 #include "../pages/pages.h"
 #include "../pages/spinlock.h"
 #include "../trace/writer.h"
@@ -56,7 +57,14 @@
 #endif
 
 extern const hl_allocator HL_PRELOAD_ALLOCATOR;
+#ifdef HL_PRELOAD_CACHE
+/* libheaplab-NAME+cache.so: the design behind the thread cache (cache/cache.h),
+ * set once by heap_init_slow before the heap exists. */
+static const hl_allocator *g_allocator = &HL_PRELOAD_ALLOCATOR;
+#define ALLOCATOR g_allocator
+#else
 #define ALLOCATOR (&HL_PRELOAD_ALLOCATOR)
+#endif
 
 #define HL_EXPORT __attribute__((visibility("default")))
 /* An exported second name for a function of this file, with its attributes. */
@@ -240,7 +248,11 @@ static __attribute__((noinline)) int heap_init_slow(void) {
             g_hooks.unlock = registry_unlock;
             g_hooks.resize_page = g_src_hooks.resize_page ? registry_resize_page : NULL;
             page_cache_from_environment();
-            heap = preload_debug_wanted() ? preload_debug_create(ALLOCATOR, &g_hooks) : ALLOCATOR->create(&g_hooks);
+#ifdef HL_PRELOAD_CACHE
+            /* debug mode wants to see every free: it wraps the design alone */
+            if (!preload_debug_wanted()) g_allocator = hl_cache_wrap(&HL_PRELOAD_ALLOCATOR);
+#endif
+            heap = preload_debug_wanted() ? preload_debug_create(&HL_PRELOAD_ALLOCATOR, &g_hooks) : ALLOCATOR->create(&g_hooks);
         }
         g_heap = heap;
         atomic_store_explicit(&g_state, heap ? 1 : -1, memory_order_release);

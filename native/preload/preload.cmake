@@ -31,23 +31,39 @@ set(HEAPLAB_PRELOAD_FLAGS
   -fvisibility=hidden -ftls-model=initial-exec -fno-semantic-interposition
   ${HEAPLAB_WARN})
 
+# Two libraries per design: libheaplab-NAME.so (the design alone) and
+# libheaplab-NAME+cache.so (the same design behind the thread cache layer,
+# native/cache/), so that either loads on its own with LD_PRELOAD and a program's
+# environment says nothing it did not say before (an environment variable would
+# be inherited by every child, and a library per variant is what `which` prints).
 set(HEAPLAB_PRELOAD_LIBRARIES "")
+foreach(variant IN ITEMS plain cache)
 foreach(name IN LISTS HEAPLAB_ALLOCATORS)
-  set(target heaplab_preload_${name})
+  if(variant STREQUAL "cache")
+    set(target heaplab_preload_${name}_cache)
+    set(output heaplab-${name}+cache)
+  else()
+    set(target heaplab_preload_${name})
+    set(output heaplab-${name})
+  endif()
   add_library(${target} SHARED
     native/preload/preload.c native/trace/writer.c native/pages/mmap.c native/debug/debug.c
-    native/ops_${name}.c vendor/${name}/${name}.c)
+    native/cache/cache.c native/ops_${name}.c vendor/${name}/${name}.c)
   set_target_properties(${target} PROPERTIES
-    OUTPUT_NAME heaplab-${name}
+    OUTPUT_NAME ${output}
     LIBRARY_OUTPUT_DIRECTORY ${HEAPLAB_PRELOAD_DIR}
     C_VISIBILITY_PRESET hidden)
   target_compile_definitions(${target} PRIVATE HL_PRELOAD_ALLOCATOR=hl_allocator_${name})
+  if(variant STREQUAL "cache")
+    target_compile_definitions(${target} PRIVATE HL_PRELOAD_CACHE=1)
+  endif()
   target_compile_options(${target} PRIVATE ${HEAPLAB_PRELOAD_FLAGS})
   # every symbol resolved at link time, bound at load (no lazy PLT resolution,
   # which would run the dynamic linker in the middle of a malloc)
   target_link_options(${target} PRIVATE -Wl,--no-undefined -Wl,-z,now)
   target_link_libraries(${target} PRIVATE Threads::Threads)
   list(APPEND HEAPLAB_PRELOAD_LIBRARIES ${target})
+endforeach()
 endforeach()
 
 # The C test of the preload libraries: plain glibc program, run under LD_PRELOAD.

@@ -9,7 +9,12 @@
  *   gcc -O2 -o /tmp/churn test/perf/churn.c -lm
  *   LD_PRELOAD=build/Release/libheaplab-tlsf.so /tmp/churn 2000000   (omit LD_PRELOAD for glibc)
  *
- *   churn [pairs] [live] [min] [max] [seed] [fill]
+ *   churn [pairs] [live] [min] [max] [seed] [fill] [threads]
+ *
+ * threads (given: even 1) runs that many threads, each with its own `live` blocks and its
+ * own `pairs` replacements (seeded seed + thread), all on the one process heap,
+ * and prints only the total throughput (mpairs, all threads, over the wall
+ * time from the common start): divide by the 1-thread figure for 2T/1T.
  *
  * fill 1 writes every byte of each new block (the tag words included), so
  * that resident memory is what the allocator hands out, not what it touches.
@@ -27,11 +32,12 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <pthread.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <x86intrin.h>
 
-static uint64_t rng_state;
+static _Thread_local uint64_t rng_state;   /* per thread: each runs its own sequence */
 static uint64_t rng(void) {   /* splitmix64 */
     uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
@@ -99,6 +105,58 @@ static int run_pass(slot *s, size_t live, size_t pairs, uint32_t *lat) {
     return 0;
 }
 
+typedef struct threaded_job {
+    size_t pairs, live;
+    uint64_t seed;
+    pthread_barrier_t *start;
+    int failed;
+} threaded_job;
+
+static void *threaded_main(void *arg) {
+    threaded_job *j = arg;
+    rng_state = j->seed;
+    slot *s = mmap(NULL, j->live * sizeof *s, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (s == MAP_FAILED) { j->failed = 1; return NULL; }
+    for (size_t i = 0; i < j->live; i++) {
+        s[i].n = pick_size();
+        s[i].p = malloc(s[i].n);
+        if (!s[i].p) { j->failed = 1; return NULL; }
+        tag_block(&s[i]);
+    }
+    pthread_barrier_wait(j->start);
+    if (run_pass(s, j->live, j->pairs, NULL)) j->failed = 1;
+    for (size_t i = 0; i < j->live; i++) {
+        if (!tag_ok(&s[i])) j->failed = 1;
+        free(s[i].p);
+    }
+    munmap(s, j->live * sizeof *s);
+    return NULL;
+}
+
+/* threads > 1: the throughput of all of them together. */
+static int run_threaded(size_t threads, size_t pairs, size_t live, uint64_t seed) {
+    pthread_t tid[64];
+    threaded_job job[64];
+    pthread_barrier_t start;
+    if (threads > 64) threads = 64;
+    pthread_barrier_init(&start, NULL, (unsigned)threads + 1);
+    for (size_t k = 0; k < threads; k++) {
+        job[k] = (threaded_job){pairs, live, seed + k, &start, 0};
+        pthread_create(&tid[k], NULL, threaded_main, &job[k]);
+    }
+    pthread_barrier_wait(&start);
+    uint64_t t0 = now_ns();
+    int failed = 0;
+    for (size_t k = 0; k < threads; k++) {
+        pthread_join(tid[k], NULL);
+        failed |= job[k].failed;
+    }
+    double secs = (double)(now_ns() - t0) / 1e9;
+    if (failed) { puts("error=tag-or-null"); return 1; }
+    printf("threads=%zu mpairs=%.3f\n", threads, (double)(pairs * threads) / secs / 1e6);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     size_t pairs = argc > 1 ? strtoull(argv[1], NULL, 10) : 2000000;
     size_t live = argc > 2 ? strtoull(argv[2], NULL, 10) : 10000;
@@ -106,9 +164,11 @@ int main(int argc, char **argv) {
     size_t max = argc > 4 ? strtoull(argv[4], NULL, 10) : 65536;
     rng_state = argc > 5 ? strtoull(argv[5], NULL, 10) : 42;
     fill_blocks = argc > 6 ? atoi(argv[6]) : 0;
+    size_t threads = argc > 7 ? strtoull(argv[7], NULL, 10) : 1;
     if (min < 16) min = 16;   /* room for both tags */
     lg_min = __builtin_log((double)min);
     lg_span = __builtin_log((double)max + 1) - lg_min;
+    if (argc > 7) return run_threaded(threads, pairs, live, rng_state);
 
     /* calibrate the TSC and the cost of a timed empty interval */
     uint64_t n0 = now_ns(), c0 = tsc();

@@ -1,0 +1,430 @@
+/* cache.c — the thread cache layer. See cache.h for the design and its contract. */
+#define _GNU_SOURCE
+#include "cache.h"
+
+#include <pthread.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "../pages/spinlock.h"
+
+#define CACHE_MAGIC ((uint64_t)0x48435348454c4f43u) /* "COLEHSCH" */
+
+enum { CLASS_SUB_BITS = 3, CLASS_SUB = 1 << CLASS_SUB_BITS }; /* classes per power of two above 256 */
+_Static_assert(HL_CACHE_MAX_BYTES == 1 << 16 && HL_CACHE_CLASSES == 16 + (16 - 8) * CLASS_SUB,
+               "16 classes of 16 bytes to 256, then CLASS_SUB per power of two up to 64 KiB");
+
+/* ---- size classes ------------------------------------------------------------ */
+
+static unsigned floor_log2(size_t x) { return 63u - (unsigned)__builtin_clzl(x); } /* x != 0 */
+
+/* The class of a request of n bytes (n <= HL_CACHE_MAX_BYTES). */
+static unsigned class_of(size_t n) {
+    if (n <= 256) return n ? (unsigned)((n - 1) >> 4) : 0;
+    unsigned e = floor_log2(n - 1); /* 8..15 */
+    return 16 + (e - 8) * CLASS_SUB + (unsigned)(((n - 1) >> (e - CLASS_SUB_BITS)) & (CLASS_SUB - 1));
+}
+
+static size_t class_size(unsigned c) {
+    if (c < 16) return ((size_t)c + 1) * 16;
+    unsigned e = 8 + (c - 16) / CLASS_SUB, sub = (c - 16) % CLASS_SUB;
+    return ((size_t)1 << e) + ((size_t)sub + 1) * ((size_t)1 << (e - CLASS_SUB_BITS));
+}
+
+/* The largest class whose blocks a block of `usable` bytes can be; -1 if none. */
+static int class_floor(size_t usable) {
+    if (usable < 16) return -1;
+    if (usable >= HL_CACHE_MAX_BYTES) return HL_CACHE_CLASSES - 1;
+    unsigned c = class_of(usable);
+    return class_size(c) <= usable ? (int)c : (int)c - 1;
+}
+
+/* A bin's capacity: small classes hold more blocks, a bin about
+ * HL_CACHE_BIN_BYTES, but never fewer than HL_CACHE_BIN_MIN blocks (a bin that
+ * holds few makes every other call a refill or a flush under the lock). */
+#ifndef HL_CACHE_BIN_BYTES
+#define HL_CACHE_BIN_BYTES ((size_t)256 << 10)
+#endif
+#ifndef HL_CACHE_BIN_MIN
+#define HL_CACHE_BIN_MIN 4
+#endif
+static uint32_t class_capacity(unsigned c) {
+    size_t n = HL_CACHE_BIN_BYTES / class_size(c);
+    return (uint32_t)(n < HL_CACHE_BIN_MIN ? HL_CACHE_BIN_MIN : n > 128 ? 128 : n);
+}
+
+/* ---- heap and thread state ----------------------------------------------------- */
+
+typedef struct cache_bin {
+    void *head;      /* LIFO through each block's first word */
+    uint32_t count;
+} cache_bin;
+
+typedef struct cache_heap cache_heap;
+
+typedef struct cache_thread {
+    cache_heap *heap;
+    struct cache_thread *next, *prev;   /* the heap's threads, under the lock */
+    size_t bytes;
+    size_t hits, misses, flushes, double_frees;
+    cache_bin bins[HL_CACHE_CLASSES];
+} cache_thread;
+
+struct cache_heap {
+    uint64_t magic;
+    uint64_t id;                 /* unique per heap: the _Thread_local fast path's tag */
+    uintptr_t key;               /* in a cached block's second word (double-free check) */
+    const hl_allocator *inner;
+    void *inner_heap;
+    hl_hooks hooks;              /* the caller's: its lock is the heap's lock */
+    size_t pages;
+    pthread_key_t thread_key;
+    cache_thread *threads;
+    size_t exited_hits, exited_misses, exited_flushes, exited_double_frees;
+};
+
+static void heap_lock(cache_heap *h) { h->hooks.lock(h->hooks.ctx); }
+static void heap_unlock(cache_heap *h) { h->hooks.unlock(h->hooks.ctx); }
+static void no_lock(void *ctx) { (void)ctx; }
+
+static uint64_t next_heap_id = 1;
+
+/* The calling thread's state for the last heap it used: one compare on the hot path. */
+static _Thread_local uint64_t tls_heap_id;
+static _Thread_local cache_thread *tls_thread;
+static _Thread_local int tls_busy; /* setting up a thread's state: no cache meanwhile */
+
+static void bin_push(cache_heap *h, cache_thread *t, unsigned c, void *p) {
+    cache_bin *b = &t->bins[c];
+    ((void **)p)[0] = b->head;
+    ((uintptr_t *)p)[1] = h->key;
+    b->head = p;
+    b->count++;
+    t->bytes += class_size(c);
+}
+
+static void *bin_pop(cache_thread *t, unsigned c) {
+    cache_bin *b = &t->bins[c];
+    void *p = b->head;
+    b->head = ((void **)p)[0];
+    ((uintptr_t *)p)[1] = 0;
+    b->count--;
+    t->bytes -= class_size(c);
+    return p;
+}
+
+/* Gives `n` blocks of bin c back to the heap (the caller holds the lock). */
+static void bin_flush_locked(cache_heap *h, cache_thread *t, unsigned c, uint32_t n) {
+    while (n-- && t->bins[c].head) h->inner->free(h->inner_heap, bin_pop(t, c));
+}
+
+static void thread_flush_all_locked(cache_heap *h, cache_thread *t) {
+    for (unsigned c = 0; c < HL_CACHE_CLASSES; c++) bin_flush_locked(h, t, c, UINT32_MAX);
+}
+
+/* The thread key's destructor: the exiting thread's bins go back to the heap. */
+static void thread_exit(void *arg) {
+    cache_thread *t = arg;
+    cache_heap *h = t->heap;
+    heap_lock(h);
+    thread_flush_all_locked(h, t);
+    if (t->prev) t->prev->next = t->next;
+    else h->threads = t->next;
+    if (t->next) t->next->prev = t->prev;
+    h->exited_hits += t->hits;
+    h->exited_misses += t->misses;
+    h->exited_flushes += t->flushes;
+    h->exited_double_frees += t->double_frees;
+    h->inner->free(h->inner_heap, t);
+    heap_unlock(h);
+    if (tls_thread == t) {
+        tls_thread = NULL;
+        tls_heap_id = 0;
+    }
+}
+
+/* The calling thread's state, made on first use; NULL while it is being made
+ * (a free or malloc from inside pthread_setspecific goes to the heap directly). */
+static cache_thread *thread_state(cache_heap *h) {
+    if (__builtin_expect(tls_heap_id == h->id, 1)) return tls_thread;
+    cache_thread *t = pthread_getspecific(h->thread_key);
+    if (!t) {
+        if (tls_busy) return NULL;
+        tls_busy = 1;
+        heap_lock(h);
+        t = h->inner->malloc(h->inner_heap, sizeof *t);
+        if (t) {
+            memset(t, 0, sizeof *t);
+            t->heap = h;
+            t->next = h->threads;
+            if (h->threads) h->threads->prev = t;
+            h->threads = t;
+        }
+        heap_unlock(h);
+        if (t && pthread_setspecific(h->thread_key, t) != 0) {
+            heap_lock(h);
+            h->threads = t->next;
+            if (t->next) t->next->prev = NULL;
+            h->inner->free(h->inner_heap, t);
+            heap_unlock(h);
+            t = NULL;
+        }
+        tls_busy = 0;
+        if (!t) return NULL;
+    }
+    tls_heap_id = h->id;
+    tls_thread = t;
+    return t;
+}
+
+/* ---- the operations ---------------------------------------------------------------- */
+
+static void *cache_create(const hl_allocator *inner, const hl_hooks *hooks) {
+    if (!inner || !hooks || !hooks->alloc_page || !hooks->free_page || !hooks->lock || !hooks->unlock) return NULL;
+    size_t ps = hooks->page_size;
+    size_t pages = (sizeof(cache_heap) + ps - 1) / ps;
+    cache_heap *h = hooks->alloc_page(hooks->ctx, pages);
+    if (!h) return NULL;
+    memset(h, 0, sizeof *h);
+    h->hooks = *hooks;
+    h->pages = pages;
+    h->inner = inner;
+    hl_hooks inner_hooks = *hooks;
+    inner_hooks.lock = no_lock; /* this layer holds the real lock around every call */
+    inner_hooks.unlock = no_lock;
+    h->inner_heap = inner->create(&inner_hooks);
+    if (!h->inner_heap || pthread_key_create(&h->thread_key, thread_exit) != 0) {
+        if (h->inner_heap) inner->destroy(h->inner_heap);
+        hooks->free_page(hooks->ctx, h, pages);
+        return NULL;
+    }
+    h->id = __atomic_fetch_add(&next_heap_id, 1, __ATOMIC_RELAXED);
+    h->key = (uintptr_t)h ^ (uintptr_t)0x9e3779b97f4a7c15u ^ (uintptr_t)h->id;
+    h->magic = CACHE_MAGIC;
+    return h;
+}
+
+static void cache_destroy(void *heap) {
+    cache_heap *h = heap;
+    hl_hooks hooks = h->hooks;
+    size_t pages = h->pages;
+    pthread_key_delete(h->thread_key); /* no destructor runs after this */
+    if (tls_heap_id == h->id) {
+        tls_heap_id = 0;
+        tls_thread = NULL;
+    }
+    h->magic = 0;
+    heap_lock(h);
+    h->inner->destroy(h->inner_heap); /* the thread states were its blocks */
+    heap_unlock(h);
+    hooks.free_page(hooks.ctx, h, pages);
+}
+
+static void *locked_malloc(cache_heap *h, size_t n) {
+    heap_lock(h);
+    void *p = h->inner->malloc(h->inner_heap, n);
+    heap_unlock(h);
+    return p;
+}
+
+static void *cache_malloc(void *heap, size_t n) {
+    cache_heap *h = heap;
+    if (n > HL_CACHE_MAX_BYTES) return locked_malloc(h, n);
+    cache_thread *t = thread_state(h);
+    if (!t) return locked_malloc(h, n);
+    unsigned c = class_of(n);
+    if (__builtin_expect(t->bins[c].head != NULL, 1)) {
+        t->hits++;
+        return bin_pop(t, c);
+    }
+    /* refill half the bin in one lock */
+    size_t size = class_size(c);
+    uint32_t want = class_capacity(c) / 2;
+    heap_lock(h);
+    for (uint32_t i = 0; i < want; i++) {
+        void *p = h->inner->malloc(h->inner_heap, size);
+        if (!p) break;
+        bin_push(h, t, c, p);
+    }
+    heap_unlock(h);
+    t->misses++;
+    return t->bins[c].head ? bin_pop(t, c) : NULL;
+}
+
+static void cache_free(void *heap, void *p) {
+    cache_heap *h = heap;
+    if (!p) return;
+    /* the block's own header only: a live block's size is not changed by others */
+    size_t usable = h->inner->usable_size(h->inner_heap, p);
+    int c = usable <= HL_CACHE_MAX_BYTES ? class_floor(usable) : -1;
+    cache_thread *t = c >= 0 ? thread_state(h) : NULL;
+    if (!t) {
+        heap_lock(h);
+        h->inner->free(h->inner_heap, p);
+        heap_unlock(h);
+        return;
+    }
+    if (((uintptr_t *)p)[1] == h->key) { /* maybe a second free: look before trusting */
+        for (void *q = t->bins[c].head; q; q = ((void **)q)[0]) {
+            if (q == p) {
+                t->double_frees++;
+                return;
+            }
+        }
+    }
+    bin_push(h, t, (unsigned)c, p);
+    if (t->bins[c].count > class_capacity((unsigned)c)) { /* this bin is full: half goes back */
+        heap_lock(h);
+        bin_flush_locked(h, t, (unsigned)c, t->bins[c].count / 2);
+        heap_unlock(h);
+        t->flushes++;
+    } else if (t->bytes > HL_CACHE_THREAD_BYTES) {
+        /* the thread holds too much: the largest classes go back first, down to
+         * half the bound, so the next flush is half a bound of frees away */
+        heap_lock(h);
+        for (unsigned k = HL_CACHE_CLASSES; k-- > 0 && t->bytes > HL_CACHE_THREAD_BYTES / 2;)
+            bin_flush_locked(h, t, k, t->bins[k].count);
+        heap_unlock(h);
+        t->flushes++;
+    }
+}
+
+static void *cache_calloc(void *heap, size_t count, size_t size) {
+    cache_heap *h = heap;
+    if (size && count > SIZE_MAX / size) return NULL;
+    size_t n = count * size;
+    if (n > HL_CACHE_MAX_BYTES) {
+        heap_lock(h);
+        void *p = h->inner->calloc(h->inner_heap, count, size);
+        heap_unlock(h);
+        return p;
+    }
+    void *p = cache_malloc(heap, n);
+    if (p) memset(p, 0, n); /* a cached block holds what its last owner wrote */
+    return p;
+}
+
+static void *cache_memalign(void *heap, size_t align, size_t n) {
+    cache_heap *h = heap;
+    heap_lock(h);
+    void *p = h->inner->memalign(h->inner_heap, align, n);
+    heap_unlock(h);
+    return p;
+}
+
+static void *cache_realloc(void *heap, void *p, size_t n) {
+    cache_heap *h = heap;
+    if (!p) return cache_malloc(heap, n);
+    heap_lock(h);
+    void *q = h->inner->realloc(h->inner_heap, p, n);
+    heap_unlock(h);
+    return q;
+}
+
+static size_t cache_usable_size(void *heap, const void *p) {
+    cache_heap *h = heap;
+    heap_lock(h);
+    size_t n = p ? h->inner->usable_size(h->inner_heap, p) : 0;
+    heap_unlock(h);
+    return n;
+}
+
+/* The design's checker, and this layer's own invariants over the calling
+ * thread's bins (other threads change theirs without the lock): each cached
+ * block is one the design holds as live, of its class, with the key in place. */
+static size_t cache_check(void *heap) {
+    cache_heap *h = heap;
+    cache_thread *mine = tls_heap_id == h->id ? tls_thread : pthread_getspecific(h->thread_key);
+    heap_lock(h);
+    size_t bad = h->inner->check(h->inner_heap);
+    for (cache_thread *t = mine; t; t = NULL) {
+        size_t bytes = 0;
+        for (unsigned c = 0; c < HL_CACHE_CLASSES; c++) {
+            uint32_t n = 0;
+            for (void *q = t->bins[c].head; q && n <= t->bins[c].count; q = ((void **)q)[0], n++) {
+                if (h->inner->usable_size(h->inner_heap, q) < class_size(c)) bad++;
+                if (((uintptr_t *)q)[1] != h->key) bad++;
+            }
+            if (n != t->bins[c].count) bad++;
+            bytes += (size_t)n * class_size(c);
+        }
+        if (bytes != t->bytes) bad++;
+    }
+    heap_unlock(h);
+    return bad;
+}
+
+void hl_cache_get_stats(void *heap, hl_cache_stats *out) {
+    cache_heap *h = heap;
+    memset(out, 0, sizeof *out);
+    heap_lock(h);
+    out->hits = h->exited_hits;
+    out->misses = h->exited_misses;
+    out->flushes = h->exited_flushes;
+    out->double_frees = h->exited_double_frees;
+    for (cache_thread *t = h->threads; t; t = t->next) {
+        out->hits += t->hits;
+        out->misses += t->misses;
+        out->flushes += t->flushes;
+        out->double_frees += t->double_frees;
+        out->cached_bytes += t->bytes;
+    }
+    heap_unlock(h);
+}
+
+/* ---- one table per wrapped design ---------------------------------------------------- */
+
+enum { WRAP_SLOTS = 8 };
+typedef struct wrap_slot {
+    hl_allocator table;
+    const hl_allocator *inner;
+    char name[32];
+} wrap_slot;
+static wrap_slot wrap_slots[WRAP_SLOTS];
+
+#define WRAP_CREATE(i) \
+    static void *op_create_##i(const hl_hooks *hooks) { return cache_create(wrap_slots[i].inner, hooks); }
+WRAP_CREATE(0) WRAP_CREATE(1) WRAP_CREATE(2) WRAP_CREATE(3)
+WRAP_CREATE(4) WRAP_CREATE(5) WRAP_CREATE(6) WRAP_CREATE(7)
+static void *(*const wrap_creates[WRAP_SLOTS])(const hl_hooks *) = {
+    op_create_0, op_create_1, op_create_2, op_create_3, op_create_4, op_create_5, op_create_6, op_create_7,
+};
+
+static hl_spinlock wrap_lock = HL_SPINLOCK_INIT;
+
+const hl_allocator *hl_cache_wrap(const hl_allocator *inner) {
+    const hl_allocator *out = NULL;
+    if (!inner) return NULL;
+    hl_spin_lock(&wrap_lock);
+    for (size_t i = 0; i < WRAP_SLOTS && !out; i++) {
+        wrap_slot *s = &wrap_slots[i];
+        if (!s->inner) {
+            size_t n = strlen(inner->name);
+            if (n > sizeof s->name - 7) n = sizeof s->name - 7;
+            memcpy(s->name, inner->name, n);
+            memcpy(s->name + n, "+cache", 7);
+            s->table = (hl_allocator){
+                .name = s->name,
+                .create = wrap_creates[i],
+                .destroy = cache_destroy,
+                .malloc = cache_malloc,
+                .memalign = cache_memalign,
+                .realloc = cache_realloc,
+                .calloc = cache_calloc,
+                .free = cache_free,
+                .usable_size = cache_usable_size,
+                .check = cache_check,
+            };
+            __atomic_store_n(&s->inner, inner, __ATOMIC_RELEASE);
+        }
+        if (s->inner == inner) out = &s->table;
+    }
+    hl_spin_unlock(&wrap_lock);
+    return out;
+}
+
+const hl_allocator *hl_cache_inner(const hl_allocator *table) {
+    for (size_t i = 0; i < WRAP_SLOTS; i++)
+        if (table == &wrap_slots[i].table && wrap_slots[i].inner) return wrap_slots[i].inner;
+    return NULL;
+}
