@@ -79,6 +79,27 @@ describe.each(allocatorKinds)('%s heap', (kind) => {
     h.check();
   });
 
+  it('puts the thread cache in front of the design with { cache: true }, same API, same answers', () => {
+    const h = open({ cache: true });
+    const blocks = Array.from({ length: 500 }, (_, i) => h.alloc(16 + (i % 40) * 50));
+    blocks.forEach((b, i) => b.fill(i & 0xff));
+    blocks.forEach((b, i) => expect(b.every((x) => x === (i & 0xff))).toBe(true));
+    for (const b of blocks.splice(0, 250)) h.free(b);
+    const again = Array.from({ length: 250 }, () => h.alloc(100, { zero: true }));
+    for (const b of again) expect(b.every((x) => x === 0)).toBe(true);
+    h.check();
+    const b = again[0]!;
+    h.free(b);
+    expect(codeOf(() => h.free(b))).toBe('ERR_HEAPLAB_DOUBLE_FREE');
+    expect(codeOf(() => createHeap(kind, { cache: true, debug: true }))).toBe('ERR_HEAPLAB_INVALID_ARGUMENT');
+    expect(codeOf(() => createHeap(kind, { cache: true, engine: 'ts' }))).toBe('ERR_HEAPLAB_INVALID_ARGUMENT');
+    expect(codeOf(() => createHeap(kind, { cache: 'yes' as never }))).toBe('ERR_HEAPLAB_INVALID_ARGUMENT');
+    for (const x of [...blocks, ...again.slice(1)]) h.free(x);
+    h.check();
+    h.destroy();
+    expect(h.stats().bytesMapped).toBe(0);
+  });
+
   it('a forged ownership record cannot free a block that a live Buffer still shows', () => {
     const h = open();
     const b = h.alloc(64);

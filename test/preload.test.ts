@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { preloadLibraryPath, preloadTestProgramPath } from '../lib/preload/preload.js';
-import { allocatorKinds } from '../lib/kinds.js';
+import { allocatorNames } from '../lib/kinds.js';
 import { TraceFormatError, readTrace, summarizeTrace, traceFiles, writeTrace } from '../lib/trace/file.js';
 import { TraceBuilder } from '../lib/trace/trace.js';
 import { Op } from '../lib/trace/trace.js';
@@ -45,7 +45,7 @@ describe('preload_test.c on glibc (the checks themselves)', () => {
   });
 });
 
-describe.each(allocatorKinds)('libheaplab-%s.so', (kind) => {
+describe.each(allocatorNames)('libheaplab-%s.so', (kind) => {
   it('passes every check of preload_test.c (edge cases, threads, fork)', () => {
     const library = preloadLibraryPath(kind);
     const run = runTest(library);

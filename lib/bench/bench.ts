@@ -17,7 +17,7 @@ import type { BenchJob, BenchRunResult, HistogramData } from './child.js';
 import type { AllocatorRun, BenchReport, LatencySummary, NapiResult, PeerStatus, WorkloadResult } from './report.js';
 import { benchWorkloads, recordProgram, recordedPrograms, type Workload } from './workloads.js';
 import { availableAllocators, createHeap } from '../heap/heap.js';
-import { type AllocatorKind } from '../kinds.js';
+import { type AllocatorKind, isAllocatorName } from '../kinds.js';
 import { packageRoot } from '../util/package-root.js';
 import { portFactories } from '../ports/index.js';
 import { replayPort } from '../replay/replay.js';
@@ -83,10 +83,9 @@ export interface BenchOptions {
 }
 
 
-const heaplabKinds: readonly string[] = ['tlsf', 'dlmalloc', 'liballoc'];
 
 function familyOf(name: string): AllocatorRun['family'] {
-  return heaplabKinds.includes(name) ? 'heaplab' : name === 'glibc' ? 'system' : 'peer';
+  return isAllocatorName(name) ? 'heaplab' : name === 'glibc' ? 'system' : 'peer';
 }
 
 /** The child script: next to this module when built, else in dist/ (vitest runs lib/ sources). */
@@ -333,7 +332,8 @@ export function runBench(options: BenchOptions = {}): BenchReport {
     const wanted = (name: string): boolean => !options.allocators || options.allocators.includes(name);
     const built = availableAllocators();
     const heaplab = built.filter((k) => wanted(k));
-    const allocators: string[] = [...heaplab];
+    // each design, then the same design behind the thread cache (NAME+cache)
+    const allocators: string[] = built.flatMap((k) => [k, `${k}+cache`]).filter((name) => wanted(name));
     if (wanted('glibc')) allocators.push('glibc');
 
     // workloads (generated now; recorded ones below)

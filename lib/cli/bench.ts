@@ -7,7 +7,7 @@ import { resolve } from 'node:path';
 import { peerNames, runBench, type BenchOptions } from '../bench/bench.js';
 import { writeReport } from '../bench/html.js';
 import { formatNs, leaders, workloadTable } from '../bench/report.js';
-import { allocatorKinds } from '../kinds.js';
+import { allocatorNames } from '../kinds.js';
 import { Progress, table } from '../util/progress.js';
 import { parseOptions, usageFailure } from './common.js';
 
@@ -43,7 +43,7 @@ Options:
 `;
 
 /** Names a --peer library may not take: the allocators bench already knows. */
-const reservedNames: readonly string[] = [...allocatorKinds, 'glibc', ...peerNames];
+const reservedNames: readonly string[] = [...allocatorNames, 'glibc', ...peerNames];
 
 const list = (v: string | undefined): string[] | undefined => (v ? v.split(',').map((s) => s.trim()).filter(Boolean) : undefined);
 

@@ -1,6 +1,6 @@
 /** Helpers shared by the CLI commands: option parsing, child processes, formatting. */
 import { HeaplabError } from '../errors.js';
-import { type AllocatorKind, allocatorKinds, isAllocatorKind } from '../kinds.js';
+import { type AllocatorKind, type AllocatorName, allocatorKinds, allocatorNames, isAllocatorKind, isAllocatorName } from '../kinds.js';
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
@@ -38,10 +38,18 @@ export function parseOptions<const T extends ParseArgsConfig>(config: T): Return
   }
 }
 
-/** `name` as an allocator kind, or the one usage error every command gives for a wrong one. */
+/** `name` as a design (compare), or the one usage error every command gives for a wrong one. */
 export function allocatorArgument(name: string): AllocatorKind {
   if (!isAllocatorKind(name)) {
     throw new UsageError(`unknown allocator ${JSON.stringify(name)} (expected one of ${allocatorKinds.join(', ')})`);
+  }
+  return name;
+}
+
+/** `name` as a design or NAME+cache (run, trace, which, sanity), or the same usage error. */
+export function allocatorNameArgument(name: string): AllocatorName {
+  if (!isAllocatorName(name)) {
+    throw new UsageError(`unknown allocator ${JSON.stringify(name)} (expected one of ${allocatorNames.join(', ')})`);
   }
   return name;
 }

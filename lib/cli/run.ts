@@ -4,8 +4,8 @@
  * code (128 + n when a signal ended it).
  */
 import { defaultPreloadKind, preloadEnv, preloadLibraryPath } from '../preload/preload.js';
-import { allocatorArgument, parseOptions, runInherited, splitCommand, usageFailure, UsageError } from './common.js';
-import { allocatorKinds } from '../kinds.js';
+import { allocatorNameArgument, parseOptions, runInherited, splitCommand, usageFailure, UsageError } from './common.js';
+import { allocatorNames } from '../kinds.js';
 
 const USAGE = 'run [--allocator tlsf|dlmalloc|liballoc] -- COMMAND [ARGS...]';
 
@@ -17,7 +17,7 @@ starts inherit the library too. The exit code is COMMAND's (128 + n if signal n
 ended it).
 
 Options:
-  -a, --allocator NAME   ${allocatorKinds.join(', ')} (default ${defaultPreloadKind})
+  -a, --allocator NAME   ${allocatorNames.join(', ')} (default ${defaultPreloadKind})
   -h, --help             this text
 
 Environment passed through: HEAPLAB_TRACE=FILE records every call (see heaplab trace).
@@ -41,7 +41,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (values.allocator !== undefined) allocator = values.allocator;
     command = split.command;
-    allocatorArgument(allocator);
+    allocatorNameArgument(allocator);
     if (command.length === 0) throw new UsageError('no command to run (put it after --)');
   } catch (error) {
     if (error instanceof UsageError) return usageFailure('run', USAGE, error.message);

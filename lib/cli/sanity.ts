@@ -2,10 +2,10 @@
  * heaplab sanity [--quick]: the CLI over lib/sanity/ (real programs on each
  * allocator vs glibc, byte for byte).
  */
-import { allocatorKinds } from '../kinds.js';
+import { allocatorNames } from '../kinds.js';
 import { programs, sanityPrograms } from '../sanity/programs.js';
 import { formatSanityTable, runSanity, type SanityOptions } from '../sanity/sanity.js';
-import { allocatorArgument, parseOptions, usageFailure, UsageError } from './common.js';
+import { allocatorNameArgument, parseOptions, usageFailure, UsageError } from './common.js';
 
 const USAGE = 'sanity [--quick] [--allocator a,b] [--program p,q] [--keep] [--timeout SECONDS]';
 
@@ -22,7 +22,7 @@ Exits with 1 on any mismatch, crash or timeout.
 
 Options:
   --quick              smaller inputs (what npm test runs; well under a minute)
-  --allocator a,b      only these (${allocatorKinds.join(', ')})
+  --allocator a,b      only these (${allocatorNames.join(', ')})
   --program p,q        only these programs
   --keep               keep the scratch directory
   --timeout SECONDS    per run (default 60 with --quick, else 300)
@@ -51,7 +51,7 @@ export async function main(argv: string[]): Promise<number> {
     options.keep = values.keep ?? false;
     if (values.allocator !== undefined) {
       const names = values.allocator.split(',').filter(Boolean);
-      options.allocators = (names.length ? names : [values.allocator]).map(allocatorArgument);
+      options.allocators = (names.length ? names : [values.allocator]).map(allocatorNameArgument);
     }
     if (values.program !== undefined) {
       const names = values.program.split(',').filter(Boolean);

@@ -6,9 +6,9 @@
 import { readdirSync, rmSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import { defaultPreloadKind, preloadEnv, preloadLibraryPath } from '../preload/preload.js';
-import { allocatorKinds } from '../kinds.js';
+import { allocatorNames } from '../kinds.js';
 import { readTrace, summarizeTrace, traceFiles, type RecordedTrace, type TraceSummary } from '../trace/file.js';
-import { allocatorArgument,
+import { allocatorNameArgument,
   formatBytes,
   formatCount,
   parseOptions,
@@ -30,7 +30,7 @@ Programs that COMMAND runs record into FILE.<pid>. Then prints a summary:
 operations by kind, sizes, peak live bytes, threads.
 
 Options:
-  -a, --allocator NAME   ${allocatorKinds.join(', ')} (default ${defaultPreloadKind})
+  -a, --allocator NAME   ${allocatorNames.join(', ')} (default ${defaultPreloadKind})
   -o, --out FILE         the trace file (default ./${DEFAULT_OUT}); FILE and old
                          FILE.<pid> files are replaced
   -h, --help             this text
@@ -90,7 +90,7 @@ export async function main(argv: string[]): Promise<number> {
     if (values.allocator !== undefined) allocator = values.allocator;
     if (values.out !== undefined) out = values.out;
     command = split.command;
-    allocatorArgument(allocator);
+    allocatorNameArgument(allocator);
     if (command.length === 0) throw new UsageError('no command to trace (put it after --)');
   } catch (error) {
     if (error instanceof UsageError) return usageFailure('trace', USAGE, error.message);

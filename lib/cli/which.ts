@@ -4,8 +4,8 @@
  * Without NAME, lists every allocator and its library (or that it is not built).
  */
 import { PreloadLibraryNotFoundError, preloadLibraryPath } from '../preload/preload.js';
-import { allocatorArgument, parseOptions, usageFailure, UsageError } from './common.js';
-import { allocatorKinds } from '../kinds.js';
+import { allocatorNameArgument, parseOptions, usageFailure, UsageError } from './common.js';
+import { allocatorNames } from '../kinds.js';
 
 const USAGE = 'which [tlsf|dlmalloc|liballoc]';
 
@@ -33,7 +33,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (positionals.length > 1) throw new UsageError('expected at most one allocator name');
     names = positionals;
-    for (const name of names) allocatorArgument(name);
+    for (const name of names) allocatorNameArgument(name);
   } catch (error) {
     if (error instanceof UsageError) return usageFailure('which', USAGE, error.message);
     throw error;
@@ -51,12 +51,12 @@ export async function main(argv: string[]): Promise<number> {
     }
   }
   let missing = 0;
-  for (const kind of allocatorKinds) {
+  for (const kind of allocatorNames) {
     try {
-      process.stdout.write(`${kind.padEnd(9)} ${preloadLibraryPath(kind)}\n`);
+      process.stdout.write(`${kind.padEnd(14)} ${preloadLibraryPath(kind)}\n`);
     } catch (error) {
       if (!(error instanceof PreloadLibraryNotFoundError)) throw error;
-      process.stdout.write(`${kind.padEnd(9)} (not built: npm run build:native)\n`);
+      process.stdout.write(`${kind.padEnd(14)} (not built: npm run build:native)\n`);
       missing++;
     }
   }

@@ -56,6 +56,12 @@ export interface HeapOptions {
    * (every run goes straight back to the system); an object tunes it.
    */
   pageCache?: boolean | PageCacheOptions;
+  /**
+   * The thread cache (native engine): per-thread bins of small blocks in front
+   * of the design (native/cache/cache.h), so that worker threads sharing the
+   * heap rarely take its lock. Default false: the design alone. Not with `debug`.
+   */
+  cache?: boolean;
 }
 
 
@@ -233,7 +239,8 @@ export function createHeap(kind: AllocatorKind, options?: HeapOptions): Heap<Buf
   if (typeof kind !== 'string' || !(allocatorKinds as readonly string[]).includes(kind)) {
     throw new UnknownAllocatorError(`Expected one of ${allocatorKinds.join(', ')} for kind but received ${describe(kind)}`);
   }
-  const opts = checkOptions(options, 'createHeap options', ['limit', 'pageSize', 'pages', 'engine', 'debug', 'pageCache']);
+  const opts = checkOptions(options, 'createHeap options', ['limit', 'pageSize', 'pages', 'engine', 'debug', 'pageCache', 'cache']);
+  const cache = opts.cache === undefined ? false : checkBoolean(opts.cache, 'cache');
   const debug = checkDebugOptions(opts.debug);
   if (opts.engine !== undefined && opts.engine !== 'native' && opts.engine !== 'ts') {
     throw new InvalidArgumentError(`Expected 'native' or 'ts' for engine but received ${describe(opts.engine)}`);
@@ -248,6 +255,9 @@ export function createHeap(kind: AllocatorKind, options?: HeapOptions): Heap<Buf
   if (opts.pageCache !== undefined && (opts.engine === 'ts' || opts.pages === 'arena')) {
     throw new InvalidArgumentError("pageCache belongs to the mmap page source; the arena source (and the ts engine) hand pages out by a fixed rule");
   }
+  if (cache && (opts.engine === 'ts' || debug)) {
+    throw new InvalidArgumentError('cache is a layer over the native designs, and not combined with debug mode');
+  }
   if (opts.engine === 'ts') {
     if (opts.pages === 'mmap') throw new InvalidArgumentError("The ts engine always uses the arena page source; pages: 'mmap' is not possible");
     if (debug) throw new InvalidArgumentError('Debug mode is a layer over the native allocators; the ts engine has none');
@@ -257,7 +267,7 @@ export function createHeap(kind: AllocatorKind, options?: HeapOptions): Heap<Buf
     throw new UnknownAllocatorError(`The ${kind} allocator is not in this build of heaplab (built: ${binding.allocators.join(', ')})`);
   }
   const pages = (opts.pages as 'mmap' | 'arena' | undefined) ?? 'mmap';
-  const native = new binding.NativeHeap(kind, limit, pageSize, pages, debug ?? undefined, pageCache);
+  const native = new binding.NativeHeap(cache ? `${kind}+cache` : kind, limit, pageSize, pages, debug ?? undefined, pageCache);
   const status = native.status();
   if (status !== Status.ok) throw statusError(status, `createHeap(${JSON.stringify(kind)})`);
   return new NativeBackedHeap(kind, native, debug !== null);

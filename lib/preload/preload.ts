@@ -7,7 +7,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { HeaplabError, UnknownAllocatorError } from '../errors.js';
-import { type AllocatorKind, allocatorKinds, isAllocatorKind } from '../kinds.js';
+import { type AllocatorKind, allocatorNames, isAllocatorName } from '../kinds.js';
 import { packageRoot } from '../util/package-root.js';
 
 /** The allocator `heaplab run` and `heaplab trace` use when none is named. */
@@ -45,14 +45,14 @@ function find(file: string, what: string, root: string): string {
 }
 
 /**
- * The absolute path of libheaplab-KIND.so, for LD_PRELOAD. Throws
+ * The absolute path of libheaplab-NAME.so (NAME: a design or NAME+cache), for LD_PRELOAD. Throws
  * UnknownAllocatorError for a name that is not an allocator, and
  * PreloadLibraryNotFoundError (saying how to build it) when it is missing.
  */
 export function preloadLibraryPath(kind: string, root: string = packageRoot): string {
-  if (!isAllocatorKind(kind)) {
+  if (!isAllocatorName(kind)) {
     throw new UnknownAllocatorError(
-      `Expected an allocator name (${allocatorKinds.join(', ')}) but received ${JSON.stringify(kind)}`,
+      `Expected an allocator name (${allocatorNames.join(', ')}) but received ${JSON.stringify(kind)}`,
     );
   }
   return find(`libheaplab-${kind}.so`, `the preload library for ${kind}`, root);

@@ -14,11 +14,11 @@ import {
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import type { AllocatorKind } from '../kinds.js';
+import type { AllocatorName } from '../kinds.js';
 import { packageRoot } from '../util/package-root.js';
 
 /** What a program runs on: 'glibc' (the reference) or an allocator's preload library. */
-export type Target = 'glibc' | AllocatorKind;
+export type Target = 'glibc' | AllocatorName;
 
 /** Copies ./scripts/NAME (shipped with the package) into `dir`. */
 export function copyScript(name: string, dir: string): void {

@@ -25,8 +25,8 @@ import {
 } from 'node:fs';
 import { constants as osConstants, tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
-import type { AllocatorKind } from '../kinds.js';
-import { allocatorKinds } from '../kinds.js';
+import type { AllocatorName } from '../kinds.js';
+import { allocatorNames } from '../kinds.js';
 import { PreloadLibraryNotFoundError, preloadLibraryPath } from '../preload/preload.js';
 import { packageRoot } from '../util/package-root.js';
 import { copyScript, programs, type Context, type Target, type Program } from './programs.js';
@@ -39,7 +39,7 @@ export interface SanityOptions {
   /** The short version (what `npm test` runs): smaller inputs. */
   quick?: boolean;
   /** Allocators to test (default: all three). */
-  allocators?: readonly AllocatorKind[];
+  allocators?: readonly AllocatorName[];
   /** Programs to run, by name (default: all). */
   programs?: readonly string[];
   /** Keep the scratch directory (its path is in the report). */
@@ -229,14 +229,14 @@ function realPython(): string | null {
 export async function runSanity(options: SanityOptions = {}): Promise<SanityReport> {
   const quick = options.quick ?? false;
   const root = options.root ?? packageRoot;
-  const allocators = options.allocators ?? allocatorKinds;
+  const allocators = options.allocators ?? allocatorNames;
   const chosen = options.programs ? programs.filter((p) => options.programs!.includes(p.name)) : programs;
   const timeoutSeconds = options.timeoutSeconds ?? (quick ? 60 : 300);
   const scratch = mkdtempSync(join(tmpdir(), 'heaplab-sanity-'));
   const ctx: Context = { root, scratch, quick, python: realPython() };
   if (ctx.python) copyScript('rusage.py', scratch);
 
-  const libraries = new Map<AllocatorKind, string | Error>();
+  const libraries = new Map<AllocatorName, string | Error>();
   for (const kind of allocators) {
     try {
       libraries.set(kind, preloadLibraryPath(kind, root));

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "../../native/allocator.h"
+#include "../../native/cache/cache.h"
 #include "driver.h"
 #include "../../native/pages/pages.h"
 
@@ -344,9 +345,21 @@ static void test_two_threads(const hl_allocator *a) {
     fixture_close(&f);
 }
 
+static void run_all(const hl_allocator *a);
+
 int main(void) {
     size_t count = 0;
     for (const hl_allocator *const *a = hl_allocators; *a; a++, count++) {
+        run_all(*a);
+        run_all(hl_cache_wrap(*a)); /* the same edge cases behind the thread cache */
+    }
+    CHECK(count > 0, "no allocator in this build");
+    return driver_finish("test_allocators");
+}
+
+static void run_all(const hl_allocator *a_) {
+    const hl_allocator *const *a = &a_;
+    {
         test_zero_and_impossible_sizes(*a);
         test_calloc_clears_reused_memory(*a);
         test_alignment(*a);
@@ -356,6 +369,4 @@ int main(void) {
         test_random_against_shadow(*a);
         test_two_threads(*a);
     }
-    CHECK(count > 0, "no allocator in this build");
-    return driver_finish("test_allocators");
 }

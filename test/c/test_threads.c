@@ -1,7 +1,8 @@
 /*
  * test_threads.c — threads and fork over every allocator's table, with the
  * spinlock hooks of the mmap page source (as the Node addon and the preload
- * library use them), and over each allocator under the debug layer.
+ * library use them), and over each allocator under the debug layer and behind
+ * the thread cache (native/cache/), plus the cache's own promises.
  *
  *  - stress: THREADS threads x HEAPLAB_STRESS_OPS operations each (default
  *    1,000,000; 100,000 under the debug layer) of malloc / memalign / calloc /
@@ -29,6 +30,7 @@
 
 #include "../../native/allocator.h"
 #include "../../native/debug/debug.h"
+#include "../../native/cache/cache.h"
 #include "driver.h"
 #include "../../native/pages/pages.h"
 
@@ -153,10 +155,13 @@ static size_t env_size(const char *name, size_t fallback) {
     return v && *v ? (size_t)strtoull(v, NULL, 10) : fallback;
 }
 
-static int open_heap(heap_under_test *h, const hl_allocator *a, int debug) {
+/* The layers a design is tested under: alone, the debug layer, the thread cache. */
+enum { LAYER_NONE = 0, LAYER_DEBUG = 1, LAYER_CACHE = 2 };
+
+static int open_heap(heap_under_test *h, const hl_allocator *a, int layer) {
     memset(h, 0, sizeof *h);
-    h->debug = debug;
-    h->a = debug ? hl_debug_wrap(a) : a;
+    h->debug = layer == LAYER_DEBUG;
+    h->a = layer == LAYER_DEBUG ? hl_debug_wrap(a) : layer == LAYER_CACHE ? hl_cache_wrap(a) : a;
     hl_mmap_pages_init(&h->pages, 0, 0);
     h->hooks = hl_mmap_pages_hooks(&h->pages, 1);
     h->heap = h->a->create(&h->hooks);
@@ -168,9 +173,10 @@ static void close_heap(heap_under_test *h) {
     CHECK(h->pages.bytes_mapped == 0, "%s: destroy left %zu bytes mapped", h->a->name, h->pages.bytes_mapped);
 }
 
-static void test_stress(const hl_allocator *a, int debug) {
+static void test_stress(const hl_allocator *a, int layer) {
+    int debug = layer == LAYER_DEBUG;
     heap_under_test h;
-    CHECK(open_heap(&h, a, debug), "%s: create", a->name);
+    CHECK(open_heap(&h, a, layer), "%s: create", a->name);
     stress_shared s;
     memset(&s, 0, sizeof s);
     s.h = &h;
@@ -178,7 +184,7 @@ static void test_stress(const hl_allocator *a, int debug) {
     pthread_t th[THREADS];
     stress_thread args[THREADS];
     for (int i = 0; i < THREADS; i++) {
-        args[i] = (stress_thread){&s, 0xC0FFEEULL * (uint64_t)(i + 1) + (uint64_t)debug, 0, 0, 0, 0};
+        args[i] = (stress_thread){&s, 0xC0FFEEULL * (uint64_t)(i + 1) + (uint64_t)layer, 0, 0, 0, 0};
         pthread_create(&th[i], NULL, stress_run, &args[i]);
     }
     size_t bad = 0, failed = 0, traded = 0, done = 0;
@@ -270,9 +276,9 @@ static int child_work(heap_under_test *h) {
     return bad ? 4 : 0;
 }
 
-static void test_fork(const hl_allocator *a, int debug) {
+static void test_fork(const hl_allocator *a, int layer) {
     heap_under_test h;
-    CHECK(open_heap(&h, a, debug), "%s: create", a->name);
+    CHECK(open_heap(&h, a, layer), "%s: create", a->name);
     atomic_store(&fork_heap, &h);
     churn c;
     memset(&c, 0, sizeof c);
@@ -300,13 +306,56 @@ static void test_fork(const hl_allocator *a, int debug) {
     close_heap(&h);
 }
 
+/* ---- the thread cache's own promises ------------------------------------------ */
+
+static void *fill_and_exit(void *arg) {
+    heap_under_test *h = arg;
+    void *p[64];
+    for (int i = 0; i < 64; i++) p[i] = h->a->malloc(h->heap, 100);
+    for (int i = 0; i < 64; i++) h->a->free(h->heap, p[i]); /* into this thread's bins */
+    return NULL;
+}
+
+static void test_cache_promises(const hl_allocator *a) {
+    heap_under_test h;
+    CHECK(open_heap(&h, a, LAYER_CACHE), "%s+cache: create", a->name);
+    /* a thread that exits with full bins gives them back */
+    pthread_t th;
+    pthread_create(&th, NULL, fill_and_exit, &h);
+    pthread_join(th, NULL);
+    hl_cache_stats st;
+    hl_cache_get_stats(h.heap, &st);
+    CHECK(st.cached_bytes == 0, "%s+cache: %zu bytes still cached after the thread exited", a->name, st.cached_bytes);
+    CHECK(st.hits + st.misses >= 64, "%s+cache: the exited thread's counts are kept", a->name);
+    /* a second free of a cached block is ignored, and the block is handed out once */
+    unsigned char *p = h.a->malloc(h.heap, 48);
+    h.a->free(h.heap, p);
+    h.a->free(h.heap, p);
+    hl_cache_get_stats(h.heap, &st);
+    CHECK(st.double_frees == 1, "%s+cache: the second free was counted (%zu)", a->name, st.double_frees);
+    unsigned char *x = h.a->malloc(h.heap, 48), *y = h.a->malloc(h.heap, 48);
+    CHECK(x != y, "%s+cache: one block handed out twice after a double free", a->name);
+    /* a cached block is dirty; calloc clears it */
+    memset(x, 0x5A, 48);
+    h.a->free(h.heap, x);
+    unsigned char *z = h.a->calloc(h.heap, 1, 48);
+    size_t dirty = 0;
+    for (int i = 0; z && i < 48; i++) dirty += z[i] != 0;
+    CHECK(z && dirty == 0, "%s+cache: calloc of a cached block has %zu non-zero bytes", a->name, dirty);
+    h.a->free(h.heap, y);
+    h.a->free(h.heap, z);
+    CHECK(h.a->check(h.heap) == 0, "%s+cache: check after the promises", a->name);
+    close_heap(&h);
+}
+
 int main(void) {
     pthread_atfork(fork_prepare, fork_release, fork_release);
+    for (const hl_allocator *const *a = hl_allocators; *a; a++) test_cache_promises(*a);
     size_t count = 0;
     for (const hl_allocator *const *a = hl_allocators; *a; a++, count++) {
-        for (int debug = 0; debug <= 1; debug++) {
-            test_stress(*a, debug);
-            test_fork(*a, debug);
+        for (int layer = LAYER_NONE; layer <= LAYER_CACHE; layer++) {
+            test_stress(*a, layer); /* with the cache: threads exit with full bins */
+            test_fork(*a, layer);
         }
     }
     CHECK(count > 0, "no allocator in this build");
