@@ -43,7 +43,7 @@ static int class_floor(size_t usable) {
  * HL_CACHE_BIN_BYTES, but never fewer than HL_CACHE_BIN_MIN blocks (a bin that
  * holds few makes every other call a refill or a flush under the lock). */
 #ifndef HL_CACHE_BIN_BYTES
-#define HL_CACHE_BIN_BYTES ((size_t)256 << 10)
+#define HL_CACHE_BIN_BYTES ((size_t)128 << 10)
 #endif
 #ifndef HL_CACHE_BIN_MIN
 #define HL_CACHE_BIN_MIN 4

@@ -17,7 +17,7 @@
  *  - free of a block whose usable size is at most HL_CACHE_MAX_BYTES puts it in
  *    the calling thread's bin of the largest class it can hold, whichever thread
  *    allocated it: a block freed on another thread is simply that thread's now;
- *  - a bin holds at most max(4, min(128, 256 KiB / size)) blocks and a thread at
+ *  - a bin holds at most max(4, min(128, 128 KiB / size)) blocks and a thread at
  *    most HL_CACHE_THREAD_BYTES bytes; a full bin gives half back to the heap
  *    under one lock, a thread over its bytes gives back its largest classes
  *    down to half the bound; an empty bin is refilled with half its capacity;
@@ -50,12 +50,14 @@
 extern "C" {
 #endif
 
-/* MiB one thread may hold in its bins (default 8). Measured with the churn
- * harness (test/perf/churn.c, 10k live blocks of 8 B-64 KiB per thread): its
- * bins settle near 8 MiB, so 4 made every free a flush (5 M pairs/s) where 8
- * gave 11 M pairs/s on one thread and 18 M on two. */
+/* MiB one thread may hold in its bins (default 4), with bins of about 128 KiB
+ * (HL_CACHE_BIN_BYTES in cache.c). Measured with the churn harness
+ * (test/perf/churn.c, 10k live blocks of 8 B-64 KiB per thread, 1 M pairs):
+ * 4 MiB / 128 KiB gave 9.7 M pairs/s on one thread and 14.7 M on two (tlsf);
+ * 8 MiB / 256 KiB 11.1 and 17.7, at twice the memory; a bound below what the
+ * bins settle at (1 MiB / 256 KiB) made every free a flush: 1.2 M pairs/s. */
 #ifndef HL_CACHE_THREAD_MIB
-#define HL_CACHE_THREAD_MIB 8
+#define HL_CACHE_THREAD_MIB 4
 #endif
 enum {
     HL_CACHE_MAX_BYTES = 64 << 10,      /* larger requests are not cached */
