@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "../pages/spinlock.h"
+#include "../layer.h"
 
 #define CACHE_MAGIC ((uint64_t)0x48435348454c4f43u) /* "COLEHSCH" */
 
@@ -374,57 +374,19 @@ void hl_cache_get_stats(void *heap, hl_cache_stats *out) {
 
 /* ---- one table per wrapped design ---------------------------------------------------- */
 
-enum { WRAP_SLOTS = 8 };
-typedef struct wrap_slot {
-    hl_allocator table;
-    const hl_allocator *inner;
-    char name[32];
-} wrap_slot;
-static wrap_slot wrap_slots[WRAP_SLOTS];
+HL_LAYER_SLOTS(cache_slots, cache_create);
 
-#define WRAP_CREATE(i) \
-    static void *op_create_##i(const hl_hooks *hooks) { return cache_create(wrap_slots[i].inner, hooks); }
-WRAP_CREATE(0) WRAP_CREATE(1) WRAP_CREATE(2) WRAP_CREATE(3)
-WRAP_CREATE(4) WRAP_CREATE(5) WRAP_CREATE(6) WRAP_CREATE(7)
-static void *(*const wrap_creates[WRAP_SLOTS])(const hl_hooks *) = {
-    op_create_0, op_create_1, op_create_2, op_create_3, op_create_4, op_create_5, op_create_6, op_create_7,
+static const hl_allocator cache_ops = {
+    .destroy = cache_destroy,
+    .malloc = cache_malloc,
+    .memalign = cache_memalign,
+    .realloc = cache_realloc,
+    .calloc = cache_calloc,
+    .free = cache_free,
+    .usable_size = cache_usable_size,
+    .check = cache_check,
 };
 
-static hl_spinlock wrap_lock = HL_SPINLOCK_INIT;
+const hl_allocator *hl_cache_wrap(const hl_allocator *inner) { return hl_layer_table(&cache_slots, &cache_ops, "+cache", inner); }
 
-const hl_allocator *hl_cache_wrap(const hl_allocator *inner) {
-    const hl_allocator *out = NULL;
-    if (!inner) return NULL;
-    hl_spin_lock(&wrap_lock);
-    for (size_t i = 0; i < WRAP_SLOTS && !out; i++) {
-        wrap_slot *s = &wrap_slots[i];
-        if (!s->inner) {
-            size_t n = strlen(inner->name);
-            if (n > sizeof s->name - 7) n = sizeof s->name - 7;
-            memcpy(s->name, inner->name, n);
-            memcpy(s->name + n, "+cache", 7);
-            s->table = (hl_allocator){
-                .name = s->name,
-                .create = wrap_creates[i],
-                .destroy = cache_destroy,
-                .malloc = cache_malloc,
-                .memalign = cache_memalign,
-                .realloc = cache_realloc,
-                .calloc = cache_calloc,
-                .free = cache_free,
-                .usable_size = cache_usable_size,
-                .check = cache_check,
-            };
-            __atomic_store_n(&s->inner, inner, __ATOMIC_RELEASE);
-        }
-        if (s->inner == inner) out = &s->table;
-    }
-    hl_spin_unlock(&wrap_lock);
-    return out;
-}
-
-const hl_allocator *hl_cache_inner(const hl_allocator *table) {
-    for (size_t i = 0; i < WRAP_SLOTS; i++)
-        if (table == &wrap_slots[i].table && wrap_slots[i].inner) return wrap_slots[i].inner;
-    return NULL;
-}
+const hl_allocator *hl_cache_inner(const hl_allocator *table) { return hl_layer_inner(&cache_slots, table); }

@@ -20,6 +20,7 @@
  * Both arrays, and the layer's own state, are blocks of the inner heap.
  */
 #include "debug.h"
+#include "../layer.h"
 
 #include <string.h>
 
@@ -521,54 +522,21 @@ static __attribute__((noinline)) void op_free(void *heap, void *ptr) { hl_debug_
 static size_t op_usable_size(void *heap, const void *ptr) { return hl_debug_usable_size(heap, ptr); }
 static size_t op_check(void *heap) { return hl_debug_check(heap); }
 
-/* One table per wrapped allocator. A table's create() has only the hooks to go
- * on, so each slot gets its own create, which knows its inner allocator. */
-enum { WRAP_SLOTS = 8 };
-typedef struct wrap_slot {
-    hl_allocator table;
-    const hl_allocator *inner;
-    char name[32];
-} wrap_slot;
-static wrap_slot wrap_slots[WRAP_SLOTS];
+/* One table per wrapped design (layer.h). */
+static void *debug_create_default(const hl_allocator *inner, const hl_hooks *hooks) {
+    return hl_debug_create(inner, hooks, NULL);
+}
+HL_LAYER_SLOTS(debug_slots, debug_create_default);
 
-#define WRAP_CREATE(i) \
-    static void *op_create_##i(const hl_hooks *hooks) { return hl_debug_create(wrap_slots[i].inner, hooks, NULL); }
-WRAP_CREATE(0) WRAP_CREATE(1) WRAP_CREATE(2) WRAP_CREATE(3)
-WRAP_CREATE(4) WRAP_CREATE(5) WRAP_CREATE(6) WRAP_CREATE(7)
-static void *(*const wrap_creates[WRAP_SLOTS])(const hl_hooks *) = {
-    op_create_0, op_create_1, op_create_2, op_create_3, op_create_4, op_create_5, op_create_6, op_create_7,
+static const hl_allocator debug_ops = {
+    .destroy = op_destroy,
+    .malloc = op_malloc,
+    .memalign = op_memalign,
+    .realloc = op_realloc,
+    .calloc = op_calloc,
+    .free = op_free,
+    .usable_size = op_usable_size,
+    .check = op_check,
 };
 
-static void wrap_slot_init(wrap_slot *s, size_t i, const hl_allocator *inner) {
-    s->inner = inner;
-    size_t n = strlen(inner->name);
-    if (n > sizeof s->name - 7) n = sizeof s->name - 7;
-    memcpy(s->name, inner->name, n);
-    memcpy(s->name + n, "+debug", 7);
-    s->table = (hl_allocator){
-        .name = s->name,
-        .create = wrap_creates[i],
-        .destroy = op_destroy,
-        .malloc = op_malloc,
-        .memalign = op_memalign,
-        .realloc = op_realloc,
-        .calloc = op_calloc,
-        .free = op_free,
-        .usable_size = op_usable_size,
-        .check = op_check,
-    };
-}
-
-static hl_spinlock wrap_lock = HL_SPINLOCK_INIT;
-
-const hl_allocator *hl_debug_wrap(const hl_allocator *inner) {
-    const hl_allocator *out = NULL;
-    if (!inner) return NULL;
-    hl_spin_lock(&wrap_lock);
-    for (size_t i = 0; i < WRAP_SLOTS && !out; i++) {
-        if (!wrap_slots[i].inner) wrap_slot_init(&wrap_slots[i], i, inner);
-        if (wrap_slots[i].inner == inner) out = &wrap_slots[i].table;
-    }
-    hl_spin_unlock(&wrap_lock);
-    return out;
-}
+const hl_allocator *hl_debug_wrap(const hl_allocator *inner) { return hl_layer_table(&debug_slots, &debug_ops, "+debug", inner); }
