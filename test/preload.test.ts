@@ -1,6 +1,6 @@
 // The LD_PRELOAD libraries: the C test program (test/preload/preload_test.c) under
 // each library, the trace they record, and a real program's output on them.
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -99,6 +99,16 @@ describe.each(allocatorNames)('libheaplab-%s.so', (kind) => {
     expect(plain.stdout).toBe('5888890\n');
     expect(preloaded.stdout).toBe(plain.stdout);
     expect(preloaded.status).toBe(0);
+  });
+
+  it('gives memory back once everything is freed and malloc_trim is called', () => {
+    const exe = join(scratch, 'trim');
+    execFileSync('cc', ['-O1', '-o', exe, join(repoRoot, 'test', 'fixtures', 'trim.c')]);
+    const r = spawnSync(exe, [], { encoding: 'utf8', env: envWith({ LD_PRELOAD: preloadLibraryPath(kind) }) });
+    expect(r.status).toBe(0);
+    const [peak, , trimmed] = r.stdout.trim().split(' ').map(Number);
+    expect(peak).toBeGreaterThan(40_000); // ~80 MB touched
+    expect(trimmed).toBeLessThan(peak! / 4);
   });
 
   it('grows a big block by realloc in place of a copy, with the page cache on, off or misnamed', () => {

@@ -354,6 +354,15 @@ static size_t cache_check(void *heap) {
     return bad;
 }
 
+void hl_cache_flush_thread(void *heap) {
+    cache_heap *h = heap;
+    cache_thread *t = tls_heap_id == h->id ? tls_thread : pthread_getspecific(h->thread_key);
+    if (!t) return;
+    heap_lock(h);
+    thread_flush_all_locked(h, t);
+    heap_unlock(h);
+}
+
 void hl_cache_get_stats(void *heap, hl_cache_stats *out) {
     cache_heap *h = heap;
     memset(out, 0, sizeof *out);

@@ -81,6 +81,10 @@ typedef struct hl_cache_stats {
 } hl_cache_stats;
 void hl_cache_get_stats(void *heap, hl_cache_stats *out);
 
+/* Gives the calling thread's bins back to the heap (malloc_trim): a cached block
+ * keeps its pool or segment from going back to the page source. */
+void hl_cache_flush_thread(void *heap);
+
 /* Fork handlers: the cache's lock is the heap's own (hooks->lock); nothing more. */
 
 #ifdef __cplusplus

@@ -499,6 +499,9 @@ HL_EXPORT int __posix_memalign(void **out, size_t align, size_t n) HL_ALIAS(posi
 HL_EXPORT int malloc_trim(size_t pad) {
     (void)pad;
     if (atomic_load_explicit(&g_state, memory_order_acquire) != 1) return 0;
+#ifdef HL_PRELOAD_CACHE
+    if (!g_debug) hl_cache_flush_thread(g_heap); /* the caller's bins first: they pin pools */
+#endif
     g_src_hooks.lock(g_src_hooks.ctx);
     int released = g_src.run_count != 0;
     hl_mmap_pages_release_cache(&g_src);
