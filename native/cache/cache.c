@@ -11,8 +11,9 @@
 #define CACHE_MAGIC ((uint64_t)0x48435348454c4f43u) /* "COLEHSCH" */
 
 enum { CLASS_SUB_BITS = 3, CLASS_SUB = 1 << CLASS_SUB_BITS }; /* classes per power of two above 256 */
-_Static_assert(HL_CACHE_MAX_BYTES == 1 << 16 && HL_CACHE_CLASSES == 16 + (16 - 8) * CLASS_SUB,
-               "16 classes of 16 bytes to 256, then CLASS_SUB per power of two up to 64 KiB");
+_Static_assert(HL_CACHE_MAX_LOG2 >= 9 && HL_CACHE_MAX_LOG2 <= 30 &&
+                   HL_CACHE_CLASSES == 16 + (HL_CACHE_MAX_LOG2 - 8) * CLASS_SUB,
+               "16 classes of 16 bytes to 256, then CLASS_SUB per power of two up to HL_CACHE_MAX_BYTES");
 
 /* ---- size classes ------------------------------------------------------------ */
 
@@ -21,7 +22,7 @@ static unsigned floor_log2(size_t x) { return 63u - (unsigned)__builtin_clzl(x);
 /* The class of a request of n bytes (n <= HL_CACHE_MAX_BYTES). */
 static unsigned class_of(size_t n) {
     if (n <= 256) return n ? (unsigned)((n - 1) >> 4) : 0;
-    unsigned e = floor_log2(n - 1); /* 8..15 */
+    unsigned e = floor_log2(n - 1); /* 8 .. HL_CACHE_MAX_LOG2 - 1 */
     return 16 + (e - 8) * CLASS_SUB + (unsigned)(((n - 1) >> (e - CLASS_SUB_BITS)) & (CLASS_SUB - 1));
 }
 

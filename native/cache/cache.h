@@ -56,12 +56,16 @@ extern "C" {
  * 4 MiB / 128 KiB gave 9.7 M pairs/s on one thread and 14.7 M on two (tlsf);
  * 8 MiB / 256 KiB 11.1 and 17.7, at twice the memory; a bound below what the
  * bins settle at (1 MiB / 256 KiB) made every free a flush: 1.2 M pairs/s. */
+/* log2 of the largest request cached (default 16: 64 KiB; at least 9). */
+#ifndef HL_CACHE_MAX_LOG2
+#define HL_CACHE_MAX_LOG2 16
+#endif
 #ifndef HL_CACHE_THREAD_MIB
 #define HL_CACHE_THREAD_MIB 4
 #endif
 enum {
-    HL_CACHE_MAX_BYTES = 64 << 10,      /* larger requests are not cached */
-    HL_CACHE_CLASSES = 16 + 8 * 8,      /* 16..256 by 16, then 8 per power of two to 64 KiB */
+    HL_CACHE_MAX_BYTES = 1 << HL_CACHE_MAX_LOG2,         /* larger requests are not cached */
+    HL_CACHE_CLASSES = 16 + 8 * (HL_CACHE_MAX_LOG2 - 8), /* 16..256 by 16, then 8 per power of two */
     HL_CACHE_THREAD_BYTES = HL_CACHE_THREAD_MIB << 20, /* bytes one thread may hold in its bins */
 };
 
