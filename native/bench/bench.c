@@ -637,8 +637,8 @@ static void worker_release(worker *w) {
         for (uint32_t id = 0; id <= w->trace->max_id; id++)
             if (w->ptr[id]) a->free(w->run->heap, w->ptr[id]);
     }
-    free(w->ptr);
-    free(w->bsize);
+    hl_table_free(w->ptr, (size_t)w->trace->max_id + 1, sizeof *w->ptr);
+    hl_table_free(w->bsize, (size_t)w->trace->max_id + 1, sizeof *w->bsize);
     w->ptr = NULL;
     w->bsize = NULL;
 }
@@ -664,8 +664,8 @@ static int one_pass(const hl_bench_target *t, const hl_bench_config *c, hl_bench
         w[k].trace = &c->traces[k];
         w[k].touch = c->touch;
         w[k].timed = timed;
-        w[k].ptr = calloc((size_t)c->traces[k].max_id + 1, sizeof(void *));
-        w[k].bsize = calloc((size_t)c->traces[k].max_id + 1, sizeof(size_t));
+        w[k].ptr = hl_table_alloc((size_t)c->traces[k].max_id + 1, sizeof(void *));
+        w[k].bsize = hl_table_alloc((size_t)c->traces[k].max_id + 1, sizeof(size_t));
         w[k].all = w;
         w[k].nworkers = n;
         w[k].result = res;
@@ -676,12 +676,7 @@ static int one_pass(const hl_bench_target *t, const hl_bench_config *c, hl_bench
             w[k].ach = &hists[4 * k + 2];
             w[k].fch = &hists[4 * k + 3];
         }
-        if (!w[k].ptr || !w[k].bsize) rc = -1;
-        else {
-            /* touch the block tables now, so the resident-set baseline holds them */
-            memset(w[k].ptr, 0, ((size_t)c->traces[k].max_id + 1) * sizeof(void *));
-            memset(w[k].bsize, 0, ((size_t)c->traces[k].max_id + 1) * sizeof(size_t));
-        }
+        if (!w[k].ptr || !w[k].bsize) rc = -1; /* faulted in already: the baseline holds them */
     }
     if (sample) {
         res->baseline_mapped = t->kind == T_HEAPLAB ? 0 : target_mapped(&run);

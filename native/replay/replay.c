@@ -1,9 +1,23 @@
 /* replay.c — a trace, run in C. See replay.h. */
-#define _POSIX_C_SOURCE 200809L
+#define _GNU_SOURCE
 #include "replay.h"
 
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <time.h>
+
+void *hl_table_alloc(size_t count, size_t size) {
+    if (size && count > SIZE_MAX / size) return NULL;
+    size_t bytes = count * size;
+    if (!bytes) bytes = 1;
+    void *m = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    return m == MAP_FAILED ? NULL : m;
+}
+
+void hl_table_free(void *table, size_t count, size_t size) {
+    size_t bytes = count * size;
+    if (table) munmap(table, bytes ? bytes : 1);
+}
 
 uint64_t hl_now_ns(void) {
     struct timespec ts;
@@ -18,7 +32,7 @@ static double offset_of(const void *p, const unsigned char *base) {
 
 int hl_replay(const hl_allocator *a, void *heap, const hl_trace_view *t, const hl_replay_options *o,
               hl_replay_result *r, hl_replay_blocks *blocks) {
-    void **ptr = calloc((size_t)t->max_id + 1, sizeof *ptr);
+    void **ptr = hl_table_alloc((size_t)t->max_id + 1, sizeof *ptr);
     if (!ptr) return -1;
     size_t failures = 0;
     uint64_t start = hl_now_ns();
@@ -41,7 +55,7 @@ int hl_replay(const hl_allocator *a, void *heap, const hl_trace_view *t, const h
 void hl_replay_release(const hl_allocator *a, void *heap, hl_replay_blocks *blocks) {
     for (uint32_t id = 0; id < blocks->count; id++)
         if (blocks->ptr[id]) a->free(heap, blocks->ptr[id]);
-    free(blocks->ptr);
+    hl_table_free(blocks->ptr, blocks->count, sizeof *blocks->ptr);
     blocks->ptr = NULL;
     blocks->count = 0;
 }

@@ -83,6 +83,14 @@ static inline void *hl_replay_step(const hl_allocator *a, void *heap, const hl_t
     return p;
 }
 
+/* A zeroed table of `count` entries of `size` bytes, on its own pages, every page
+ * already faulted in (MAP_POPULATE): a replay's timing must not include the
+ * page faults of its own bookkeeping, nor may the table come from an allocator
+ * under test (glibc's malloc is one). NULL if it cannot be had. A calloc and a
+ * memset would not do: the compiler drops a memset of fresh calloc memory. */
+void *hl_table_alloc(size_t count, size_t size);
+void hl_table_free(void *table, size_t count, size_t size);
+
 /* Returns 0, or -1 if the block table could not be allocated. */
 int hl_replay(const hl_allocator *a, void *heap, const hl_trace_view *trace, const hl_replay_options *options,
               hl_replay_result *result, hl_replay_blocks *blocks);
