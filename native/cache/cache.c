@@ -26,11 +26,17 @@ static unsigned class_of(size_t n) {
     return 16 + (e - 8) * CLASS_SUB + (unsigned)(((n - 1) >> (e - CLASS_SUB_BITS)) & (CLASS_SUB - 1));
 }
 
-static size_t class_size(unsigned c) {
+static size_t class_size_of(unsigned c) {
     if (c < 16) return ((size_t)c + 1) * 16;
     unsigned e = 8 + (c - 16) / CLASS_SUB, sub = (c - 16) % CLASS_SUB;
     return ((size_t)1 << e) + ((size_t)sub + 1) * ((size_t)1 << (e - CLASS_SUB_BITS));
 }
+
+/* Both per-class figures from tables filled once (class_tables_init): they are
+ * read on every cached malloc and free, and the capacity is a division. */
+static uint32_t class_bytes[HL_CACHE_CLASSES];
+static uint32_t class_cap[HL_CACHE_CLASSES];
+static size_t class_size(unsigned c) { return class_bytes[c]; }
 
 /* The largest class whose blocks a block of `usable` bytes can be; -1 if none. */
 static int class_floor(size_t usable) {
@@ -49,9 +55,18 @@ static int class_floor(size_t usable) {
 #ifndef HL_CACHE_BIN_MIN
 #define HL_CACHE_BIN_MIN 4
 #endif
-static uint32_t class_capacity(unsigned c) {
-    size_t n = HL_CACHE_BIN_BYTES / class_size(c);
+static uint32_t class_capacity_of(unsigned c) {
+    size_t n = HL_CACHE_BIN_BYTES / class_size_of(c);
     return (uint32_t)(n < HL_CACHE_BIN_MIN ? HL_CACHE_BIN_MIN : n > 128 ? 128 : n);
+}
+static uint32_t class_capacity(unsigned c) { return class_cap[c]; }
+
+static pthread_once_t class_tables_once = PTHREAD_ONCE_INIT;
+static void class_tables_init(void) {
+    for (unsigned c = 0; c < HL_CACHE_CLASSES; c++) {
+        class_bytes[c] = (uint32_t)class_size_of(c);
+        class_cap[c] = class_capacity_of(c);
+    }
 }
 
 /* ---- heap and thread state ----------------------------------------------------- */
@@ -181,6 +196,7 @@ static cache_thread *thread_state(cache_heap *h) {
 /* ---- the operations ---------------------------------------------------------------- */
 
 static void *cache_create(const hl_allocator *inner, const hl_hooks *hooks) {
+    pthread_once(&class_tables_once, class_tables_init);
     if (!inner || !hooks || !hooks->alloc_page || !hooks->free_page || !hooks->lock || !hooks->unlock) return NULL;
     size_t ps = hooks->page_size;
     size_t pages = (sizeof(cache_heap) + ps - 1) / ps;
