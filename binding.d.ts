@@ -88,6 +88,8 @@ export declare class NativeHeap {
    * @param pages the page source: 'mmap' (anonymous mappings) or 'arena' (deterministic)
    * @param debug debug mode (native/debug/debug.h) when given: magics, canaries, fill patterns, quarantine
    * @param pageCache the mmap source's page cache (native/pages/pages.h); the defaults when absent
+   * @param maxBufferLength the longest Buffer this Node.js makes (buffer.constants.MAX_LENGTH): longer
+   *   blocks are refused with the invalidSize status (Node would refuse the Buffer after the allocation)
    * Construction never throws; `status()` is non-zero when the heap did not come up.
    */
   constructor(
@@ -97,6 +99,7 @@ export declare class NativeHeap {
     pages?: 'mmap' | 'arena',
     debug?: NativeDebugOptions,
     pageCache?: NativePageCacheOptions,
+    maxBufferLength?: number,
   );
   /** 0 when the heap is usable, else the status that prevented it. */
   status(): number;

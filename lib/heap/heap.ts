@@ -13,6 +13,7 @@ import {
   ForeignBufferError,
   HeapCorruptionError,
   InvalidArgumentError,
+  InvalidSizeError,
   Status,
   UnknownAllocatorError,
   statusError,
@@ -23,6 +24,19 @@ import { callerFrame, checkDebugOptions, type DebugOptions, findingsError, Reque
 import { createPortHeap, type PortHeap } from './port-heap.js';
 import { checkAlignment, checkBoolean, checkByteCount, checkOptions, checkSize, describe } from '../validate.js';
 import { type AllocatorKind, allocatorKinds } from '../kinds.js';
+import { constants as bufferConstants } from 'node:buffer';
+
+/** The longest Buffer this Node.js can make (2**32 on Node 20): a native block is one Buffer, so no larger. */
+export const MAX_BUFFER_LENGTH: number = bufferConstants.MAX_LENGTH;
+
+/** Throws InvalidSizeError for a size no Buffer can have (checkSize has taken the rest). */
+function checkBufferLength(size: number, what: string): void {
+  if (size > MAX_BUFFER_LENGTH) {
+    throw new InvalidSizeError(
+      `${what}: ${size} bytes is more than a Buffer can hold in this Node.js (buffer.constants.MAX_LENGTH = ${MAX_BUFFER_LENGTH})`,
+    );
+  }
+}
 
 export interface HeapOptions {
   /** Most bytes the heap may map from the system; allocations beyond fail with ERR_HEAPLAB_OUT_OF_MEMORY. Default: no limit. */
@@ -149,6 +163,7 @@ class NativeBackedHeap implements Heap<Buffer> {
   alloc(size: number, options?: AllocOptions): Buffer {
     this.#assertAlive('alloc');
     checkSize(size);
+    checkBufferLength(size, `heap.alloc(${size})`);
     const opts = checkOptions(options, 'alloc options', ['align', 'zero', 'label']);
     const align = opts.align === undefined ? defaultAlign : checkAlignment(opts.align);
     const zero = opts.zero === undefined ? false : checkBoolean(opts.zero, 'zero');
@@ -173,6 +188,7 @@ class NativeBackedHeap implements Heap<Buffer> {
     this.#assertAlive('realloc');
     const record = this.#recordOf(buf, 'realloc');
     checkSize(size);
+    checkBufferLength(size, `heap.realloc(${size})`);
     const opts = checkOptions(options, 'realloc options', ['label']);
     if (opts.label !== undefined && typeof opts.label !== 'string') {
       throw new InvalidArgumentError(`Expected a string for label but received ${describe(opts.label)}`);
@@ -267,7 +283,7 @@ export function createHeap(kind: AllocatorKind, options?: HeapOptions): Heap<Buf
     throw new UnknownAllocatorError(`The ${kind} allocator is not in this build of heaplab (built: ${binding.allocators.join(', ')})`);
   }
   const pages = (opts.pages as 'mmap' | 'arena' | undefined) ?? 'mmap';
-  const native = new binding.NativeHeap(cache ? `${kind}+cache` : kind, limit, pageSize, pages, debug ?? undefined, pageCache);
+  const native = new binding.NativeHeap(cache ? `${kind}+cache` : kind, limit, pageSize, pages, debug ?? undefined, pageCache, MAX_BUFFER_LENGTH);
   const status = native.status();
   if (status !== Status.ok) throw statusError(status, `createHeap(${JSON.stringify(kind)})`);
   return new NativeBackedHeap(kind, native, debug !== null);

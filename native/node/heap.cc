@@ -30,6 +30,9 @@ struct Token {
   double id;
   napi_ref buffer;  // weak: lets destroy() detach a Buffer JS still holds
   bool freed;
+  // Set once the Buffer exists. Node calls the finalizer itself when it cannot
+  // make the Buffer; then Wrap, not the finalizer, cleans up.
+  bool adopted;
 };
 
 struct Stats {
@@ -119,6 +122,7 @@ struct HeapState {
 
 void FinalizeBuffer(napi_env env, void * /*data*/, void *hint) {
   Token *t = static_cast<Token *>(hint);
+  if (!t->adopted) return;
   HeapState *h = t->heap;
   if (!t->freed && !h->destroyed) {
     h->ops->free(h->heap, t->ptr);
@@ -155,6 +159,7 @@ class NativeHeap : public Napi::ObjectWrap<NativeHeap> {
   NativeHeap(const Napi::CallbackInfo &info) : Napi::ObjectWrap<NativeHeap>(info) {
     state_ = new HeapState();
     std::string kind = info[0].As<Napi::String>().Utf8Value();
+    if (info.Length() > 6 && info[6].IsNumber()) max_buffer_ = info[6].As<Napi::Number>().DoubleValue();
     size_t limit = (size_t)info[1].As<Napi::Number>().DoubleValue();
     size_t page_size = (size_t)info[2].As<Napi::Number>().DoubleValue();
     state_->ops = hl_allocator_find(kind.c_str());
@@ -206,6 +211,10 @@ class NativeHeap : public Napi::ObjectWrap<NativeHeap> {
  private:
   HeapState *state_;
   int32_t init_status_ = kOk;
+  // The longest Buffer Node makes (buffer.constants.MAX_LENGTH). A longer one
+  // makes node::Buffer::New fail after calling the finalizer, so it is refused
+  // before the allocation.
+  double max_buffer_ = 4294967296.0;
 
   Napi::Value Status(const Napi::CallbackInfo &info) { return Napi::Number::New(info.Env(), init_status_); }
 
@@ -213,7 +222,7 @@ class NativeHeap : public Napi::ObjectWrap<NativeHeap> {
 
   // Wraps ptr in an external Buffer owned by a new Token.
   Napi::Value Wrap(Napi::Env env, double id, void *ptr, size_t size, size_t align) {
-    Token *t = new Token{state_, ptr, size, align < 16 ? 16 : align, id, nullptr, false};
+    Token *t = new Token{state_, ptr, size, align < 16 ? 16 : align, id, nullptr, false, false};
     napi_value buf;
     napi_status st = napi_create_external_buffer(env, size, ptr, FinalizeBuffer, t, &buf);
     if (st != napi_ok) {
@@ -221,6 +230,7 @@ class NativeHeap : public Napi::ObjectWrap<NativeHeap> {
       delete t;
       return Napi::Value();
     }
+    t->adopted = true;
     state_->Ref();
     napi_create_reference(env, buf, 0, &t->buffer);
     state_->live.emplace(id, t);
@@ -235,7 +245,7 @@ class NativeHeap : public Napi::ObjectWrap<NativeHeap> {
     double size_d = info[1].As<Napi::Number>().DoubleValue();
     double align_d = info[2].As<Napi::Number>().DoubleValue();
     bool zero = info[3].ToBoolean().Value();
-    if (!(size_d >= 0 && size_d <= kMaxRequest)) return Fail(env, kInvalidSize);
+    if (!(size_d >= 0 && size_d <= kMaxRequest && size_d <= max_buffer_)) return Fail(env, kInvalidSize);
     size_t size = (size_t)size_d, align = (size_t)align_d;
     if (align == 0 || (align & (align - 1))) return Fail(env, kInvalidAlignment);
     SetRequester(info, 4);
@@ -310,7 +320,7 @@ class NativeHeap : public Napi::ObjectWrap<NativeHeap> {
     if (!t) return Fail(env, why);
     double new_id = info[1].As<Napi::Number>().DoubleValue();
     double size_d = info[2].As<Napi::Number>().DoubleValue();
-    if (!(size_d >= 0 && size_d <= kMaxRequest)) return Fail(env, kInvalidSize);
+    if (!(size_d >= 0 && size_d <= kMaxRequest && size_d <= max_buffer_)) return Fail(env, kInvalidSize);
     size_t size = (size_t)size_d;
     SetRequester(info, 4);
     void *ptr = ResizeKeepingAlignment(t, size);
