@@ -182,6 +182,8 @@ export declare function replay(kind: string, trace: NativeTrace, options: Native
 
 /** Allocators compiled into this addon. */
 export declare const allocators: NativeAllocatorName[];
+/** Detaches an ArrayBuffer (the ts engine's destroy() uses it on its heap's buffer); a status. */
+export declare function detachArrayBuffer(buffer: ArrayBuffer): number;
 /** The operating system's page size. */
 export declare const systemPageSize: number;
 /** The addon's status codes by name (enum HlStatus in native/node/node.h, exported by addon.cc); lib/errors.ts's Status mirrors it. */

@@ -11,6 +11,7 @@ export type HeaplabErrorCode =
   | 'ERR_HEAPLAB_DOUBLE_FREE'
   | 'ERR_HEAPLAB_FOREIGN_BUFFER'
   | 'ERR_HEAPLAB_DESTROYED'
+  | 'ERR_HEAPLAB_DETACHED'
   | 'ERR_HEAPLAB_CORRUPT'
   | 'ERR_HEAPLAB_UNKNOWN_ALLOCATOR'
   | 'ERR_HEAPLAB_UNSUPPORTED'
@@ -54,6 +55,15 @@ export class ForeignBufferError extends HeaplabError {
 /** The heap was destroyed; nothing can be done with it any more. */
 export class DestroyedError extends HeaplabError {
   constructor(message: string) { super('ERR_HEAPLAB_DESTROYED', message); }
+}
+/**
+ * A ts-engine heap's memory (its one ArrayBuffer) was detached by someone else,
+ * e.g. `buffer.transfer()` on Node 21+: its blocks are gone with it, and the heap
+ * cannot go on. (postMessage and structuredClone copy it instead: it is marked
+ * untransferable.)
+ */
+export class HeapDetachedError extends HeaplabError {
+  constructor(message: string) { super('ERR_HEAPLAB_DETACHED', message); }
 }
 /** What debug mode (`createHeap(kind, { debug: true })`) found wrong with one block. */
 export interface HeapFinding {

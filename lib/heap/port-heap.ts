@@ -6,18 +6,28 @@
  * detaching the whole space, so after `free` the old view still reads the
  * allocator's memory; the heap refuses it (ERR_HEAPLAB_DOUBLE_FREE) like a native
  * heap does. `offsetOf(view)` gives the block's offset, the number C would see.
+ *
+ * The space is marked untransferable: a transfer list naming a block's `.buffer`
+ * copies it instead of taking the heap's memory away. `destroy()` detaches it,
+ * so every view of a destroyed heap reads as empty. A block dropped without
+ * `free` stays allocated until `destroy()` (no FinalizationRegistry: it would
+ * cost more than the allocation itself).
  */
+import { markAsUntransferable } from 'node:worker_threads';
 import {
   DestroyedError,
   DoubleFreeError,
   ForeignBufferError,
   HeapCorruptionError,
+  HeapDetachedError,
+  InvalidArgumentError,
   OutOfMemoryError,
   UnknownAllocatorError,
 } from '../errors.js';
+import { binding } from '../addon/native.js';
 import type { AllocOptions, Heap, HeapStats } from './types.js';
 import type { AllocatorKind } from '../kinds.js';
-import { ArenaPages, DEFAULT_RESERVE } from '../pages/arena.js';
+import { ArenaPages, DEFAULT_RESERVE, MAX_RESERVE } from '../pages/arena.js';
 import { portFactories } from '../ports/index.js';
 import type { PortAllocator } from '../ports/types.js';
 import { checkAlignment, checkBoolean, checkOptions, checkSize, describe } from '../validate.js';
@@ -56,6 +66,12 @@ class PortBackedHeap implements PortHeap {
 
   #alive(method: string): void {
     if (this.#destroyed) throw new DestroyedError(`heap.${method}: this ${this.kind} heap (ts) was destroyed`);
+    if (this.pages.buffer.byteLength === 0) {
+      throw new HeapDetachedError(
+        `heap.${method}: this ${this.kind} heap's memory (its ArrayBuffer) was detached, and its blocks with it; ` +
+          'send copies of blocks (view.slice()), not their buffer',
+      );
+    }
   }
 
   #record(view: unknown, method: string): PortBlock {
@@ -155,9 +171,11 @@ class PortBackedHeap implements PortHeap {
   }
 
   destroy(): void {
-    this.#alive('destroy');
+    if (this.#destroyed) this.#alive('destroy');
     this.#destroyed = true;
+    if (this.pages.buffer.byteLength === 0) return; // detached already: nothing left to give back
     this.#port.destroy();
+    binding.detachArrayBuffer(this.pages.buffer); // every old view now reads as empty
   }
 
   [Symbol.dispose](): void {
@@ -165,11 +183,19 @@ class PortBackedHeap implements PortHeap {
   }
 }
 
+/** The largest page of a ts heap: a sixteenth of the largest space, so a heap holds more than a few pages. */
+const MAX_PORT_PAGE = 2 ** Math.floor(Math.log2(MAX_RESERVE / 16));
+
 /** A heap of the TypeScript port of `kind`, over its own ArenaPages. */
 export function createPortHeap(kind: AllocatorKind, limit: number, pageSize: number): PortHeap {
   const factory = portFactories[kind];
   if (!factory) throw new UnknownAllocatorError(`There is no TypeScript port of ${kind} in this build`);
-  const pages = new ArenaPages(pageSize || 4096, limit ? Math.min(Math.max(limit, 1 << 20), DEFAULT_RESERVE) + (pageSize || 4096) : DEFAULT_RESERVE, limit);
+  const page = pageSize || 4096;
+  if (page < 4096 || page > MAX_PORT_PAGE || (page & (page - 1)) !== 0) {
+    throw new InvalidArgumentError(`Expected a power of two from 4096 to ${MAX_PORT_PAGE} for pageSize (ts engine) but received ${pageSize}`);
+  }
+  const pages = new ArenaPages(page, limit ? Math.min(Math.max(limit, 1 << 20), DEFAULT_RESERVE) + page : DEFAULT_RESERVE, limit);
+  markAsUntransferable(pages.buffer);
   const port = factory(pages);
   if (!port) throw new OutOfMemoryError(`createHeap(${JSON.stringify(kind)}, { engine: 'ts' }): the page source refused the first pages`);
   return new PortBackedHeap(kind, pages, port);

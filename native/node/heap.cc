@@ -490,6 +490,23 @@ class NativeHeap : public Napi::ObjectWrap<NativeHeap> {
   }
 };
 
+// detachArrayBuffer(ab) -> status: the ts engine's destroy() detaches its heap's
+// ArrayBuffer, so that no view of a destroyed heap reads or writes it. (Its
+// buffer is marked untransferable, so JS alone cannot detach it on Node 20.)
+Napi::Value DetachArrayBuffer(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  bool detachable = info.Length() > 0 && info[0].IsArrayBuffer();
+  if (detachable) {
+    bool detached = false;
+    napi_is_detached_arraybuffer(env, info[0], &detached);
+    if (!detached && napi_detach_arraybuffer(env, info[0]) != napi_ok) detachable = false;
+  }
+  return Napi::Number::New(env, detachable ? kOk : kForeign);
+}
+
 }  // namespace
 
-void ExportHeap(Napi::Env env, Napi::Object exports) { exports.Set("NativeHeap", NativeHeap::Init(env)); }
+void ExportHeap(Napi::Env env, Napi::Object exports) {
+  exports.Set("NativeHeap", NativeHeap::Init(env));
+  exports.Set("detachArrayBuffer", Napi::Function::New(env, DetachArrayBuffer, "detachArrayBuffer"));
+}
