@@ -79,6 +79,15 @@ export interface NativeDebugOptions {
   checkEvery: number;
 }
 
+/** What NativeHeap#region returns. */
+export interface NativeRegion {
+  buffer: ArrayBuffer;
+  /** Allocates (align 16 and not zeroed when omitted); the block's offset in `buffer`, or a negated status. */
+  alloc(size: number, align?: number, zero?: boolean): number;
+  /** Frees the block a view over `buffer` starts; a status (notLive if it starts none). */
+  free(view: Uint8Array): number;
+}
+
 /** One heap: one allocator instance over its own page source. */
 export declare class NativeHeap {
   /**
@@ -125,6 +134,17 @@ export declare class NativeHeap {
   check(): NativeCheckResult | number;
   /** Detaches every live Buffer and gives all pages back. Returns a status. */
   destroy(): number;
+  /**
+   * Region mode (an arena heap; lib/heap/unsafe-heap.ts), once per heap: the ArrayBuffer over
+   * the whole arena and the hot path as functions bound to the heap (a status if the heap is not
+   * on the arena source, or region() was called before). The buffer holds a reference on the
+   * heap's memory until it is collected or the heap destroyed (which detaches it).
+   */
+  region(): NativeRegion | number;
+  /** Region mode: resizes the block at `offset`; the new offset, or a negated status (the old block stays). */
+  reallocAt(offset: number, length: number, size: number): number;
+  /** Region mode: usable bytes of the block at `offset`, or a negated status. */
+  usableAt(offset: number): number;
   /** Debug mode: what the layer found since the last call (each finding once); [] otherwise. */
   findings(): NativeFinding[];
   /** Debug mode, for tests: the address of the block of token `id`, or a negated status. */

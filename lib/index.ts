@@ -9,6 +9,8 @@
  * ```
  */
 export { createHeap, availableAllocators } from './heap/heap.js';
+export { createUnsafeHeap } from './heap/unsafe-heap.js';
+export type { UnsafeHeap, UnsafeHeapOptions } from './heap/unsafe-heap.js';
 export { allocatorKinds } from './kinds.js';
 export type { HeapOptions } from './heap/heap.js';
 export type { PageCacheOptions } from './pages/page-cache.js';

@@ -17,6 +17,7 @@ import type { BenchJob, BenchRunResult, HistogramData } from './child.js';
 import type { AllocatorRun, BenchReport, LatencySummary, NapiResult, PeerStatus, WorkloadResult } from './report.js';
 import { benchWorkloads, recordProgram, recordedPrograms, type Workload } from './workloads.js';
 import { availableAllocators, createHeap } from '../heap/heap.js';
+import { createUnsafeHeap } from '../heap/unsafe-heap.js';
 import { type AllocatorKind, isAllocatorName } from '../kinds.js';
 import { packageRoot } from '../util/package-root.js';
 import { portFactories } from '../ports/index.js';
@@ -263,7 +264,12 @@ function fillRatios(w: WorkloadResult): void {
   }
 }
 
-/** Times alloc + free through createHeap beside Buffer.allocUnsafe. */
+/**
+ * Times alloc + free from JS beside Buffer.allocUnsafe, both bytes touched: the
+ * safe path (`createHeap(kind)`: a detachable Buffer per block), the fast one
+ * (`createUnsafeHeap(kind)`: views over one region) and the ts engine. Every path
+ * runs once per round, three rounds interleaved; each figure is its median.
+ */
 export function benchNapi(kinds: readonly AllocatorKind[], scale = 1): NapiResult[] {
   const out: NapiResult[] = [];
   const sizes: Array<[number, number]> = [
@@ -275,33 +281,59 @@ export function benchNapi(kinds: readonly AllocatorKind[], scale = 1): NapiResul
     const iterations = Math.max(100, Math.round(baseIterations * scale));
     let sink = 0;
     const time = (fn: () => void): number => {
-      for (let i = 0; i < Math.min(1000, iterations); i++) fn(); // warm up
+      for (let i = 0; i < Math.min(20_000, iterations); i++) fn(); // warm up: past the optimizing compiler
       const start = process.hrtime.bigint();
       for (let i = 0; i < iterations; i++) fn();
       return Number(process.hrtime.bigint() - start) / iterations;
     };
-    const base = time(() => {
-      const b = Buffer.allocUnsafe(size);
+    const touch = (b: Uint8Array): void => {
       b[0] = 1;
       b[size - 1] = 1;
       sink ^= b[0]!;
-    });
-    out.push({ size, path: 'Buffer.allocUnsafe', iterations, nsPerPair: base, ratio: 1 });
+    };
+    const paths: Array<{ path: string; open: () => { pair: () => void; close: () => void } }> = [
+      { path: 'Buffer.allocUnsafe', open: () => ({ pair: () => touch(Buffer.allocUnsafe(size)), close: () => {} }) },
+    ];
     for (const kind of kinds) {
-      const heap = createHeap(kind);
-      try {
-        const ns = time(() => {
-          const b = heap.alloc(size);
-          b[0] = 1;
-          b[size - 1] = 1;
-          sink ^= b[0]!;
-          heap.free(b);
-        });
-        out.push({ size, path: kind, iterations, nsPerPair: ns, ratio: ns / base });
-      } finally {
-        heap.destroy();
-      }
+      paths.push({
+        path: kind,
+        open: () => {
+          const heap = createHeap(kind);
+          return { pair: () => { const b = heap.alloc(size); touch(b); heap.free(b); }, close: () => heap.destroy() };
+        },
+      });
+      paths.push({
+        path: `${kind} unsafe`,
+        open: () => {
+          const heap = createUnsafeHeap(kind);
+          return { pair: () => { const b = heap.alloc(size); touch(b); heap.free(b); }, close: () => heap.destroy() };
+        },
+      });
+      paths.push({
+        path: `${kind} ts`,
+        open: () => {
+          const heap = createHeap(kind, { engine: 'ts' });
+          return { pair: () => { const b = heap.alloc(size); touch(b); heap.free(b); }, close: () => heap.destroy() };
+        },
+      });
     }
+    const rounds: number[][] = paths.map(() => []);
+    for (let round = 0; round < 3; round++) {
+      paths.forEach((p, i) => {
+        const run = p.open();
+        try {
+          rounds[i]!.push(time(run.pair));
+        } finally {
+          run.close();
+        }
+      });
+    }
+    const median = (xs: number[]): number => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+    const base = median(rounds[0]!);
+    paths.forEach((p, i) => {
+      const ns = median(rounds[i]!);
+      out.push({ size, path: p.path, iterations, nsPerPair: ns, ratio: ns / base });
+    });
     if (sink === 42) console.log(''); // keep the loop's work observable
   }
   return out;

@@ -208,7 +208,7 @@ function napiSection(napi: NapiResult[]): string {
       return barChart(`${bytes(size)}: ns per alloc + free (lower is better)`, bars, 'ns', 520);
     })
     .join('');
-  return `<section><h2>Node-API paths</h2><p>Allocating and freeing a native <code>Buffer</code> through <code>createHeap(kind).alloc(size)</code> / <code>free(buf)</code> (both bytes touched), beside <code>Buffer.allocUnsafe(size)</code> (freed by the garbage collector, whose time is included as it runs). Ratios are to <code>Buffer.allocUnsafe</code>.</p><div class="row">${charts}</div></section>`;
+  return `<section><h2>Node-API paths</h2><p>Allocating and freeing from JS (both bytes touched, medians of 3 interleaved rounds): <code>KIND</code> is the safe path, <code>createHeap(kind)</code> (a detachable native <code>Buffer</code> per block); <code>KIND unsafe</code> the fast one, <code>createUnsafeHeap(kind)</code> (views over one region, not detached on free); <code>KIND ts</code> the TypeScript port behind <code>createHeap(kind, { engine: 'ts' })</code>;, beside <code>Buffer.allocUnsafe(size)</code> (freed by the garbage collector, whose time is included as it runs). Ratios are to <code>Buffer.allocUnsafe</code>.</p><div class="row">${charts}</div></section>`;
 }
 
 function overview(report: BenchReport): string {

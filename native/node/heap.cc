@@ -11,6 +11,8 @@
 #include <string>
 #include <unordered_map>
 
+#include <sys/mman.h>
+
 #include "node.h"
 extern "C" {
 #include "../allocator.h"
@@ -51,7 +53,14 @@ struct HeapState {
   hl_debug_heap *debug = nullptr;
   hl_hooks hooks{};
   bool destroyed = false;
-  size_t refs = 1;  // the JS wrapper + one per Token not yet finalized
+  size_t refs = 1;  // the JS wrapper + one per Token not yet finalized (+ the region's ArrayBuffer)
+  // Region mode (createUnsafeHeap): blocks are views over one external
+  // ArrayBuffer that spans the arena; a bit per 16 bytes marks each live
+  // block's start, so that free and realloc are handed only real block starts.
+  napi_ref region = nullptr;  // weak: destroy() detaches it
+  bool region_made = false;
+  uint8_t *starts = nullptr;  // the bitmap (mmap, NORESERVE)
+  size_t starts_bytes = 0;
   std::unordered_map<double, Token *> live;
   Stats stats;
 
@@ -74,6 +83,9 @@ struct HeapState {
       t->freed = true;
     }
     live.clear();
+    if (env && region) DetachArrayBufferRef(env, region);
+    if (starts) munmap(starts, starts_bytes);
+    starts = nullptr;
     if (heap) ops->destroy(heap);
     heap = nullptr;
     if (!use_arena) hl_mmap_pages_release_cache(&pages);
@@ -90,6 +102,14 @@ struct HeapState {
 
   size_t BytesMapped() const {
     return use_arena ? arena.bytes_mapped : __atomic_load_n(&pages.bytes_mapped, __ATOMIC_RELAXED);
+  }
+
+  static void DetachArrayBufferRef(napi_env env, napi_ref ref) {
+    napi_value value;
+    if (napi_get_reference_value(env, ref, &value) != napi_ok || value == nullptr) return;
+    bool detached = false;
+    napi_is_detached_arraybuffer(env, value, &detached);
+    if (!detached) napi_detach_arraybuffer(env, value);
   }
 
   static void DetachRef(napi_env env, napi_ref ref) {
@@ -135,6 +155,117 @@ void FinalizeBuffer(napi_env env, void * /*data*/, void *hint) {
   h->Unref();
 }
 
+// The region ArrayBuffer holds a reference on its heap: the arena stays mapped
+// while any view over it can still be reached, even if the heap object is gone.
+void FinalizeRegion(napi_env env, void * /*data*/, void *hint) {
+  HeapState *h = static_cast<HeapState *>(hint);
+  if (h->region) napi_delete_reference(env, h->region);
+  h->region = nullptr;
+  h->Unref();
+}
+
+// ---- region mode's hot path ------------------------------------------------------
+// alloc and free as plain functions bound to the heap (info.Data()), so a call
+// does not unwrap an object; each holds a reference on the heap (released when
+// the function is collected). JS makes the views; free takes the view itself
+// and finds its block by address, so only a view that starts a live block of
+// this region can free anything.
+
+bool IsStart(const HeapState *h, size_t off) { return (h->starts[off >> 7] >> ((off >> 4) & 7)) & 1; }
+void MarkStart(HeapState *h, size_t off, bool on) {
+  uint8_t bit = (uint8_t)(1u << ((off >> 4) & 7));
+  if (on) h->starts[off >> 7] |= bit;
+  else h->starts[off >> 7] &= (uint8_t)~bit;
+}
+
+// (size, align, zero) -> offset | -status. Validates everything itself: the JS
+// side passes its arguments straight through on the hot path.
+napi_value RegionAlloc(napi_env env, napi_callback_info cbinfo) {
+  size_t argc = 3;
+  napi_value argv[3];
+  void *data;
+  napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, &data);
+  HeapState *h = static_cast<HeapState *>(data);
+  double size_d = -1, align_d = 16, result;
+  bool zero = false;
+  bool sized = argc > 0 && napi_get_value_double(env, argv[0], &size_d) == napi_ok;
+  bool aligned = argc < 2 || napi_get_value_double(env, argv[1], &align_d) == napi_ok;
+  if (argc > 2) napi_get_value_bool(env, argv[2], &zero);
+  size_t align = aligned && align_d >= 1 && align_d <= (double)kMaxAlign ? (size_t)align_d : 0;
+  if (h->destroyed || !h->starts) {
+    result = -(double)kDestroyed;
+  } else if (!sized || !(size_d >= 0 && size_d <= kMaxRequest) || size_d != (double)(size_t)size_d) {
+    result = -(double)kInvalidSize;
+  } else if (align == 0 || (align & (align - 1)) || (double)align != align_d) {
+    result = -(double)kInvalidAlignment;
+  } else {
+    size_t size = (size_t)size_d;
+    void *ptr;
+    if (align <= 16) {
+      ptr = zero ? h->ops->calloc(h->heap, 1, size) : h->ops->malloc(h->heap, size);
+    } else {
+      ptr = h->ops->memalign(h->heap, align, size);
+      if (ptr && zero) memset(ptr, 0, size);
+    }
+    if (!ptr) {
+      h->stats.failedAllocs++;
+      result = -(double)kOutOfMemory;
+    } else {
+      size_t off = (size_t)((uint8_t *)ptr - h->arena.base);
+      MarkStart(h, off, true);
+      h->CountAlloc(size);
+      result = (double)off;
+    }
+  }
+  napi_value out;
+  napi_create_double(env, result, &out);
+  return out;
+}
+
+// (view) -> status
+napi_value RegionFree(napi_env env, napi_callback_info cbinfo) {
+  size_t argc = 1;
+  napi_value view;
+  void *data;
+  napi_get_cb_info(env, cbinfo, &argc, &view, nullptr, &data);
+  HeapState *h = static_cast<HeapState *>(data);
+  HlStatus status = kOk;
+  napi_typedarray_type type;
+  size_t length = 0;
+  void *bytes = nullptr;
+  if (h->destroyed || !h->starts) {
+    status = kDestroyed;
+  } else if (argc < 1 || napi_get_typedarray_info(env, view, &type, &length, &bytes, nullptr, nullptr) != napi_ok ||
+             type != napi_uint8_array) {
+    status = kForeign;
+  } else {
+    uintptr_t a = (uintptr_t)bytes, base = (uintptr_t)h->arena.base;
+    size_t off = (size_t)(a - base);
+    if (a < base || off >= h->arena.reserved || (off & 15) || !IsStart(h, off)) {
+      status = kNotLive;
+    } else if (length > h->ops->usable_size(h->heap, bytes)) {
+      status = kForeign;
+    } else {
+      MarkStart(h, off, false);
+      h->ops->free(h->heap, bytes);
+      h->CountFree(length);
+    }
+  }
+  napi_value out;
+  napi_create_int32(env, status, &out);
+  return out;
+}
+
+void FinalizeBound(napi_env /*env*/, void *data, void * /*hint*/) { static_cast<HeapState *>(data)->Unref(); }
+
+napi_value Bound(napi_env env, const char *name, napi_callback fn, HeapState *h) {
+  napi_value f;
+  napi_create_function(env, name, NAPI_AUTO_LENGTH, fn, h, &f);
+  h->Ref();
+  napi_add_finalizer(env, f, h, FinalizeBound, nullptr, nullptr);
+  return f;
+}
+
 class NativeHeap : public Napi::ObjectWrap<NativeHeap> {
  public:
   static Napi::Function Init(Napi::Env env) {
@@ -151,6 +282,9 @@ class NativeHeap : public Napi::ObjectWrap<NativeHeap> {
                            InstanceMethod<&NativeHeap::Findings>("findings"),
                            InstanceMethod<&NativeHeap::DebugAddress>("debugAddress"),
                            InstanceMethod<&NativeHeap::DebugPoke>("debugPoke"),
+                           InstanceMethod<&NativeHeap::Region>("region"),
+                           InstanceMethod<&NativeHeap::ReallocAt>("reallocAt"),
+                           InstanceMethod<&NativeHeap::UsableAt>("usableAt"),
                        });
   }
 
@@ -187,6 +321,9 @@ class NativeHeap : public Napi::ObjectWrap<NativeHeap> {
       cfg.run_max = (size_t)c.Get("runMax").As<Napi::Number>().DoubleValue();
     }
     state_->hooks = state_->use_arena ? hl_arena_pages_hooks(&state_->arena, 1) : hl_mmap_pages_hooks(&state_->pages, 1);
+    // One JS thread uses the heap until it is shared: the lock is skipped till then.
+    state_->pages.solo = 1;
+    state_->arena.solo = 1;
     if (info.Length() > 4 && info[4].IsObject()) {
       // debug: { quarantine, quarantineBytes, checkEvery } (lib/heap/heap.ts fills in the defaults)
       Napi::Object d = info[4].As<Napi::Object>();
@@ -480,6 +617,82 @@ class NativeHeap : public Napi::ObjectWrap<NativeHeap> {
     if (!hl_debug_owns(state_->debug, addr)) return Fail(env, kNotLive);
     *(volatile unsigned char *)addr = (unsigned char)info[1].As<Napi::Number>().Uint32Value();
     return Fail(env, kOk);
+  }
+
+  // ---- region mode (lib/heap/unsafe-heap.ts) ----------------------------------
+  // Blocks are offsets into the arena; JS makes the views. Every entry point
+  // checks what it is given against the start bitmap, so a bad offset is a
+  // status, never a bad pointer handed to the allocator.
+
+  bool RegionReady() const { return state_->use_arena && !state_->destroyed && state_->starts; }
+
+
+  // The offset of a live block's start, or false (kNotLive) for anything else.
+  bool LiveOffset(double off_d, size_t *off) const {
+    if (!(off_d >= 0 && off_d < (double)state_->arena.reserved)) return false;
+    *off = (size_t)off_d;
+    return (*off & 15) == 0 && (double)*off == off_d && IsStart(state_, *off);
+  }
+
+  // region() -> { buffer: the ArrayBuffer over the whole arena, alloc, free } | status; once
+  Napi::Value Region(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (state_->destroyed) return Fail(env, kDestroyed);
+    if (!state_->use_arena || state_->region_made) return Fail(env, kForeign);
+    size_t bytes = state_->arena.reserved;
+    state_->starts_bytes = (bytes >> 7) + 1;
+    void *m = mmap(nullptr, state_->starts_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (m == MAP_FAILED) return Fail(env, kOutOfMemory);
+    napi_value ab;
+    if (napi_create_external_arraybuffer(env, state_->arena.base, bytes, FinalizeRegion, state_, &ab) != napi_ok) {
+      munmap(m, state_->starts_bytes);
+      return Fail(env, kExternalBuffersRefused);
+    }
+    state_->starts = static_cast<uint8_t *>(m);
+    state_->region_made = true;
+    state_->Ref();
+    napi_create_reference(env, ab, 0, &state_->region);
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("buffer", Napi::Value(env, ab));
+    out.Set("alloc", Napi::Value(env, Bound(env, "alloc", RegionAlloc, state_)));
+    out.Set("free", Napi::Value(env, Bound(env, "free", RegionFree, state_)));
+    return out;
+  }
+
+  // reallocAt(offset, length, size) -> new offset | -status (the old block stays on failure)
+  Napi::Value ReallocAt(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (!RegionReady()) return Napi::Number::New(env, -(double)(state_->destroyed ? kDestroyed : kForeign));
+    size_t off;
+    if (!LiveOffset(info[0].As<Napi::Number>().DoubleValue(), &off)) return Napi::Number::New(env, -(double)kNotLive);
+    void *old = state_->arena.base + off;
+    double length = info[1].As<Napi::Number>().DoubleValue();
+    double size_d = info[2].As<Napi::Number>().DoubleValue();
+    if (!(length >= 0 && length <= (double)state_->ops->usable_size(state_->heap, old))) return Napi::Number::New(env, -(double)kForeign);
+    if (!(size_d >= 0 && size_d <= kMaxRequest)) return Napi::Number::New(env, -(double)kInvalidSize);
+    void *ptr = state_->ops->realloc(state_->heap, old, (size_t)size_d);
+    if (!ptr) {
+      state_->stats.failedAllocs++;
+      return Napi::Number::New(env, -(double)kOutOfMemory);
+    }
+    MarkStart(state_, off, false);
+    size_t now = (size_t)((uint8_t *)ptr - state_->arena.base);
+    MarkStart(state_, now, true);
+    state_->CountFree((size_t)length);
+    state_->stats.frees--;
+    state_->CountAlloc((size_t)size_d);
+    state_->stats.allocs--;
+    state_->stats.reallocs++;
+    return Napi::Number::New(env, (double)now);
+  }
+
+  // usableAt(offset) -> bytes | -status
+  Napi::Value UsableAt(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (!RegionReady()) return Napi::Number::New(env, -(double)(state_->destroyed ? kDestroyed : kForeign));
+    size_t off;
+    if (!LiveOffset(info[0].As<Napi::Number>().DoubleValue(), &off)) return Napi::Number::New(env, -(double)kNotLive);
+    return Napi::Number::New(env, (double)state_->ops->usable_size(state_->heap, state_->arena.base + off));
   }
 
   Napi::Value Destroy(const Napi::CallbackInfo &info) {

@@ -27,6 +27,7 @@ enum HlStatus : int32_t {
 
 inline constexpr size_t kArenaReserve = (size_t)1 << 30;  // address space of an arena heap without a limit
 inline constexpr double kMaxRequest = 9007199254740991.0;  // 2**53 - 1; the allocator bounds it further
+inline constexpr size_t kMaxAlign = (size_t)1 << 30;         // lib/validate.ts's MAX_ALIGNMENT
 
 // Each adds its objects to the module's exports.
 void ExportHeap(Napi::Env env, Napi::Object exports);     // heap.cc: NativeHeap

@@ -354,8 +354,14 @@ static void *mmap_resize_page(void *ctx, void *start, size_t old_pages, size_t n
     return p;
 }
 
-static void spin_lock(void *ctx) { hl_spin_lock(&((hl_mmap_pages *)ctx)->lock); }
-static void spin_unlock(void *ctx) { hl_spin_unlock(&((hl_mmap_pages *)ctx)->lock); }
+static void spin_lock(void *ctx) {
+    hl_mmap_pages *src = ctx;
+    if (!src->solo) hl_spin_lock(&src->lock);
+}
+static void spin_unlock(void *ctx) {
+    hl_mmap_pages *src = ctx;
+    if (!src->solo) hl_spin_unlock(&src->lock);
+}
 static void no_lock(void *ctx) { (void)ctx; }
 
 hl_hooks hl_mmap_pages_hooks(hl_mmap_pages *src, int locked) {

@@ -78,6 +78,9 @@ typedef struct hl_mmap_pages {
     hl_cached_run runs[HL_PAGE_CACHE_SLOTS];
     size_t run_count;
     hl_spinlock lock;      /* the heap's lock, taken by hooks.lock */
+    int solo;              /* set while one thread alone uses the heap (a Node heap not
+                            * shared): hooks.lock/unlock skip the lock. Changed only by
+                            * that thread, between calls, before another thread is let in */
 } hl_mmap_pages;
 
 /*
@@ -104,6 +107,7 @@ typedef struct hl_arena_pages {
     hl_arena_run *runs;      /* free runs sorted by first page; outside the region */
     size_t run_count, run_capacity;
     hl_spinlock lock;
+    int solo;                /* as hl_mmap_pages.solo                             */
 } hl_arena_pages;
 
 /* The base is aligned to 4 GiB: an offset has the alignment of its address for
