@@ -9,6 +9,8 @@
 #include <algorithm>
 #include <cstring>
 #include <string>
+#include <atomic>
+#include <mutex>
 #include <unordered_map>
 
 #include <sys/mman.h>
@@ -42,7 +44,18 @@ struct Stats {
   double allocs = 0, frees = 0, reallocs = 0, failedAllocs = 0, finalized = 0;
 };
 
-struct HeapState {
+// Everything stats() reports: the counters and the page source's.
+struct Counters {
+  Stats stats;
+  double bytesMapped = 0, peakBytesMapped = 0, pageMaps = 0, pageUnmaps = 0, pageRemaps = 0;
+  double bytesCached = 0, cacheHits = 0, cacheMisses = 0, bytesReleased = 0;
+};
+
+// The C heap itself, which several threads' NativeHeap objects may hold once it
+// is shared (heap.share() / attachHeap()): the design, its page source and the
+// counters. Until it is shared one thread alone uses it, so its page source's
+// lock is skipped (solo) and the counters need no lock.
+struct Core {
   const hl_allocator *ops = nullptr;
   void *heap = nullptr;
   hl_mmap_pages pages{};
@@ -52,7 +65,119 @@ struct HeapState {
   // allocator and heap an hl_debug_heap; each alloc names its requester first.
   hl_debug_heap *debug = nullptr;
   hl_hooks hooks{};
-  bool destroyed = false;
+  std::string kind;
+  Stats stats;
+  std::mutex stats_mu;             // taken once shared
+  std::atomic<bool> shared{false};
+  std::atomic<bool> ended{false};  // destroy() on any thread: every call now says destroyed
+  std::atomic<int> users{1};       // HeapStates holding it
+  uint64_t key = 0;                // its entry in SharedCores, once shared
+
+  void Lock() { if (shared.load(std::memory_order_relaxed)) stats_mu.lock(); }
+  void Unlock() { if (shared.load(std::memory_order_relaxed)) stats_mu.unlock(); }
+  void CountAlloc(size_t size) {
+    Lock();
+    stats.allocs++;
+    stats.bytesInUse += (double)size;
+    stats.blocksInUse++;
+    if (stats.bytesInUse > stats.peakBytesInUse) stats.peakBytesInUse = stats.bytesInUse;
+    if (stats.blocksInUse > stats.peakBlocksInUse) stats.peakBlocksInUse = stats.blocksInUse;
+    Unlock();
+  }
+  void CountFree(size_t size, bool finalized = false) {
+    Lock();
+    stats.frees++;
+    stats.bytesInUse -= (double)size;
+    stats.blocksInUse--;
+    if (finalized) stats.finalized++;
+    Unlock();
+  }
+  void CountRealloc(size_t from, size_t to) {
+    Lock();
+    stats.reallocs++;
+    stats.bytesInUse += (double)to - (double)from;
+    if (stats.bytesInUse > stats.peakBytesInUse) stats.peakBytesInUse = stats.bytesInUse;
+    Unlock();
+  }
+  void CountFailure() {
+    Lock();
+    stats.failedAllocs++;
+    Unlock();
+  }
+  Stats Snapshot() {
+    Lock();
+    Stats s = stats;
+    Unlock();
+    return s;
+  }
+  size_t BytesMapped() const {
+    return use_arena ? arena.bytes_mapped : __atomic_load_n(&pages.bytes_mapped, __ATOMIC_RELAXED);
+  }
+  Counters Read() {
+    Counters c;
+    c.stats = Snapshot();
+    c.bytesMapped = (double)BytesMapped();
+    c.peakBytesMapped = (double)(use_arena ? arena.peak_bytes_mapped : pages.peak_bytes_mapped);
+    c.pageMaps = (double)(use_arena ? arena.map_calls : pages.map_calls);
+    c.pageUnmaps = (double)(use_arena ? arena.unmap_calls : pages.unmap_calls);
+    // all zero on the arena source
+    c.pageRemaps = (double)__atomic_load_n(&pages.remap_calls, __ATOMIC_RELAXED);
+    c.bytesCached = (double)__atomic_load_n(&pages.bytes_cached, __ATOMIC_RELAXED);
+    c.cacheHits = (double)__atomic_load_n(&pages.cache_hits, __ATOMIC_RELAXED);
+    c.cacheMisses = (double)__atomic_load_n(&pages.cache_misses, __ATOMIC_RELAXED);
+    c.bytesReleased = (double)__atomic_load_n(&pages.bytes_released, __ATOMIC_RELAXED);
+    return c;
+  }
+
+  // Every page back; called by the last user, when no Buffer anywhere can reach them.
+  void Destroy();
+  // Gives up one user's hold; *last: the counters as that user leaves them (after
+  // the pages went back, for the last user).
+  void Release(Counters *last) {
+    *last = Read();  // before letting go: another thread may free the core right after
+    if (users.fetch_sub(1) == 1) {
+      Destroy();
+      *last = Read();
+      delete this;
+    }
+  }
+};
+
+// The shared cores of this process by key, for attachHeap() in another thread.
+struct SharedCores {
+  std::mutex mu;
+  std::unordered_map<uint64_t, Core *> by_key;
+  uint64_t next = 0;
+};
+SharedCores &Shared() {
+  static SharedCores *s = new SharedCores();  // never destroyed: workers may outlive static teardown
+  return *s;
+}
+
+void Core::Destroy() {
+  if (key) {
+    std::lock_guard<std::mutex> g(Shared().mu);
+    Shared().by_key.erase(key);
+  }
+  if (heap) ops->destroy(heap);
+  heap = nullptr;
+  if (!use_arena) hl_mmap_pages_release_cache(&pages);
+  if (use_arena) {
+    // keep the counters for stats() after destroy; the region itself goes
+    size_t mapped = arena.bytes_mapped, peak = arena.peak_bytes_mapped, maps = arena.map_calls, unmaps = arena.unmap_calls;
+    hl_arena_pages_fini(&arena);
+    arena.bytes_mapped = mapped;
+    arena.peak_bytes_mapped = peak;
+    arena.map_calls = maps;
+    arena.unmap_calls = unmaps;
+  }
+}
+
+// One thread's hold on a Core: the Buffers it handed out (Tokens) and its
+// lifetime. Its JS object, each of its Tokens and its region keep it alive.
+struct HeapState {
+  Core *core = nullptr;
+  bool destroyed = false;  // this thread's hold was given up (or never came up)
   size_t refs = 1;  // the JS wrapper + one per Token not yet finalized (+ the region's ArrayBuffer)
   // Region mode (createUnsafeHeap): blocks are views over one external
   // ArrayBuffer that spans the arena; a bit per 16 bytes marks each live
@@ -62,7 +187,9 @@ struct HeapState {
   uint8_t *starts = nullptr;  // the bitmap (mmap, NORESERVE)
   size_t starts_bytes = 0;
   std::unordered_map<double, Token *> live;
-  Stats stats;
+
+  // No call may use the heap: this thread gave it up, or some thread destroyed it.
+  bool Gone() const { return destroyed || core->ended.load(std::memory_order_relaxed); }
 
   void Ref() { refs++; }
   void Unref() {
@@ -72,37 +199,32 @@ struct HeapState {
     }
   }
 
-  // Gives every page back. Buffers JS still holds are detached first, so no
-  // Buffer can ever reach unmapped memory.
+  // Gives this thread's hold up: its Buffers are detached first (when there is
+  // an env), so no Buffer can reach memory that goes back; its live blocks go
+  // back to the design unless the whole heap is ending anyway. The pages go
+  // back with the last hold (Core::Release).
   void TearDown(napi_env env) {
     if (destroyed) return;
     destroyed = true;
+    bool ending = core->ended.load();
     for (auto &entry : live) {
       Token *t = entry.second;
       if (env && t->buffer) DetachRef(env, t->buffer);
+      if (!ending) {
+        core->ops->free(core->heap, t->ptr);
+        core->CountFree(t->size);
+      }
       t->freed = true;
     }
     live.clear();
     if (env && region) DetachArrayBufferRef(env, region);
     if (starts) munmap(starts, starts_bytes);
     starts = nullptr;
-    if (heap) ops->destroy(heap);
-    heap = nullptr;
-    if (!use_arena) hl_mmap_pages_release_cache(&pages);
-    if (use_arena) {
-      // keep the counters for stats() after destroy; the region itself goes
-      size_t mapped = arena.bytes_mapped, peak = arena.peak_bytes_mapped, maps = arena.map_calls, unmaps = arena.unmap_calls;
-      hl_arena_pages_fini(&arena);
-      arena.bytes_mapped = mapped;
-      arena.peak_bytes_mapped = peak;
-      arena.map_calls = maps;
-      arena.unmap_calls = unmaps;
-    }
+    core->Release(&last);
+    core = nullptr;  // Gone() is true now and reads `destroyed` first
   }
 
-  size_t BytesMapped() const {
-    return use_arena ? arena.bytes_mapped : __atomic_load_n(&pages.bytes_mapped, __ATOMIC_RELAXED);
-  }
+  Counters last;  // what stats() says after the hold was given up
 
   static void DetachArrayBufferRef(napi_env env, napi_ref ref) {
     napi_value value;
@@ -125,29 +247,15 @@ struct HeapState {
     napi_is_detached_arraybuffer(env, arraybuffer, &detached);
     if (!detached) napi_detach_arraybuffer(env, arraybuffer);
   }
-
-  void CountAlloc(size_t size) {
-    stats.allocs++;
-    stats.bytesInUse += (double)size;
-    stats.blocksInUse++;
-    if (stats.bytesInUse > stats.peakBytesInUse) stats.peakBytesInUse = stats.bytesInUse;
-    if (stats.blocksInUse > stats.peakBlocksInUse) stats.peakBlocksInUse = stats.blocksInUse;
-  }
-  void CountFree(size_t size) {
-    stats.frees++;
-    stats.bytesInUse -= (double)size;
-    stats.blocksInUse--;
-  }
 };
 
 void FinalizeBuffer(napi_env env, void * /*data*/, void *hint) {
   Token *t = static_cast<Token *>(hint);
   if (!t->adopted) return;
   HeapState *h = t->heap;
-  if (!t->freed && !h->destroyed) {
-    h->ops->free(h->heap, t->ptr);
-    h->CountFree(t->size);
-    h->stats.finalized++;
+  if (!t->freed && !h->Gone()) {
+    h->core->ops->free(h->core->heap, t->ptr);
+    h->core->CountFree(t->size, true);
     h->live.erase(t->id);
   }
   if (t->buffer) napi_delete_reference(env, t->buffer);
@@ -192,7 +300,7 @@ napi_value RegionAlloc(napi_env env, napi_callback_info cbinfo) {
   bool aligned = argc < 2 || napi_get_value_double(env, argv[1], &align_d) == napi_ok;
   if (argc > 2) napi_get_value_bool(env, argv[2], &zero);
   size_t align = aligned && align_d >= 1 && align_d <= (double)kMaxAlign ? (size_t)align_d : 0;
-  if (h->destroyed || !h->starts) {
+  if (h->Gone() || !h->starts) {
     result = -(double)kDestroyed;
   } else if (!sized || !(size_d >= 0 && size_d <= kMaxRequest) || size_d != (double)(size_t)size_d) {
     result = -(double)kInvalidSize;
@@ -202,18 +310,18 @@ napi_value RegionAlloc(napi_env env, napi_callback_info cbinfo) {
     size_t size = (size_t)size_d;
     void *ptr;
     if (align <= 16) {
-      ptr = zero ? h->ops->calloc(h->heap, 1, size) : h->ops->malloc(h->heap, size);
+      ptr = zero ? h->core->ops->calloc(h->core->heap, 1, size) : h->core->ops->malloc(h->core->heap, size);
     } else {
-      ptr = h->ops->memalign(h->heap, align, size);
+      ptr = h->core->ops->memalign(h->core->heap, align, size);
       if (ptr && zero) memset(ptr, 0, size);
     }
     if (!ptr) {
-      h->stats.failedAllocs++;
+      h->core->CountFailure();
       result = -(double)kOutOfMemory;
     } else {
-      size_t off = (size_t)((uint8_t *)ptr - h->arena.base);
+      size_t off = (size_t)((uint8_t *)ptr - h->core->arena.base);
       MarkStart(h, off, true);
-      h->CountAlloc(size);
+      h->core->CountAlloc(size);
       result = (double)off;
     }
   }
@@ -233,22 +341,22 @@ napi_value RegionFree(napi_env env, napi_callback_info cbinfo) {
   napi_typedarray_type type;
   size_t length = 0;
   void *bytes = nullptr;
-  if (h->destroyed || !h->starts) {
+  if (h->Gone() || !h->starts) {
     status = kDestroyed;
   } else if (argc < 1 || napi_get_typedarray_info(env, view, &type, &length, &bytes, nullptr, nullptr) != napi_ok ||
              type != napi_uint8_array) {
     status = kForeign;
   } else {
-    uintptr_t a = (uintptr_t)bytes, base = (uintptr_t)h->arena.base;
+    uintptr_t a = (uintptr_t)bytes, base = (uintptr_t)h->core->arena.base;
     size_t off = (size_t)(a - base);
-    if (a < base || off >= h->arena.reserved || (off & 15) || !IsStart(h, off)) {
+    if (a < base || off >= h->core->arena.reserved || (off & 15) || !IsStart(h, off)) {
       status = kNotLive;
-    } else if (length > h->ops->usable_size(h->heap, bytes)) {
+    } else if (length > h->core->ops->usable_size(h->core->heap, bytes)) {
       status = kForeign;
     } else {
       MarkStart(h, off, false);
-      h->ops->free(h->heap, bytes);
-      h->CountFree(length);
+      h->core->ops->free(h->core->heap, bytes);
+      h->core->CountFree(length);
     }
   }
   napi_value out;
@@ -285,45 +393,63 @@ class NativeHeap : public Napi::ObjectWrap<NativeHeap> {
                            InstanceMethod<&NativeHeap::Region>("region"),
                            InstanceMethod<&NativeHeap::ReallocAt>("reallocAt"),
                            InstanceMethod<&NativeHeap::UsableAt>("usableAt"),
+                           InstanceMethod<&NativeHeap::Share>("share"),
                        });
   }
 
-  // new NativeHeap(kind, limit, pageSize, pages); status() tells whether it came up.
-  // pages: 'mmap' (default) or 'arena' (deterministic, as the TS ports see it).
+  // new NativeHeap(kind, limit, pageSize, pages, debug, pageCache, maxBufferLength);
+  // status() tells whether it came up. pages: 'mmap' (default) or 'arena'
+  // (deterministic, as the TS ports see it).
+  // new NativeHeap(key, maxBufferLength): a hold on the shared heap of that key
+  // (heap.share() in another thread), or status destroyed if there is none.
   NativeHeap(const Napi::CallbackInfo &info) : Napi::ObjectWrap<NativeHeap>(info) {
     state_ = new HeapState();
-    std::string kind = info[0].As<Napi::String>().Utf8Value();
+    if (info[0].IsNumber()) {
+      if (info.Length() > 1 && info[1].IsNumber()) max_buffer_ = info[1].As<Napi::Number>().DoubleValue();
+      uint64_t key = (uint64_t)info[0].As<Napi::Number>().DoubleValue();
+      std::lock_guard<std::mutex> g(Shared().mu);
+      auto it = Shared().by_key.find(key);
+      if (it == Shared().by_key.end() || it->second->ended.load()) {
+        init_status_ = kDestroyed;
+        state_->destroyed = true;
+        return;
+      }
+      state_->core = it->second;
+      state_->core->users.fetch_add(1);
+      return;
+    }
+    state_->core = new Core();
+    Core *c = state_->core;
+    c->kind = info[0].As<Napi::String>().Utf8Value();
     if (info.Length() > 6 && info[6].IsNumber()) max_buffer_ = info[6].As<Napi::Number>().DoubleValue();
     size_t limit = (size_t)info[1].As<Napi::Number>().DoubleValue();
     size_t page_size = (size_t)info[2].As<Napi::Number>().DoubleValue();
-    state_->ops = hl_allocator_find(kind.c_str());
-    if (!state_->ops) {
-      init_status_ = kUnknownAllocator;
-      state_->destroyed = true;
+    c->ops = hl_allocator_find(c->kind.c_str());
+    if (!c->ops) {
+      InitFailed(kUnknownAllocator);
       return;
     }
-    state_->use_arena = info.Length() > 3 && info[3].IsString() && info[3].As<Napi::String>().Utf8Value() == "arena";
-    int rc = state_->use_arena ? hl_arena_pages_init(&state_->arena, page_size, limit ? limit : kArenaReserve, limit)
-                               : hl_mmap_pages_init(&state_->pages, page_size, limit);
+    c->use_arena = info.Length() > 3 && info[3].IsString() && info[3].As<Napi::String>().Utf8Value() == "arena";
+    int rc = c->use_arena ? hl_arena_pages_init(&c->arena, page_size, limit ? limit : kArenaReserve, limit)
+                          : hl_mmap_pages_init(&c->pages, page_size, limit);
     if (rc != 0) {
-      init_status_ = kInvalidPageSize;
-      state_->destroyed = true;
+      InitFailed(kInvalidPageSize);
       return;
     }
-    if (!state_->use_arena && info.Length() > 5 && info[5].IsObject()) {
+    if (!c->use_arena && info.Length() > 5 && info[5].IsObject()) {
       // pageCache: { enabled, floor, percent, decayMs, runMax } (lib/heap/heap.ts checks and fills it in)
-      Napi::Object c = info[5].As<Napi::Object>();
-      hl_page_cache_config &cfg = state_->pages.cache;
-      cfg.enabled = c.Get("enabled").ToBoolean().Value() ? 1 : 0;
-      cfg.floor = (size_t)c.Get("floor").As<Napi::Number>().DoubleValue();
-      cfg.percent = (unsigned)c.Get("percent").As<Napi::Number>().DoubleValue();
-      cfg.decay_ms = (unsigned)c.Get("decayMs").As<Napi::Number>().DoubleValue();
-      cfg.run_max = (size_t)c.Get("runMax").As<Napi::Number>().DoubleValue();
+      Napi::Object o = info[5].As<Napi::Object>();
+      hl_page_cache_config &cfg = c->pages.cache;
+      cfg.enabled = o.Get("enabled").ToBoolean().Value() ? 1 : 0;
+      cfg.floor = (size_t)o.Get("floor").As<Napi::Number>().DoubleValue();
+      cfg.percent = (unsigned)o.Get("percent").As<Napi::Number>().DoubleValue();
+      cfg.decay_ms = (unsigned)o.Get("decayMs").As<Napi::Number>().DoubleValue();
+      cfg.run_max = (size_t)o.Get("runMax").As<Napi::Number>().DoubleValue();
     }
-    state_->hooks = state_->use_arena ? hl_arena_pages_hooks(&state_->arena, 1) : hl_mmap_pages_hooks(&state_->pages, 1);
+    c->hooks = c->use_arena ? hl_arena_pages_hooks(&c->arena, 1) : hl_mmap_pages_hooks(&c->pages, 1);
     // One JS thread uses the heap until it is shared: the lock is skipped till then.
-    state_->pages.solo = 1;
-    state_->arena.solo = 1;
+    c->pages.solo = 1;
+    c->arena.solo = 1;
     if (info.Length() > 4 && info[4].IsObject()) {
       // debug: { quarantine, quarantineBytes, checkEvery } (lib/heap/heap.ts fills in the defaults)
       Napi::Object d = info[4].As<Napi::Object>();
@@ -331,16 +457,18 @@ class NativeHeap : public Napi::ObjectWrap<NativeHeap> {
       o.quarantine_blocks = (size_t)d.Get("quarantine").As<Napi::Number>().DoubleValue();
       o.quarantine_bytes = (size_t)d.Get("quarantineBytes").As<Napi::Number>().DoubleValue();
       o.check_every = (size_t)d.Get("checkEvery").As<Napi::Number>().DoubleValue();
-      state_->debug = hl_debug_create(state_->ops, &state_->hooks, &o);
-      state_->heap = state_->debug;
-      state_->ops = hl_debug_wrap(state_->ops);
+      c->debug = hl_debug_create(c->ops, &c->hooks, &o);
+      c->heap = c->debug;
+      c->ops = hl_debug_wrap(c->ops);
     } else {
-      state_->heap = state_->ops->create(&state_->hooks);
+      c->heap = c->ops->create(&c->hooks);
     }
-    if (!state_->heap) {
-      init_status_ = kOutOfMemory;
-      state_->destroyed = true;
-    }
+    if (!c->heap) InitFailed(kOutOfMemory);
+  }
+
+  void InitFailed(HlStatus status) {
+    init_status_ = status;
+    state_->TearDown(nullptr);
   }
 
   ~NativeHeap() override { state_->Unref(); }
@@ -377,7 +505,7 @@ class NativeHeap : public Napi::ObjectWrap<NativeHeap> {
   // alloc(id, size, align, zero) -> Buffer | status
   Napi::Value Alloc(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
-    if (state_->destroyed) return Fail(env, kDestroyed);
+    if (state_->Gone()) return Fail(env, kDestroyed);
     double id = info[0].As<Napi::Number>().DoubleValue();
     double size_d = info[1].As<Napi::Number>().DoubleValue();
     double align_d = info[2].As<Napi::Number>().DoubleValue();
@@ -388,21 +516,21 @@ class NativeHeap : public Napi::ObjectWrap<NativeHeap> {
     SetRequester(info, 4);
     void *ptr;
     if (align <= 16)
-      ptr = zero ? state_->ops->calloc(state_->heap, 1, size) : state_->ops->malloc(state_->heap, size);
+      ptr = zero ? state_->core->ops->calloc(state_->core->heap, 1, size) : state_->core->ops->malloc(state_->core->heap, size);
     else {
-      ptr = state_->ops->memalign(state_->heap, align, size);
+      ptr = state_->core->ops->memalign(state_->core->heap, align, size);
       if (ptr && zero) memset(ptr, 0, size);
     }
     if (!ptr) {
-      state_->stats.failedAllocs++;
+      state_->core->CountFailure();
       return Fail(env, kOutOfMemory);
     }
     Napi::Value buf = Wrap(env, id, ptr, size, align);
     if (buf.IsEmpty()) {
-      state_->ops->free(state_->heap, ptr);
+      state_->core->ops->free(state_->core->heap, ptr);
       return Fail(env, kExternalBuffersRefused);
     }
-    state_->CountAlloc(size);
+    state_->core->CountAlloc(size);
     return buf;
   }
 
@@ -435,13 +563,13 @@ class NativeHeap : public Napi::ObjectWrap<NativeHeap> {
   // free(id, buffer) -> status
   Napi::Value Free(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
-    if (state_->destroyed) return Fail(env, kDestroyed);
+    if (state_->Gone()) return Fail(env, kDestroyed);
     HlStatus why = kOk;
     Token *t = Owned(env, info[0].As<Napi::Number>().DoubleValue(), info[1], &why);
     if (!t) return Fail(env, why);
     HeapState::Detach(env, info[1]);
-    state_->ops->free(state_->heap, t->ptr);
-    state_->CountFree(t->size);
+    state_->core->ops->free(state_->core->heap, t->ptr);
+    state_->core->CountFree(t->size);
     t->freed = true;
     state_->live.erase(t->id);
     return Fail(env, kOk);
@@ -451,7 +579,7 @@ class NativeHeap : public Napi::ObjectWrap<NativeHeap> {
   // Buffer stays valid and attached, like C realloc.
   Napi::Value Realloc(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
-    if (state_->destroyed) return Fail(env, kDestroyed);
+    if (state_->Gone()) return Fail(env, kDestroyed);
     HlStatus why = kOk;
     Token *t = Owned(env, info[0].As<Napi::Number>().DoubleValue(), info[3], &why);
     if (!t) return Fail(env, why);
@@ -462,26 +590,21 @@ class NativeHeap : public Napi::ObjectWrap<NativeHeap> {
     SetRequester(info, 4);
     void *ptr = ResizeKeepingAlignment(t, size);
     if (!ptr) {
-      state_->stats.failedAllocs++;
+      state_->core->CountFailure();
       return Fail(env, kOutOfMemory);
     }
     // The old block is gone (moved or resized): retire its Token and Buffer first.
     HeapState::Detach(env, info[3]);
-    state_->CountFree(t->size);
-    state_->stats.frees--;  // a realloc is not a free + alloc in the counters
     t->freed = true;
     state_->live.erase(t->id);
     // realloc keeps the alignment the block had
     Napi::Value buf = Wrap(env, new_id, ptr, size, t->align);
     if (buf.IsEmpty()) {
-      state_->ops->free(state_->heap, ptr);
-      state_->stats.blocksInUse++;  // balance CountFree below
-      state_->CountFree(0);
+      state_->core->ops->free(state_->core->heap, ptr);
+      state_->core->CountFree(t->size);  // the old block is gone, and no new one
       return Fail(env, kExternalBuffersRefused);
     }
-    state_->CountAlloc(size);
-    state_->stats.allocs--;
-    state_->stats.reallocs++;
+    state_->core->CountRealloc(t->size, size);  // a realloc is not a free + alloc in the counters
     return buf;
   }
 
@@ -489,51 +612,51 @@ class NativeHeap : public Napi::ObjectWrap<NativeHeap> {
   // with a larger alignment keeps it: it grows by memalign + copy, and a resize
   // that lands misaligned is moved once more.
   void *ResizeKeepingAlignment(Token *t, size_t size) {
-    const hl_allocator *ops = state_->ops;
-    if (t->align <= 16) return ops->realloc(state_->heap, t->ptr, size);
-    if (size > ops->usable_size(state_->heap, t->ptr)) {
-      void *fresh = ops->memalign(state_->heap, t->align, size);
+    const hl_allocator *ops = state_->core->ops;
+    if (t->align <= 16) return ops->realloc(state_->core->heap, t->ptr, size);
+    if (size > ops->usable_size(state_->core->heap, t->ptr)) {
+      void *fresh = ops->memalign(state_->core->heap, t->align, size);
       if (!fresh) return nullptr;
       memcpy(fresh, t->ptr, t->size < size ? t->size : size);
-      ops->free(state_->heap, t->ptr);
+      ops->free(state_->core->heap, t->ptr);
       return fresh;
     }
-    void *ptr = ops->realloc(state_->heap, t->ptr, size);
+    void *ptr = ops->realloc(state_->core->heap, t->ptr, size);
     if (!ptr || ((uintptr_t)ptr & (t->align - 1)) == 0) return ptr;
-    void *fresh = ops->memalign(state_->heap, t->align, size);
+    void *fresh = ops->memalign(state_->core->heap, t->align, size);
     if (!fresh) {
       t->align = 16;  // the contents survive; only the extra alignment is lost
       return ptr;
     }
     memcpy(fresh, ptr, size);
-    ops->free(state_->heap, ptr);
+    ops->free(state_->core->heap, ptr);
     return fresh;
   }
 
   // usableSize(id) -> bytes | -status
   Napi::Value UsableSize(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
-    if (state_->destroyed) return Napi::Number::New(env, -kDestroyed);
+    if (state_->Gone()) return Napi::Number::New(env, -kDestroyed);
     Token *t = Live(info[0].As<Napi::Number>().DoubleValue());
     if (!t) return Napi::Number::New(env, -kNotLive);
-    return Napi::Number::New(env, (double)state_->ops->usable_size(state_->heap, t->ptr));
+    return Napi::Number::New(env, (double)state_->core->ops->usable_size(state_->core->heap, t->ptr));
   }
 
   Napi::Value Stats(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
     Napi::Object o = Napi::Object::New(env);
-    const ::Stats &s = state_->stats;
-    bool arena = state_->use_arena;
-    o.Set("bytesMapped", (double)state_->BytesMapped());
-    o.Set("peakBytesMapped", (double)(arena ? state_->arena.peak_bytes_mapped : state_->pages.peak_bytes_mapped));
-    o.Set("pageMaps", (double)(arena ? state_->arena.map_calls : state_->pages.map_calls));
-    o.Set("pageUnmaps", (double)(arena ? state_->arena.unmap_calls : state_->pages.unmap_calls));
-    const hl_mmap_pages &pg = state_->pages;   // all zero on the arena source
-    o.Set("pageRemaps", (double)__atomic_load_n(&pg.remap_calls, __ATOMIC_RELAXED));
-    o.Set("bytesCached", (double)__atomic_load_n(&pg.bytes_cached, __ATOMIC_RELAXED));
-    o.Set("cacheHits", (double)__atomic_load_n(&pg.cache_hits, __ATOMIC_RELAXED));
-    o.Set("cacheMisses", (double)__atomic_load_n(&pg.cache_misses, __ATOMIC_RELAXED));
-    o.Set("bytesReleased", (double)__atomic_load_n(&pg.bytes_released, __ATOMIC_RELAXED));
+    // the heap's counters (every thread's, once shared); after destroy, the last ones
+    Counters c = state_->destroyed ? state_->last : state_->core->Read();
+    const ::Stats &s = c.stats;
+    o.Set("bytesMapped", c.bytesMapped);
+    o.Set("peakBytesMapped", c.peakBytesMapped);
+    o.Set("pageMaps", c.pageMaps);
+    o.Set("pageUnmaps", c.pageUnmaps);
+    o.Set("pageRemaps", c.pageRemaps);
+    o.Set("bytesCached", c.bytesCached);
+    o.Set("cacheHits", c.cacheHits);
+    o.Set("cacheMisses", c.cacheMisses);
+    o.Set("bytesReleased", c.bytesReleased);
     o.Set("bytesInUse", s.bytesInUse);
     o.Set("peakBytesInUse", s.peakBytesInUse);
     o.Set("blocksInUse", s.blocksInUse);
@@ -549,15 +672,15 @@ class NativeHeap : public Napi::ObjectWrap<NativeHeap> {
   // check() -> { invariants, blocks: [ids whose block looks wrong] } | status
   Napi::Value Check(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
-    if (state_->destroyed) return Fail(env, kDestroyed);
+    if (state_->Gone()) return Fail(env, kDestroyed);
     Napi::Object o = Napi::Object::New(env);
-    if (state_->debug) {
+    if (state_->core->debug) {
       // hl_debug_check counts its new findings too; those are told by findings()
-      size_t before = hl_debug_findings_total(state_->debug);
-      size_t total = hl_debug_check(state_->debug);
-      o.Set("invariants", (double)(total - (hl_debug_findings_total(state_->debug) - before)));
+      size_t before = hl_debug_findings_total(state_->core->debug);
+      size_t total = hl_debug_check(state_->core->debug);
+      o.Set("invariants", (double)(total - (hl_debug_findings_total(state_->core->debug) - before)));
     } else {
-      o.Set("invariants", (double)state_->ops->check(state_->heap));
+      o.Set("invariants", (double)state_->core->ops->check(state_->core->heap));
     }
     // Our own record cross-checks the allocator: each live block must still
     // be at least as large as what JS was given, and 16-byte aligned.
@@ -565,7 +688,7 @@ class NativeHeap : public Napi::ObjectWrap<NativeHeap> {
     uint32_t n = 0;
     for (auto &entry : state_->live) {
       Token *t = entry.second;
-      size_t usable = state_->ops->usable_size(state_->heap, t->ptr);
+      size_t usable = state_->core->ops->usable_size(state_->core->heap, t->ptr);
       if (usable < t->size || ((uintptr_t)t->ptr & (t->align - 1))) bad.Set(n++, t->id);
     }
     o.Set("blocks", bad);
@@ -574,17 +697,17 @@ class NativeHeap : public Napi::ObjectWrap<NativeHeap> {
 
   // Debug mode: the requester id (lib/heap/heap.ts's label table) of the next block.
   void SetRequester(const Napi::CallbackInfo &info, size_t arg) {
-    if (state_->debug && info.Length() > arg && info[arg].IsNumber())
-      hl_debug_set_requester(state_->debug, (uintptr_t)info[arg].As<Napi::Number>().DoubleValue());
+    if (state_->core->debug && info.Length() > arg && info[arg].IsNumber())
+      hl_debug_set_requester(state_->core->debug, (uintptr_t)info[arg].As<Napi::Number>().DoubleValue());
   }
 
   // findings() -> [{ kind, size, requester, culprit, offset }] (taken: each is told once)
   Napi::Value Findings(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
     Napi::Array out = Napi::Array::New(env);
-    if (!state_->debug || state_->destroyed) return out;
+    if (state_->Gone() || !state_->core->debug) return out;
     hl_debug_finding f[HL_DEBUG_MAX_FINDINGS];
-    size_t n = hl_debug_take_findings(state_->debug, f, HL_DEBUG_MAX_FINDINGS);
+    size_t n = hl_debug_take_findings(state_->core->debug, f, HL_DEBUG_MAX_FINDINGS);
     for (size_t i = 0; i < n; i++) {
       Napi::Object o = Napi::Object::New(env);
       o.Set("kind", hl_debug_kind_name(f[i].kind));
@@ -602,8 +725,8 @@ class NativeHeap : public Napi::ObjectWrap<NativeHeap> {
   // debug layer has a block (live or quarantined, header and canary included).
   Napi::Value DebugAddress(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
-    if (state_->destroyed) return Napi::Number::New(env, -kDestroyed);
-    if (!state_->debug) return Napi::Number::New(env, -kNotDebug);
+    if (state_->Gone()) return Napi::Number::New(env, -kDestroyed);
+    if (!state_->core->debug) return Napi::Number::New(env, -kNotDebug);
     Token *t = Live(info[0].As<Napi::Number>().DoubleValue());
     if (!t) return Napi::Number::New(env, -kNotLive);
     return Napi::Number::New(env, (double)(uintptr_t)t->ptr);
@@ -611,10 +734,10 @@ class NativeHeap : public Napi::ObjectWrap<NativeHeap> {
 
   Napi::Value DebugPoke(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
-    if (state_->destroyed) return Fail(env, kDestroyed);
-    if (!state_->debug) return Fail(env, kNotDebug);
+    if (state_->Gone()) return Fail(env, kDestroyed);
+    if (!state_->core->debug) return Fail(env, kNotDebug);
     uintptr_t addr = (uintptr_t)info[0].As<Napi::Number>().DoubleValue();
-    if (!hl_debug_owns(state_->debug, addr)) return Fail(env, kNotLive);
+    if (!hl_debug_owns(state_->core->debug, addr)) return Fail(env, kNotLive);
     *(volatile unsigned char *)addr = (unsigned char)info[1].As<Napi::Number>().Uint32Value();
     return Fail(env, kOk);
   }
@@ -624,12 +747,12 @@ class NativeHeap : public Napi::ObjectWrap<NativeHeap> {
   // checks what it is given against the start bitmap, so a bad offset is a
   // status, never a bad pointer handed to the allocator.
 
-  bool RegionReady() const { return state_->use_arena && !state_->destroyed && state_->starts; }
+  bool RegionReady() const { return !state_->Gone() && state_->starts; }
 
 
   // The offset of a live block's start, or false (kNotLive) for anything else.
   bool LiveOffset(double off_d, size_t *off) const {
-    if (!(off_d >= 0 && off_d < (double)state_->arena.reserved)) return false;
+    if (!(off_d >= 0 && off_d < (double)state_->core->arena.reserved)) return false;
     *off = (size_t)off_d;
     return (*off & 15) == 0 && (double)*off == off_d && IsStart(state_, *off);
   }
@@ -637,14 +760,14 @@ class NativeHeap : public Napi::ObjectWrap<NativeHeap> {
   // region() -> { buffer: the ArrayBuffer over the whole arena, alloc, free } | status; once
   Napi::Value Region(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
-    if (state_->destroyed) return Fail(env, kDestroyed);
-    if (!state_->use_arena || state_->region_made) return Fail(env, kForeign);
-    size_t bytes = state_->arena.reserved;
+    if (state_->Gone()) return Fail(env, kDestroyed);
+    if (!state_->core->use_arena || state_->region_made) return Fail(env, kForeign);
+    size_t bytes = state_->core->arena.reserved;
     state_->starts_bytes = (bytes >> 7) + 1;
     void *m = mmap(nullptr, state_->starts_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (m == MAP_FAILED) return Fail(env, kOutOfMemory);
     napi_value ab;
-    if (napi_create_external_arraybuffer(env, state_->arena.base, bytes, FinalizeRegion, state_, &ab) != napi_ok) {
+    if (napi_create_external_arraybuffer(env, state_->core->arena.base, bytes, FinalizeRegion, state_, &ab) != napi_ok) {
       munmap(m, state_->starts_bytes);
       return Fail(env, kExternalBuffersRefused);
     }
@@ -662,44 +785,72 @@ class NativeHeap : public Napi::ObjectWrap<NativeHeap> {
   // reallocAt(offset, length, size) -> new offset | -status (the old block stays on failure)
   Napi::Value ReallocAt(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
-    if (!RegionReady()) return Napi::Number::New(env, -(double)(state_->destroyed ? kDestroyed : kForeign));
+    if (!RegionReady()) return Napi::Number::New(env, -(double)(state_->Gone() ? kDestroyed : kForeign));
     size_t off;
     if (!LiveOffset(info[0].As<Napi::Number>().DoubleValue(), &off)) return Napi::Number::New(env, -(double)kNotLive);
-    void *old = state_->arena.base + off;
+    void *old = state_->core->arena.base + off;
     double length = info[1].As<Napi::Number>().DoubleValue();
     double size_d = info[2].As<Napi::Number>().DoubleValue();
-    if (!(length >= 0 && length <= (double)state_->ops->usable_size(state_->heap, old))) return Napi::Number::New(env, -(double)kForeign);
+    if (!(length >= 0 && length <= (double)state_->core->ops->usable_size(state_->core->heap, old))) return Napi::Number::New(env, -(double)kForeign);
     if (!(size_d >= 0 && size_d <= kMaxRequest)) return Napi::Number::New(env, -(double)kInvalidSize);
-    void *ptr = state_->ops->realloc(state_->heap, old, (size_t)size_d);
+    void *ptr = state_->core->ops->realloc(state_->core->heap, old, (size_t)size_d);
     if (!ptr) {
-      state_->stats.failedAllocs++;
+      state_->core->CountFailure();
       return Napi::Number::New(env, -(double)kOutOfMemory);
     }
     MarkStart(state_, off, false);
-    size_t now = (size_t)((uint8_t *)ptr - state_->arena.base);
+    size_t now = (size_t)((uint8_t *)ptr - state_->core->arena.base);
     MarkStart(state_, now, true);
-    state_->CountFree((size_t)length);
-    state_->stats.frees--;
-    state_->CountAlloc((size_t)size_d);
-    state_->stats.allocs--;
-    state_->stats.reallocs++;
+    state_->core->CountRealloc((size_t)length, (size_t)size_d);
     return Napi::Number::New(env, (double)now);
   }
 
   // usableAt(offset) -> bytes | -status
   Napi::Value UsableAt(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
-    if (!RegionReady()) return Napi::Number::New(env, -(double)(state_->destroyed ? kDestroyed : kForeign));
+    if (!RegionReady()) return Napi::Number::New(env, -(double)(state_->Gone() ? kDestroyed : kForeign));
     size_t off;
     if (!LiveOffset(info[0].As<Napi::Number>().DoubleValue(), &off)) return Napi::Number::New(env, -(double)kNotLive);
-    return Napi::Number::New(env, (double)state_->ops->usable_size(state_->heap, state_->arena.base + off));
+    return Napi::Number::New(env, (double)state_->core->ops->usable_size(state_->core->heap, state_->core->arena.base + off));
   }
 
+  // destroy(everywhere = true) -> status. everywhere: the heap ends for every
+  // thread (their calls say destroyed from now on); else only this thread's hold
+  // goes (heap.close()). Either way this thread's Buffers are detached, and the
+  // pages go back with the last hold, when no Buffer anywhere can reach them.
   Napi::Value Destroy(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
-    if (state_->destroyed) return Fail(env, kDestroyed);
+    if (state_->Gone()) return Fail(env, kDestroyed);
+    bool everywhere = info.Length() < 1 || info[0].ToBoolean().Value();
+    if (everywhere) {
+      state_->core->ended.store(true);
+      std::lock_guard<std::mutex> g(Shared().mu);  // no thread attaches from now on
+      if (state_->core->key) Shared().by_key.erase(state_->core->key);
+      state_->core->key = 0;
+    }
     state_->TearDown(env);
     return Fail(env, kOk);
+  }
+
+  // share() -> key | -status: from now on other threads may hold this heap
+  // (new NativeHeap(key)); its lock and counters' lock are taken from here on.
+  // Not for debug heaps (their requester names live in one thread) or region
+  // heaps (their views cannot cross threads).
+  Napi::Value Share(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (state_->Gone()) return Napi::Number::New(env, -(double)kDestroyed);
+    Core *c = state_->core;
+    if (c->debug || state_->region_made) return Napi::Number::New(env, -(double)kForeign);
+    std::lock_guard<std::mutex> g(Shared().mu);
+    if (!c->key) {
+      // set on the owning thread, between its calls, before any other thread can see the key
+      c->shared.store(true);
+      c->pages.solo = 0;
+      c->arena.solo = 0;
+      c->key = ++Shared().next;
+      Shared().by_key.emplace(c->key, c);
+    }
+    return Napi::Number::New(env, (double)c->key);
   }
 };
 
