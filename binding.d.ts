@@ -101,6 +101,8 @@ export declare class NativeHeap {
    *   blocks are refused with the invalidSize status (Node would refuse the Buffer after the allocation)
    * Construction never throws; `status()` is non-zero when the heap did not come up.
    */
+  /** A hold on the shared heap of `key` (NativeHeap#share in another thread); status() is destroyed if there is none. */
+  constructor(key: number, maxBufferLength?: number);
   constructor(
     kind: string,
     limit: number,
@@ -132,8 +134,13 @@ export declare class NativeHeap {
   stats(): NativeStats;
   /** Walks the heap; a status number if the heap is destroyed. */
   check(): NativeCheckResult | number;
-  /** Detaches every live Buffer and gives all pages back. Returns a status. */
-  destroy(): number;
+  /**
+   * Detaches this thread's live Buffers and gives up its hold; `everywhere` (default true)
+   * ends the heap for every thread first. The pages go back with the last hold. A status.
+   */
+  destroy(everywhere?: boolean): number;
+  /** Lets other threads hold this heap (new NativeHeap(key)); the key, or a negated status. */
+  share(): number;
   /**
    * Region mode (an arena heap; lib/heap/unsafe-heap.ts), once per heap: the ArrayBuffer over
    * the whole arena and the hot path as functions bound to the heap (a status if the heap is not

@@ -8,14 +8,14 @@
  * heap.free(buf);
  * ```
  */
-export { createHeap, availableAllocators } from './heap/heap.js';
+export { createHeap, attachHeap, availableAllocators } from './heap/heap.js';
 export { createUnsafeHeap } from './heap/unsafe-heap.js';
 export type { UnsafeHeap, UnsafeHeapOptions } from './heap/unsafe-heap.js';
 export { allocatorKinds } from './kinds.js';
 export type { HeapOptions } from './heap/heap.js';
 export type { PageCacheOptions } from './pages/page-cache.js';
 export type { DebugOptions } from './heap/debug.js';
-export type { AllocOptions, Heap, HeapStats, ReallocOptions } from './heap/types.js';
+export type { AllocOptions, Heap, HeapStats, NativeHeapApi, ReallocOptions, SharedHeapHandle } from './heap/types.js';
 export type { AllocatorKind } from './kinds.js';
 export type { PortHeap } from './heap/port-heap.js';
 export { replayNative, replayPort } from './replay/replay.js';

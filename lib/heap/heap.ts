@@ -15,6 +15,7 @@ import {
   InvalidArgumentError,
   InvalidSizeError,
   Status,
+  UnsupportedError,
   UnknownAllocatorError,
   statusError,
 } from '../errors.js';
@@ -79,7 +80,8 @@ export interface HeapOptions {
 }
 
 
-import type { AllocOptions, Heap, HeapStats, ReallocOptions } from './types.js';
+import type { AllocOptions, Heap, HeapStats, NativeHeapApi, ReallocOptions, SharedHeapHandle } from './types.js';
+import { refuseCloning } from './not-cloneable.js';
 
 interface BlockRecord {
   heap: object;
@@ -100,11 +102,12 @@ type Blocked = Uint8Array & { [blockOf]?: BlockRecord };
 
 const defaultAlign = 16;
 
-class NativeBackedHeap implements Heap<Buffer> {
+class NativeBackedHeap implements NativeHeapApi {
   readonly kind: AllocatorKind;
   readonly #native: NativeHeap;
   #nextId = 1;
   #destroyed = false;
+  #attached = false;
   /** Debug mode's requester names; null when the heap is not in debug mode. */
   readonly #requesters: RequesterTable | null;
 
@@ -113,6 +116,7 @@ class NativeBackedHeap implements Heap<Buffer> {
     this.#native = native;
     this.#requesters = debug ? new RequesterTable() : null;
     natives.set(this, native);
+    refuseCloning(this, 'post heap.share() and call attachHeap(handle) there');
   }
 
   /** Debug mode: the requester id of a new block (label, else the caller's frame). */
@@ -232,12 +236,67 @@ class NativeBackedHeap implements Heap<Buffer> {
   destroy(): void {
     this.#assertAlive('destroy');
     this.#destroyed = true;
-    this.#native.destroy();
+    const status = this.#native.destroy(true);
+    if (status !== Status.ok) throw statusError(status, 'heap.destroy');
   }
 
-  [Symbol.dispose](): void {
-    if (!this.#destroyed) this.destroy();
+  close(): void {
+    this.#assertAlive('close');
+    this.#destroyed = true;
+    const status = this.#native.destroy(false);
+    if (status !== Status.ok) throw statusError(status, 'heap.close');
   }
+
+  share(): SharedHeapHandle {
+    this.#assertAlive('share');
+    const key = this.#native.share();
+    if (key < 0) {
+      if (-key === Status.foreign) throw new UnsupportedError('heap.share: a debug heap cannot be shared (its requester names live in one thread)');
+      throw statusError(-key, 'heap.share');
+    }
+    return { heaplab: 'shared-heap', kind: this.kind, key };
+  }
+
+  /** `using`: the heap's creator destroys it; a thread that attached it closes its hold. */
+  [Symbol.dispose](): void {
+    if (this.#destroyed) return;
+    this.#destroyed = true;
+    this.#native.destroy(!this.#attached); // destroyed elsewhere already: nothing left to do
+  }
+
+  /** @internal set by attachHeap */
+  markAttached(): this {
+    this.#attached = true;
+    return this;
+  }
+}
+
+/**
+ * A Heap over a heap that another thread shared (`heap.share()`, posted here).
+ * Blocks are this thread's own; `close()` when done (or `destroy()` to end the
+ * heap for every thread).
+ *
+ * ```ts
+ * // main thread
+ * const heap = createHeap('tlsf', { cache: true });
+ * new Worker('./w.js', { workerData: heap.share() });
+ * // w.js
+ * const heap = attachHeap(workerData);
+ * heap.free(heap.alloc(100));
+ * heap.close();
+ * ```
+ */
+export function attachHeap(handle: SharedHeapHandle): NativeHeapApi {
+  const h = handle as Partial<SharedHeapHandle> | null;
+  if (typeof h !== 'object' || h === null || h.heaplab !== 'shared-heap' || typeof h.key !== 'number' ||
+      !Number.isSafeInteger(h.key) || h.key <= 0 || typeof h.kind !== 'string' || !(allocatorKinds as readonly string[]).includes(h.kind)) {
+    throw new InvalidArgumentError(`attachHeap: expected what heap.share() returns but received ${describe(handle)}`);
+  }
+  const native = new binding.NativeHeap(h.key, MAX_BUFFER_LENGTH);
+  if (native.status() !== Status.ok) {
+    throw new DestroyedError(`attachHeap: no ${h.kind} heap with key ${h.key} in this process (destroyed already, or shared by another process)`);
+  }
+  return new NativeBackedHeap(h.kind, native, false).markAttached();
 }
 
 /**
@@ -250,8 +309,8 @@ class NativeBackedHeap implements Heap<Buffer> {
  * ```
  */
 export function createHeap(kind: AllocatorKind, options: HeapOptions & { engine: 'ts' }): PortHeap;
-export function createHeap(kind: AllocatorKind, options?: HeapOptions & { engine?: 'native' }): Heap<Buffer>;
-export function createHeap(kind: AllocatorKind, options?: HeapOptions): Heap<Buffer> | PortHeap {
+export function createHeap(kind: AllocatorKind, options?: HeapOptions & { engine?: 'native' }): NativeHeapApi;
+export function createHeap(kind: AllocatorKind, options?: HeapOptions): NativeHeapApi | PortHeap {
   if (typeof kind !== 'string' || !(allocatorKinds as readonly string[]).includes(kind)) {
     throw new UnknownAllocatorError(`Expected one of ${allocatorKinds.join(', ')} for kind but received ${describe(kind)}`);
   }

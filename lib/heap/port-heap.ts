@@ -25,6 +25,7 @@ import {
   UnknownAllocatorError,
 } from '../errors.js';
 import { binding } from '../addon/native.js';
+import { refuseCloning } from './not-cloneable.js';
 import type { AllocOptions, Heap, HeapStats } from './types.js';
 import type { AllocatorKind } from '../kinds.js';
 import { ArenaPages, DEFAULT_RESERVE, MAX_RESERVE } from '../pages/arena.js';
@@ -58,6 +59,7 @@ class PortBackedHeap implements PortHeap {
     this.kind = kind;
     this.pages = pages;
     this.#port = port;
+    refuseCloning(this, "a ts heap is one thread's (its ArrayBuffer is copied, not shared): post copies of blocks (view.slice())");
   }
 
   get destroyed(): boolean {

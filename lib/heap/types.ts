@@ -46,3 +46,29 @@ export interface Heap<B extends Uint8Array = Buffer> {
   [Symbol.dispose](): void;
 }
 
+/**
+ * What `heap.share()` returns: plain data that `postMessage` carries to a worker,
+ * where `attachHeap(handle)` gives a Heap over the same C heap.
+ */
+export interface SharedHeapHandle {
+  readonly heaplab: 'shared-heap';
+  readonly kind: AllocatorKind;
+  /** The heap's key in this process (meaningless in another process). */
+  readonly key: number;
+}
+
+/** A native heap that threads can share (createHeap's, engine 'native'). */
+export interface NativeHeapApi extends Heap<Buffer> {
+  /**
+   * A handle for other threads (post it; `attachHeap` it there). From now on the
+   * heap takes its lock on every call. Each thread frees the blocks it allocated:
+   * a Buffer posted to another thread arrives as a copy, which is not a block there.
+   */
+  share(): SharedHeapHandle;
+  /**
+   * This thread is done with the heap: its live blocks are freed and their Buffers
+   * detached; other threads keep using it. On a heap no one else holds, the same as destroy().
+   */
+  close(): void;
+}
+

@@ -23,6 +23,7 @@
  */
 import { binding, type NativeHeap } from '../addon/native.js';
 import type { NativeRegion } from '../../binding.js';
+import { refuseCloning } from './not-cloneable.js';
 import { DestroyedError, ForeignBufferError, HeapCorruptionError, Status, UnknownAllocatorError, statusError } from '../errors.js';
 import { type AllocatorKind, allocatorKinds } from '../kinds.js';
 import { checkAlignment, checkBoolean, checkByteCount, checkOptions, checkSize, describe } from '../validate.js';
@@ -71,6 +72,7 @@ class RegionHeap implements UnsafeHeap {
     this.region = region.buffer;
     this.#alloc = region.alloc;
     this.#free = region.free;
+    refuseCloning(this, "an unsafe heap is one thread's: post copies of blocks (view.slice())");
   }
 
   get destroyed(): boolean {
