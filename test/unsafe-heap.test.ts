@@ -109,6 +109,19 @@ describe.each(allocatorKinds)('%s unsafe heap', (kind) => {
     expect(codeOf(() => heap.destroy())).toBe('ERR_HEAPLAB_DESTROYED');
   });
 
+  it('a transfer list naming the region copies it, and the heap itself cannot be posted', () => {
+    const heap = createUnsafeHeap(kind, { limit: 1 << 20 });
+    const v = heap.alloc(32).fill(6);
+    const copy = structuredClone(v, { transfer: [v.buffer] });
+    expect(copy[31]).toBe(6);
+    expect(heap.region.byteLength).toBeGreaterThan(0);
+    expect(v.every((x) => x === 6)).toBe(true);
+    expect(codeOf(() => structuredClone(heap))).toBe('ERR_HEAPLAB_UNSUPPORTED');
+    heap.free(v);
+    heap.check();
+    heap.destroy();
+  });
+
   it('a view outlives a heap object that was dropped: the region keeps its memory mapped', () => {
     let view: Uint8Array | undefined;
     (() => {
