@@ -20,10 +20,10 @@ describe.each(allocatorKinds)('%s, ts engine', (kind) => {
   it('a transfer list naming a block\'s buffer copies it; the heap keeps its memory and blocks', () => {
     const heap = createHeap(kind, small);
     const a = heap.alloc(64).fill(7);
-    const copy = structuredClone(a, { transfer: [a.buffer] });
+    const copy = structuredClone(a, { transfer: [a.buffer as ArrayBuffer] });
     expect(copy[0]).toBe(7);
     const { port1, port2 } = new MessageChannel();
-    port1.postMessage(a, [a.buffer]);
+    port1.postMessage(a, [a.buffer as ArrayBuffer]);
     const posted = receiveMessageOnPort(port2)?.message as Uint8Array;
     port1.close();
     expect(posted[63]).toBe(7);

@@ -3,7 +3,7 @@
 // heap is whole afterwards (check() clean, other blocks intact, nothing freed twice).
 import { constants as bufferConstants } from 'node:buffer';
 import { describe, expect, it } from 'vitest';
-import { allocatorKinds, createHeap, type Heap } from '../lib/index.js';
+import { allocatorKinds, createHeap, type AllocatorKind, type Heap } from '../lib/index.js';
 import { binding } from '../lib/addon/native.js';
 import { Status } from '../lib/errors.js';
 import { codeOf } from './util.js';
@@ -14,8 +14,9 @@ const sizes = [...new Set(edges)].sort((a, b) => a - b);
 const allowed = ['ERR_HEAPLAB_INVALID_SIZE', 'ERR_HEAPLAB_OUT_OF_MEMORY'];
 
 describe.each(['native', 'ts'] as const)('%s engine: sizes around 2**31, 2**32, MAX_LENGTH and 2**53', (engine) => {
+  const open = (kind: AllocatorKind): Heap<Uint8Array> => (engine === 'ts' ? createHeap(kind, { engine }) : createHeap(kind));
   it.each(allocatorKinds)('%s: alloc and realloc of each size work or throw a coded error', (kind) => {
-    const heap = createHeap(kind, { engine }) as Heap<Uint8Array>;
+    const heap = open(kind);
     try {
       const witness = heap.alloc(100).fill(0x5a);
       for (const size of sizes) {
@@ -59,7 +60,7 @@ describe.each(['native', 'ts'] as const)('%s engine: sizes around 2**31, 2**32, 
   });
 
   it('sizes that are not safe non-negative integers are ERR_HEAPLAB_INVALID_SIZE', () => {
-    const heap = createHeap('tlsf', { engine }) as Heap<Uint8Array>;
+    const heap = open('tlsf');
     try {
       for (const bad of [2 ** 53, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY, '8', 8n]) {
         expect(codeOf(() => heap.alloc(bad as number))).toBe('ERR_HEAPLAB_INVALID_SIZE');

@@ -112,7 +112,7 @@ describe.each(allocatorKinds)('%s unsafe heap', (kind) => {
   it('a transfer list naming the region copies it, and the heap itself cannot be posted', () => {
     const heap = createUnsafeHeap(kind, { limit: 1 << 20 });
     const v = heap.alloc(32).fill(6);
-    const copy = structuredClone(v, { transfer: [v.buffer] });
+    const copy = structuredClone(v, { transfer: [v.buffer as ArrayBuffer] });
     expect(copy[31]).toBe(6);
     expect(heap.region.byteLength).toBeGreaterThan(0);
     expect(v.every((x) => x === 6)).toBe(true);
