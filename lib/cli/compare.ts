@@ -10,6 +10,7 @@ import { portFactories } from '../ports/index.js';
 import { Progress, table } from '../util/progress.js';
 import { compareTrace, type Comparison } from '../replay/compare.js';
 import { defaultTraces } from '../trace/workloads.js';
+import { replayThing, THING, thingAvailable, type ThingResult } from '../replay/thing.js';
 
 const usage = `Usage: heaplab compare [--allocator NAME]... [--trace NAME]... [--scale N] [--json]
 
@@ -24,7 +25,12 @@ time per operation of each, and the ratio TS ÷ C. Exits 1 if any trace differs.
   --trace NAME      only this trace; repeatable (--list shows them)
   --scale N         multiply each trace's length (default 1)
   --list            list the default traces and exit
-  --json            print the results as JSON on stdout`;
+  --no-thing        leave out @thi.ng/malloc (the JavaScript allocator, when installed)
+  --json            print the results as JSON on stdout
+
+@thi.ng/malloc, when installed, replays the same traces over its own ArrayBuffer
+beside the ports: its time per operation and memory (highest address used ÷
+peak live bytes). It makes its own decisions, so it has no "equal" column.`;
 
 interface Args {
   allocators: AllocatorKind[];
@@ -32,6 +38,7 @@ interface Args {
   scale: number;
   json: boolean;
   list: boolean;
+  thing: boolean;
 }
 
 function parse(argv: string[]): Args | string {
@@ -47,6 +54,7 @@ function parse(argv: string[]): Args | string {
         scale: { type: 'string' },
         json: { type: 'boolean' },
         list: { type: 'boolean' },
+        'no-thing': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -62,7 +70,14 @@ function parse(argv: string[]): Args | string {
   }
   const scale = values.scale === undefined ? 1 : Number(values.scale);
   if (!(scale > 0)) return '--scale needs a positive number';
-  return { allocators, traces: values.trace ?? [], scale, json: values.json ?? false, list: values.list ?? false };
+  return {
+    allocators,
+    traces: values.trace ?? [],
+    scale,
+    json: values.json ?? false,
+    list: values.list ?? false,
+    thing: !values['no-thing'],
+  };
 }
 
 const ns = (x: number): string => (x < 10 ? x.toFixed(2) : x < 100 ? x.toFixed(1) : x.toFixed(0));
@@ -110,9 +125,20 @@ export async function main(argv: string[]): Promise<number> {
       progress.tick(`${kind} ${trace.name}`);
     }
   }
+  // @thi.ng/malloc on the same traces (its own decisions: time and memory only)
+  const thingNote = args.thing ? thingAvailable() : 'left out (--no-thing)';
+  const thing: ThingResult[] = [];
+  if (thingNote === true) {
+    const warm = new Progress('compare', traces.length);
+    for (const trace of traces) {
+      thing.push(replayThing(trace));
+      warm.tick(`${THING} ${trace.name}`);
+    }
+    warm.end();
+  }
   progress.end();
   if (args.json) {
-    console.log(JSON.stringify({ date: new Date().toISOString(), node: process.version, results }, null, 2));
+    console.log(JSON.stringify({ date: new Date().toISOString(), node: process.version, results, thing, thingNote }, null, 2));
   } else {
     for (const kind of kinds) {
       const mine = results.filter((r) => r.kind === kind);
@@ -138,9 +164,35 @@ export async function main(argv: string[]): Promise<number> {
       }
     }
   }
+  if (!args.json) printThing(traces.map((t) => t.name), kinds, results, thing, thingNote);
   if (kinds.length === 0) {
     console.error('heaplab compare: nothing to compare');
     return 1;
   }
   return results.every((r) => r.equal) ? 0 : 1;
+}
+
+/** The ports beside @thi.ng/malloc, per trace: where TypeScript stands. */
+function printThing(traces: string[], kinds: AllocatorKind[], results: Comparison[], thing: ThingResult[], note: true | string): void {
+  console.log(`\n${THING}: the JavaScript allocator beside the ports (ns/op; mem: highest address used ÷ peak live bytes)`);
+  if (note !== true) {
+    console.log(`  skipped: ${note}`);
+    return;
+  }
+  console.log('It makes its own decisions (first fit, one free list, no page source): compare speed and memory, not offsets.\n');
+  const rows = traces.map((name) => {
+    const t = thing.find((x) => x.trace === name);
+    const ports = kinds.map((k) => results.find((r) => r.kind === k && r.trace === name));
+    const fastest = Math.min(...ports.map((p) => (p ? p.tsNsPerOp : Infinity)));
+    if (!t || t.skipped) return [name, ...ports.map((p) => (p ? ns(p.tsNsPerOp) : '-')), '-', '-', '-', t?.skipped ?? ''];
+    return [
+      name,
+      ...ports.map((p) => (p ? ns(p.tsNsPerOp) : '-')),
+      ns(t.nsPerOp!),
+      Number.isFinite(t.memory!) ? t.memory!.toFixed(2) : '-',
+      Number.isFinite(fastest) ? `${(t.nsPerOp! / fastest).toFixed(1)}×` : '-',
+      t.failures ? `${t.failures} failed` : '',
+    ];
+  });
+  console.log(table(['trace', ...kinds.map((k) => `${k} TS`), THING, 'mem', '÷ fastest port', 'note'], rows));
 }

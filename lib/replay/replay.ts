@@ -69,7 +69,9 @@ export function replayPort(kind: AllocatorKind, trace: Trace, options: ReplayOpt
   if (!heap) throw statusError(1, `replay(${kind}, ts)`);
   const n = trace.op.length;
   const offsets = options.offsets === false ? undefined : new Float64Array(n);
-  const ptr = new Float64Array(trace.maxId + 1);
+  // touched now, as the C replay's table is (MAP_POPULATE): a table's first-touch
+  // page faults are not the allocator's time
+  const ptr = new Float64Array(trace.maxId + 1).fill(0);
   const touch = options.touch ?? false;
   const { op, id, size, alignLog2 } = trace;
   const u8 = pages.u8;
