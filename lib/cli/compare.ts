@@ -115,9 +115,9 @@ export async function main(argv: string[]): Promise<number> {
   const progress = new Progress('compare', kinds.length * traces.length);
   const results: Comparison[] = [];
   // V8 compiles a port's hot functions only after thousands of calls: one
-  // untimed pass over a few traces first, so the table measures the port, not
-  // the JIT warming up.
-  const warmUp = defaultTraces(0.5).filter((t) => ['small-churn', 'mixed-sizes', 'aligned-small', 'realloc-heavy'].includes(t.name));
+  // untimed pass over every trace first (at half length), so that the table
+  // measures the port, not the JIT warming up.
+  const warmUp = defaultTraces(0.5);
   for (const kind of kinds) {
     for (const trace of warmUp) compareTrace(kind, trace, { snapshot: false, timingRuns: 1 });
     for (const trace of traces) {
