@@ -71,14 +71,27 @@ export async function dispatch(argv: string[]): Promise<number> {
   }
   const command = commands[name];
   if (!command) {
-    process.stderr.write(`heaplab: unknown command ${JSON.stringify(name)}\n\n${usage()}\n`);
+    process.stderr.write(`heaplab: unknown command ${JSON.stringify(name)} (see heaplab --help)\n`);
     return 2;
   }
   const module = await command.load();
   return module.main(rest);
 }
 
+/**
+ * A closed pipe (`heaplab which | head -1`) is the reader saying it has enough:
+ * stop quietly, as other command-line tools do, instead of printing EPIPE.
+ */
+function quietOnClosedPipe(stream: NodeJS.WriteStream): void {
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw error;
+  });
+}
+
 if (isMainModule(import.meta.url)) {
+  quietOnClosedPipe(process.stdout);
+  quietOnClosedPipe(process.stderr);
   dispatch(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code;

@@ -25,4 +25,6 @@ export type { Comparison, Divergence } from './replay/compare.js';
 export { defaultTraces } from './trace/workloads.js';
 export { TraceBuilder, Op } from './trace/trace.js';
 export type { Trace } from './trace/trace.js';
+export { readTrace, writeTrace, summarizeTrace } from './trace/file.js';
+export type { RecordedTrace, TraceSummary } from './trace/file.js';
 export * from './errors.js';

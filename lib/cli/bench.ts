@@ -8,6 +8,7 @@ import { peerNames, runBench, type BenchOptions } from '../bench/bench.js';
 import { writeReport } from '../bench/html.js';
 import { formatNs, leaders, workloadTable } from '../bench/report.js';
 import { allocatorNames } from '../kinds.js';
+import { benchWorkloads, recordedPrograms } from '../bench/workloads.js';
 import { Progress, table } from '../util/progress.js';
 import { parseOptions, usageFailure } from './common.js';
 
@@ -71,6 +72,10 @@ export async function main(argv: string[]): Promise<number> {
   } catch (error) {
     return usageFailure('bench', USAGE, (error as Error).message);
   }
+  if (values.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
   if (values.scale !== undefined && !(Number(values.scale) > 0)) return usageFailure('bench', USAGE, '--scale needs a positive number');
   if (values.help) {
     process.stdout.write(HELP);
@@ -108,6 +113,18 @@ export async function main(argv: string[]): Promise<number> {
   };
   const allocators = list(values.allocator);
   const workloads = list(values.workload);
+  // every name is checked before anything runs: a typo must not overwrite the last report
+  const knownAllocators = [...allocatorNames, 'glibc', ...peerNames, ...libraries.map((l) => l.name)];
+  const badAllocator = allocators?.find((a) => !knownAllocators.includes(a));
+  if (badAllocator !== undefined) {
+    return usageFailure('bench', USAGE, `unknown allocator ${JSON.stringify(badAllocator)} (expected some of ${knownAllocators.join(', ')})`);
+  }
+  const knownWorkloads = [...benchWorkloads(0.001).map((w) => w.name), ...recordedPrograms.map((p) => p.name)];
+  const badWorkload = workloads?.find((w) => !knownWorkloads.includes(w));
+  if (badWorkload !== undefined) {
+    return usageFailure('bench', USAGE, `unknown workload ${JSON.stringify(badWorkload)} (expected some of ${knownWorkloads.join(', ')})`);
+  }
+  if (allocators?.length === 0 || workloads?.length === 0) return usageFailure('bench', USAGE, '--allocator and --workload need at least one name');
   if (allocators) options.allocators = [...allocators, ...libraries.map((l) => l.name)];
   if (libraries.length) options.libraries = libraries;
   if (workloads) options.workloads = workloads;

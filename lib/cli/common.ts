@@ -29,12 +29,30 @@ export function splitCommand(argv: string[], valued: readonly string[] = []): { 
   return { options: argv.slice(0, i), command: argv.slice(i) };
 }
 
-/** util.parseArgs, strict; its errors become UsageErrors. */
+/** util.parseArgs, strict: the one parser of every command. Its errors become UsageErrors in heaplab's words. */
 export function parseOptions<const T extends ParseArgsConfig>(config: T): ReturnType<typeof parseArgs<T>> {
   try {
-    return parseArgs<T>(config);
+    return parseArgs<T>({ strict: true, ...config });
   } catch (error) {
-    throw new UsageError((error as Error).message);
+    throw new UsageError(parseErrorText(error as Error & { code?: string }));
+  }
+}
+
+/** Node's parseArgs messages, said once, the same way, for every command. */
+function parseErrorText(error: Error & { code?: string }): string {
+  const m = error.message;
+  const name = (re: RegExp): string | undefined => re.exec(m)?.[1];
+  switch (error.code) {
+    case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
+      return `unknown option ${name(/'([^']+)'/) ?? ''}`.trim();
+    case 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL':
+      return `unexpected argument ${JSON.stringify(name(/'([^']*)'/) ?? '')}`;
+    case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE': {
+      const option = name(/(--[\w-]+)/) ?? 'an option';
+      return m.includes('does not take an argument') ? `${option} takes no value` : `${option} needs a value`;
+    }
+    default:
+      return m;
   }
 }
 
@@ -54,9 +72,12 @@ export function allocatorNameArgument(name: string): AllocatorName {
   return name;
 }
 
-/** Prints a usage error and returns 2, the exit code for one. */
-export function usageFailure(command: string, usage: string, message: string): number {
-  process.stderr.write(`heaplab ${command}: ${message}\nUsage: heaplab ${usage}\n`);
+/**
+ * The one way every command reports a usage error: one line on stderr, exit 2.
+ * (`usage` is kept for the callers; the line points at --help, which shows it.)
+ */
+export function usageFailure(command: string, _usage: string, message: string): number {
+  process.stderr.write(`heaplab ${command}: ${message} (see heaplab ${command} --help)\n`);
   return 2;
 }
 

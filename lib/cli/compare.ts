@@ -5,7 +5,7 @@
  */
 import { availableAllocators } from '../heap/heap.js';
 import { allocatorKinds, type AllocatorKind } from '../kinds.js';
-import { allocatorArgument, parseOptions } from './common.js';
+import { allocatorArgument, parseOptions, usageFailure } from './common.js';
 import { portFactories } from '../ports/index.js';
 import { Progress, table } from '../util/progress.js';
 import { compareTrace, type Comparison } from '../replay/compare.js';
@@ -89,8 +89,7 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (typeof args === 'string') {
-    console.error(`heaplab compare: ${args}\n\n${usage}`);
-    return 2;
+    return usageFailure('compare', usage, args);
   }
   let traces = defaultTraces(args.scale);
   if (args.list) {
@@ -100,8 +99,7 @@ export async function main(argv: string[]): Promise<number> {
   if (args.traces.length) {
     const unknown = args.traces.filter((n) => !traces.some((t) => t.name === n));
     if (unknown.length) {
-      console.error(`heaplab compare: unknown trace(s) ${unknown.join(', ')}; see --list`);
-      return 2;
+      return usageFailure('compare', usage, `unknown trace${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')}; --list shows the traces`);
     }
     traces = traces.filter((t) => args.traces.includes(t.name));
   }

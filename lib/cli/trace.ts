@@ -3,7 +3,7 @@
  * Runs COMMAND on a preload library with HEAPLAB_TRACE=FILE, then summarises
  * the trace (and the FILE.<pid> traces of the programs COMMAND ran).
  */
-import { readdirSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import { defaultPreloadKind, preloadEnv, preloadLibraryPath } from '../preload/preload.js';
 import { allocatorNames } from '../kinds.js';
@@ -37,6 +37,27 @@ Options:
 
 The exit code is COMMAND's.
 `;
+
+/** Why `out` cannot be the trace file, or undefined if it can. */
+function outProblem(out: string, file: string): string | undefined {
+  const isDir = (p: string): boolean => {
+    try {
+      return statSync(p).isDirectory();
+    } catch {
+      return false;
+    }
+  };
+  if (out.endsWith('/') || isDir(file)) return `--out ${out} is a folder; name a file in it (e.g. ${resolve(file, DEFAULT_OUT)})`;
+  const dir = dirname(file);
+  if (!isDir(dir)) return `--out ${out}: the folder ${dir} does not exist`;
+  try {
+    writeFileSync(file, ''); // the library will open it the same way
+    rmSync(file, { force: true });
+  } catch (error) {
+    return `--out ${out}: cannot write it (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`;
+  }
+  return undefined;
+}
 
 /** Removes FILE and FILE.<pid> left by an earlier recording. */
 function removeOldTraces(file: string): void {
@@ -97,6 +118,9 @@ export async function main(argv: string[]): Promise<number> {
     throw error;
   }
   const file = resolve(out);
+  // the file must be one the library can write: say what is wrong before the program runs
+  const problem = outProblem(out, file);
+  if (problem) return usageFailure('trace', USAGE, problem);
   const library = preloadLibraryPath(allocator);
   removeOldTraces(file);
   const env = preloadEnv(library);
@@ -116,8 +140,12 @@ export async function main(argv: string[]): Promise<number> {
     }
   }
   if (read.length === 0) {
-    process.stderr.write(`heaplab trace: no trace was written to ${file} (did the program start? is ${library} loadable?)\n`);
-    for (const p of problems) process.stderr.write(`  ${p}\n`);
+    const why =
+      code === 127 ? 'the program was not found' :
+      code === 126 ? 'the program could not be started' :
+      'the program made no call through the dynamic malloc (a static or setuid program ignores LD_PRELOAD)';
+    process.stderr.write(`heaplab trace: no trace was written to ${file}: ${why}\n`);
+    if (existsSync(file)) for (const p of problems) process.stderr.write(`  ${p}\n`);
     return code === 0 ? 1 : code;
   }
   const total = read.reduce((sum, r) => sum + r.summary.operations, 0);
