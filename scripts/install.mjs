@@ -30,11 +30,16 @@ if (prebuildFits()) {
   process.exit(0);
 }
 
+// Installed as a dependency, only what a user runs is built: the addon and the
+// preload libraries, not the C test drivers and their sanitizer libraries.
+const asDependency = root.split(/[\\/]/).includes('node_modules');
 console.log('heaplab: no prebuild fits; building from source with cmake-js (needs cmake, gcc, g++, make)');
 const cmakeJs = join(dirname(require.resolve('cmake-js/package.json')), 'bin', 'cmake-js');
-const result = spawnSync(process.execPath, [cmakeJs, 'compile', '--out', 'build'], { cwd: root, stdio: 'inherit' });
+const args = [cmakeJs, 'compile', '--out', 'build', `--CDHEAPLAB_TESTS=${asDependency ? 'OFF' : 'ON'}`];
+const result = spawnSync(process.execPath, args, { cwd: root, stdio: 'inherit' });
 if (result.status !== 0) {
-  console.error('heaplab: the build failed. Check that cmake (>= 3.16), gcc, g++ and make are installed,');
-  console.error('then run `npm run build:native` in', root, 'to see the full output.');
+  console.error('heaplab: the source build failed (its output is above). It needs cmake >= 3.16, gcc, g++ and make');
+  console.error('(Debian: apt-get install cmake g++ make); install them and run npm install again.');
+  console.error('npm install --foreground-scripts shows the whole build as it runs.');
   process.exit(result.status ?? 1);
 }

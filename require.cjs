@@ -1,0 +1,3 @@
+// require('heaplab') (package.json "exports"): see require-load.cjs.
+'use strict';
+module.exports = require('./require-load.cjs')('./dist/index.js');
