@@ -6,7 +6,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { runCells, type AllocatorRun, type BenchReport, type CellFormat, type NapiResult, type WorkloadResult } from './report.js';
+import { leaders, runCells, type AllocatorRun, type BenchReport, type CellFormat, type NapiResult, type WorkloadResult } from './report.js';
 
 const palette: Record<string, string> = {
   tlsf: '#1f77b4',
@@ -153,12 +153,12 @@ function latencyChart(w: WorkloadResult): string {
 function throughputChart(w: WorkloadResult): string {
   const bars: Bar[] = w.runs.map((r) => ({
     label: label(r),
-    value: r.ok ? r.mopsPerSec : NaN,
+    value: r.ok ? r.nsPerOp : NaN,
     color: colorOf(r.allocator),
     faded: r.engine === 'ts',
-    ...(r.ok ? { text: `${num(r.mopsPerSec)} Mops/s · ${ratio(r.ratio.time)} glibc time` } : {}),
+    ...(r.ok ? { text: `${num(r.nsPerOp)} ns · ${ratio(r.ratio.time)} glibc's time` } : {}),
   }));
-  return barChart(`${w.name}: throughput (million operations per second, higher is better)`, bars, 'Mops/s', 660);
+  return barChart(`${w.name}: time per operation (ns, lower is better)`, bars, 'ns/op', 660);
 }
 
 function memoryChart(w: WorkloadResult): string {
@@ -186,7 +186,7 @@ function timelineChart(w: WorkloadResult): string {
 
 function table(w: WorkloadResult): string {
   const scal = w.threads > 1;
-  const head = ['allocator', 'time', 'Mops/s', 'time ×glibc', 'p50', 'p99', 'p99.9', 'p99.9 ×glibc', 'page calls ≥ p99.9', 'p99.99', 'max', 'max ×glibc', 'mapped ÷ live', 'memory ×glibc', 'RSS ÷ live', ...(scal ? ['2 threads ÷ 1'] : [])];
+  const head = ['allocator', 'time', 'time ×glibc', 'p50', 'p99.9', 'p99.9 ×glibc', 'page calls ≥ p99.9', 'p99.99', 'max', 'mapped ÷ live', 'memory ×glibc', 'RSS ÷ live', ...(scal ? ['2 threads ÷ 1 (throughput; 2 is perfect)'] : [])];
   const rows = w.runs.map((r) => {
     if (!r.ok) return `<tr class="fail"><td>${esc(label(r))}</td><td colspan="${head.length - 1}">failed: ${esc(r.error ?? '')}</td></tr>`;
     const cells = runCells(r, w.threads, htmlFormat);
@@ -212,23 +212,27 @@ function napiSection(napi: NapiResult[]): string {
 }
 
 function overview(report: BenchReport): string {
-  // speed relative to glibc (glibc time ÷ time: higher is better) for each C allocator, per workload
+  // time ÷ glibc's time and memory ÷ glibc's, per C allocator and workload: lower is better, as everywhere in the report
   const names = report.allocators;
+  const lead = new Map(leaders(report).map((l) => [l.workload, l]));
   const rows = report.workloads
     .map((w) => {
       const cells = names.map((a) => {
         const r = w.runs.find((x) => x.allocator === a && x.engine === 'native');
         if (!r || !r.ok) return '<td>–</td>';
-        const speed = 1 / r.ratio.time;
-        const shade = Number.isFinite(speed) ? Math.max(-1, Math.min(1, Math.log2(speed) / 2)) : 0;
+        const t = r.ratio.time;
+        const shade = Number.isFinite(t) ? Math.max(-1, Math.min(1, -Math.log2(t) / 2)) : 0;
         const bg = shade >= 0 ? `rgba(44,160,44,${(shade * 0.5).toFixed(2)})` : `rgba(214,39,40,${(-shade * 0.5).toFixed(2)})`;
-        return `<td style="background:${bg}">${num(speed)}×<br><small>mem ${ratio(r.ratio.memory)}</small></td>`;
+        const memory = Number.isFinite(r.ratio.memory) ? `<br><small>mem ${ratio(r.ratio.memory)}</small>` : '';
+        return `<td style="background:${bg}">${ratio(t)}${memory}</td>`;
       });
-      return `<tr><th><a href="#w-${esc(w.name)}">${esc(w.name)}</a></th>${cells.join('')}</tr>`;
+      const l = lead.get(w.name);
+      const who = l ? `<b>${esc(l.leader)}</b> <small>(${esc(l.metric)}${l.heaplab ? `; heaplab: ${esc(l.heaplab.allocator)}` : ''})</small>` : '–';
+      return `<tr><th><a href="#w-${esc(w.name)}">${esc(w.name)}</a></th>${cells.join('')}<td>${who}</td></tr>`;
     })
     .join('');
-  return `<table class="overview"><thead><tr><th>workload</th>${names.map((n) => `<th><span class="sw" style="background:${colorOf(n)}"></span>${esc(n)}</th>`).join('')}</tr></thead><tbody>${rows}</tbody></table>
-<p class="note">Each cell: speed relative to glibc (glibc time ÷ its time; above 1 is faster, green) and, below, memory overhead relative to glibc's (below 1 is leaner).</p>`;
+  return `<table class="overview"><thead><tr><th>workload</th>${names.map((n) => `<th><span class="sw" style="background:${colorOf(n)}"></span>${esc(n)}</th>`).join('')}<th>leader</th></tr></thead><tbody>${rows}</tbody></table>
+<p class="note">Lower is better everywhere in this report. Each cell: its time ÷ glibc's time (below 1 is faster: green; above, red) and, below, its memory overhead ÷ glibc's (below 1 is leaner). Leader: the best of every allocator on the figure the workload is about (time; memory overhead for space and stable; p99.99 latency for realtime), with heaplab's best design beside it.</p>`;
 }
 
 export function renderHtml(report: BenchReport): string {

@@ -116,7 +116,7 @@ export interface CellFormat {
 }
 
 /** The columns of a run's row, in order: every presentation shows the same figures. */
-export const runColumns = ['time', 'Mops/s', 'time×', 'p50', 'p99', 'p99.9', 'p99.9×', 'pg', 'p99.99', 'max', 'max×', 'mem', 'mem×', 'rss'] as const;
+export const runColumns = ['time', 'time×', 'p50', 'p99.9', 'p99.9×', 'pg', 'p99.99', 'max', 'mem', 'mem×', 'rss'] as const;
 
 /** A successful run's cells under runColumns (and 2T/1T for a threaded workload). */
 export function runCells(r: AllocatorRun, threads: number, f: CellFormat): string[] {
@@ -124,16 +124,13 @@ export function runCells(r: AllocatorRun, threads: number, f: CellFormat): strin
   const lat = (x: number | undefined): string => (l && x !== undefined ? f.ns(x) : f.none);
   const cells = [
     f.ms(r.elapsedNs / 1e6),
-    f.num(r.mopsPerSec, 2),
     f.ratio(r.ratio.time),
     lat(l?.p50),
-    lat(l?.p99),
     lat(l?.p999),
     f.ratio(r.ratio.p999),
     l?.pageShare ? `${Math.round(l.pageShare.p999 * 100)}%` : f.none,
     lat(l?.p9999),
     lat(l?.max),
-    f.ratio(r.ratio.max),
     f.num(r.overhead, 3),
     f.ratio(r.ratio.memory),
     f.num(r.rssOverhead, 2),
@@ -152,21 +149,39 @@ export function workloadTable(w: WorkloadResult): { header: string[]; rows: stri
   return { header, rows };
 }
 
-/** Which of heaplab's C allocators leads each workload on the figure its goal cares about, and its ratio to glibc. */
-export function leaders(report: BenchReport): Array<{ workload: string; metric: string; leader: string; value: number; ratioToGlibc: number }> {
-  const out: Array<{ workload: string; metric: string; leader: string; value: number; ratioToGlibc: number }> = [];
+/** One workload's winner on the figure its goal is about (lower is better on each). */
+export interface Leader {
+  workload: string;
+  metric: 'time' | 'memory overhead' | 'p99.99 latency';
+  /** The best of every allocator run (native code: C, glibc, peers). */
+  leader: string;
+  value: number;
+  /** leader ÷ glibc on that figure; NaN when glibc was not run. */
+  ratioToGlibc: number;
+  /** heaplab's best design (plain or +cache), when heaplab is not the leader itself. */
+  heaplab?: { allocator: string; value: number; ratioToGlibc: number };
+}
+
+/** Per workload: who won among all allocators, and heaplab's best beside it. */
+export function leaders(report: BenchReport): Leader[] {
+  const out: Leader[] = [];
   for (const w of report.workloads) {
-    const mine = w.runs.filter((r) => r.ok && r.family === 'heaplab' && r.engine === 'native');
-    const glibc = w.runs.find((r) => r.ok && r.allocator === 'glibc');
-    if (!mine.length) continue;
-    const [metric, value]: [string, (r: AllocatorRun) => number] =
+    const [metric, value]: [Leader['metric'], (r: AllocatorRun) => number] =
       w.goal === 'space' || w.goal === 'stable'
         ? ['memory overhead', (r) => r.overhead]
         : w.goal === 'realtime'
           ? ['p99.99 latency', (r) => r.latency?.p9999 ?? NaN]
           : ['time', (r) => r.elapsedNs];
-    const best = [...mine].sort((a, b) => value(a) - value(b))[0]!;
-    out.push({ workload: w.name, metric, leader: best.allocator, value: value(best), ratioToGlibc: glibc ? value(best) / value(glibc) : NaN });
+    const runs = w.runs.filter((r) => r.ok && r.engine === 'native' && Number.isFinite(value(r)));
+    if (!runs.length) continue;
+    const glibc = runs.find((r) => r.allocator === 'glibc');
+    const vsGlibc = (r: AllocatorRun): number => (glibc ? value(r) / value(glibc) : NaN);
+    const ranked = [...runs].sort((a, b) => value(a) - value(b));
+    const best = ranked[0]!;
+    const leader: Leader = { workload: w.name, metric, leader: best.allocator, value: value(best), ratioToGlibc: vsGlibc(best) };
+    const mine = ranked.find((r) => r.family === 'heaplab');
+    if (mine && mine !== best) leader.heaplab = { allocator: mine.allocator, value: value(mine), ratioToGlibc: vsGlibc(mine) };
+    out.push(leader);
   }
   return out;
 }

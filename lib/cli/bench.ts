@@ -137,7 +137,9 @@ export async function main(argv: string[]): Promise<number> {
   out.push(`${report.machine.cpu}, ${report.machine.cores} cores, Node ${report.machine.node}; clock ${report.clock.name}, ${report.clock.overheadNs.toFixed(1)} ns per reading (subtracted)`);
   for (const p of report.peers) out.push(p.ok ? `peer ${p.name}: ${p.path}` : `peer ${p.name}: skipped (${p.reason})`);
   for (const r of report.recordings) if (!r.ok) out.push(`recording ${r.name}: skipped (${r.reason})`);
-  out.push('time×, p99.9×, max×, mem×: ratio to glibc (lower is better). mem: peak mapped ÷ peak live. latencies in ns (k = µs, M = ms).');
+  out.push('Lower is better in every column. time×, p99.9×, mem×: ratio to glibc. Latencies in ns (k = µs, M = ms).');
+  out.push('mem: peak mapped ÷ peak live. rss: peak resident set ÷ peak live (shown when the live set reaches 8 MiB).');
+  out.push('2T/1T (threaded workloads): throughput on 2 threads ÷ on 1; 2.0 is perfect scaling (here, higher is better).');
   out.push('pg: of the operations at or above p99.9, the share that called the page source (cache, mmap, munmap, mremap): the operating system\'s part of the tail.');
   for (const w of report.workloads) {
     const t = workloadTable(w);
@@ -159,12 +161,16 @@ export async function main(argv: string[]): Promise<number> {
   }
   const lead = leaders(report);
   if (lead.length) {
-    out.push('', "heaplab's leader per workload (ratio to glibc on that figure):");
+    out.push('', 'Leader per workload, on the figure the workload is about (lower is better), and heaplab\'s best beside it:');
+    const show = (metric: string, v: number): string =>
+      metric === 'memory overhead' ? v.toFixed(3) : metric === 'time' ? `${(v / 1e6).toFixed(1)} ms` : `${formatNs(v)} ns`;
+    const vs = (r: number): string => (Number.isFinite(r) ? ` (${r.toFixed(2)}× glibc)` : '');
     for (const l of lead) {
-      const v = l.metric === 'memory overhead' ? l.value.toFixed(3) : l.metric === 'time' ? `${(l.value / 1e6).toFixed(1)} ms` : `${formatNs(l.value)} ns`;
-      out.push(`  ${l.workload.padEnd(9)} ${l.metric.padEnd(15)} ${l.leader.padEnd(9)} ${v}  (${Number.isFinite(l.ratioToGlibc) ? l.ratioToGlibc.toFixed(2) : '-'}× glibc)`);
+      const mine = l.heaplab ? `; heaplab's best ${l.heaplab.allocator} ${show(l.metric, l.heaplab.value)}${vs(l.heaplab.ratioToGlibc)}` : ' (heaplab)';
+      out.push(`  ${l.workload.padEnd(9)} ${l.metric.padEnd(15)} ${l.leader} ${show(l.metric, l.value)}${vs(l.ratioToGlibc)}${mine}`);
     }
   }
+
   const html = writeReport(report, values.out ?? 'report/bench.html');
   if (values.json) writeFileSync(values.json, JSON.stringify(report, null, 1));
   out.push('', `report: ${html}`);

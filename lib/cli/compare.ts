@@ -152,17 +152,18 @@ export async function main(argv: string[]): Promise<number> {
       const ratios = mine.map((r) => r.ratio).filter((x) => Number.isFinite(x) && x > 0);
       const geomean = Math.exp(ratios.reduce((s, x) => s + Math.log(x), 0) / Math.max(1, ratios.length));
       const sorted = [...ratios].sort((a, b) => a - b);
-      const median = sorted.length ? sorted[Math.floor(sorted.length / 2)]! : NaN;
-      console.log(
-        `\nequal: ${mine.every((r) => r.equal) ? 'yes' : 'no'} · TS/C over ${ratios.length} traces: geometric mean ${geomean.toFixed(2)}×, median ${median.toFixed(2)}×`,
-      );
+      const mid = sorted.length >> 1;
+      const median = sorted.length === 0 ? NaN : sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+      const over = `over ${ratios.length} trace${ratios.length === 1 ? '' : 's'}`;
+      const summary = ratios.length === 1 ? `${geomean.toFixed(2)}×` : `geometric mean ${geomean.toFixed(2)}×, median ${median.toFixed(2)}×, worst ${sorted[sorted.length - 1]!.toFixed(2)}×`;
+      console.log(`\nequal: ${mine.every((r) => r.equal) ? 'yes' : 'no'} · TS/C ${over}: ${summary}`);
       for (const r of mine.filter((x) => x.divergence)) {
         const d = r.divergence!;
         console.log(`  ${r.trace}: first difference at ${d.what}: C ${d.c}, TS ${d.ts}`);
       }
     }
   }
-  if (!args.json) printThing(traces.map((t) => t.name), kinds, results, thing, thingNote);
+  if (!args.json && args.thing) printThing(traces.map((t) => t.name), kinds, results, thing, thingNote);
   if (kinds.length === 0) {
     console.error('heaplab compare: nothing to compare');
     return 1;

@@ -345,7 +345,7 @@ function cell(r: RunResult | undefined): string {
   if (r.target === 'glibc') {
     return r.status === 'pass' ? `${r.seconds.toFixed(2)}s ${rss(r.maxRssKiB)}` : `FAIL`;
   }
-  const ratio = r.timeRatio !== undefined && Number.isFinite(r.timeRatio) ? `${r.timeRatio.toFixed(2)}x` : '-';
+  const ratio = r.timeRatio !== undefined && Number.isFinite(r.timeRatio) ? `${r.timeRatio.toFixed(2)}×` : '-';
   return `${r.status === 'pass' ? 'pass' : 'FAIL'} ${ratio} ${rss(r.maxRssKiB)}`;
 }
 
