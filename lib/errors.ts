@@ -16,6 +16,7 @@ export type HeaplabErrorCode =
   | 'ERR_HEAPLAB_UNKNOWN_ALLOCATOR'
   | 'ERR_HEAPLAB_UNSUPPORTED'
   | 'ERR_HEAPLAB_PRELOAD_NOT_FOUND'
+  | 'ERR_HEAPLAB_ADDON_NOT_FOUND'
   | 'ERR_HEAPLAB_TRACE_FORMAT'
   | 'ERR_HEAPLAB_USAGE';
 
@@ -109,7 +110,15 @@ export class UnsupportedError extends HeaplabError {
   constructor(message: string) { super('ERR_HEAPLAB_UNSUPPORTED', message); }
 }
 
-/** Statuses returned by the addon: `enum HlStatus` in native/node/node.h, exported by addon.cc as `statuses` (a test checks they agree). */
+/** The native addon could not be loaded (the message says what was tried and how to build it). */
+export class AddonNotFoundError extends HeaplabError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_HEAPLAB_ADDON_NOT_FOUND', message);
+    if (options && 'cause' in options) (this as { cause?: unknown }).cause = options.cause;
+  }
+}
+
+/** @internal Statuses returned by the addon: `enum HlStatus` in native/node/node.h, exported by addon.cc as `statuses` (a test checks they agree). */
 export const Status = {
   ok: 0,
   outOfMemory: 1,
@@ -124,7 +133,7 @@ export const Status = {
   foreign: 10,
 } as const;
 
-/** The error for a non-zero addon status; `what` says which call, for the message. */
+/** @internal The error for a non-zero addon status; `what` says which call, for the message. */
 export function statusError(status: number, what: string): HeaplabError {
   switch (status) {
     case Status.outOfMemory:

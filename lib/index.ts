@@ -12,7 +12,7 @@ export { createHeap, attachHeap, availableAllocators } from './heap/heap.js';
 export { createUnsafeHeap } from './heap/unsafe-heap.js';
 export type { UnsafeHeap, UnsafeHeapOptions } from './heap/unsafe-heap.js';
 export { allocatorKinds } from './kinds.js';
-export type { HeapOptions } from './heap/heap.js';
+export type { HeapOptions, TsHeapOptions } from './heap/heap.js';
 export type { PageCacheOptions } from './pages/page-cache.js';
 export type { DebugOptions } from './heap/debug.js';
 export type { AllocOptions, Heap, HeapStats, NativeHeapApi, ReallocOptions, SharedHeapHandle } from './heap/types.js';
@@ -27,4 +27,21 @@ export { TraceBuilder, Op } from './trace/trace.js';
 export type { Trace } from './trace/trace.js';
 export { readTrace, writeTrace, summarizeTrace } from './trace/file.js';
 export type { RecordedTrace, TraceSummary } from './trace/file.js';
-export * from './errors.js';
+export {
+  HeaplabError,
+  InvalidSizeError,
+  InvalidAlignmentError,
+  InvalidArgumentError,
+  OutOfMemoryError,
+  DoubleFreeError,
+  ForeignBufferError,
+  DestroyedError,
+  HeapDetachedError,
+  HeapCorruptionError,
+  UnknownAllocatorError,
+  UnsupportedError,
+  AddonNotFoundError,
+} from './errors.js';
+export type { HeaplabErrorCode, HeapFinding } from './errors.js';
+export { PreloadLibraryNotFoundError } from './preload/preload.js';
+export { TraceFormatError } from './trace/file.js';

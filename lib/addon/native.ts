@@ -6,6 +6,7 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type * as Binding from '../../binding.js';
 import { packageRoot } from '../util/package-root.js';
+import { AddonNotFoundError } from '../errors.js';
 
 export type { NativeHeap, NativeStats, NativeCheckResult, NativeAllocatorName } from '../../binding.js';
 
@@ -28,7 +29,7 @@ function load(): typeof Binding {
       `Fix: run \`npm run build:native\` in ${packageRoot} (needs cmake >= 3.16, gcc, g++, make),`,
       `or reinstall with \`npm rebuild heaplab\`.`,
     ].join('\n');
-    throw Object.assign(new Error(message, { cause }), { code: 'ERR_HEAPLAB_ADDON_NOT_FOUND' });
+    throw new AddonNotFoundError(message, { cause });
   }
 }
 

@@ -81,6 +81,14 @@ export interface HeapOptions {
 
 
 import type { AllocOptions, Heap, HeapStats, NativeHeapApi, ReallocOptions, SharedHeapHandle } from './types.js';
+
+/** The options of a ts-engine heap: the port always runs on the arena page source, without debug mode, page cache or thread cache. */
+export interface TsHeapOptions {
+  engine: 'ts';
+  limit?: number;
+  pageSize?: number;
+  pages?: 'arena';
+}
 import { refuseCloning } from './not-cloneable.js';
 
 interface BlockRecord {
@@ -308,13 +316,13 @@ export function attachHeap(handle: SharedHeapHandle): NativeHeapApi {
  * heap.free(buf); // buf.length === 0 now
  * ```
  */
-export function createHeap(kind: AllocatorKind, options: HeapOptions & { engine: 'ts' }): PortHeap;
+export function createHeap(kind: AllocatorKind, options: TsHeapOptions): PortHeap;
 export function createHeap(kind: AllocatorKind, options?: HeapOptions & { engine?: 'native' }): NativeHeapApi;
-export function createHeap(kind: AllocatorKind, options?: HeapOptions): NativeHeapApi | PortHeap {
+export function createHeap(kind: AllocatorKind, options?: HeapOptions | TsHeapOptions): NativeHeapApi | PortHeap {
   if (typeof kind !== 'string' || !(allocatorKinds as readonly string[]).includes(kind)) {
     throw new UnknownAllocatorError(`Expected one of ${allocatorKinds.join(', ')} for kind but received ${describe(kind)}`);
   }
-  const opts = checkOptions(options, 'createHeap options', ['limit', 'pageSize', 'pages', 'engine', 'debug', 'pageCache', 'cache']);
+  const opts = checkOptions(options as HeapOptions | undefined, 'createHeap options', ['limit', 'pageSize', 'pages', 'engine', 'debug', 'pageCache', 'cache']);
   const cache = opts.cache === undefined ? false : checkBoolean(opts.cache, 'cache');
   const debug = checkDebugOptions(opts.debug);
   if (opts.engine !== undefined && opts.engine !== 'native' && opts.engine !== 'ts') {
@@ -351,7 +359,7 @@ export function createHeap(kind: AllocatorKind, options?: HeapOptions): NativeHe
 const natives = new WeakMap<object, NativeHeap>();
 
 /**
- * For tests of debug mode only (not exported from the package): stands in for
+ * @internal For tests of debug mode only (not exported from the package): stands in for
  * buggy native code that was handed a Buffer, writing where JS cannot, such as
  * past a block's end or into a block after it was freed. Only on a debug heap,
  * and only where the debug layer has a block.
