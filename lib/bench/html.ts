@@ -236,7 +236,7 @@ function overview(report: BenchReport): string {
 }
 
 export function renderHtml(report: BenchReport): string {
-  const skipped = report.peers.filter((p) => !p.ok && p.package); // known peers a package installs
+  const skipped = report.peers.filter((p) => !p.ok && p.package && p.reason !== 'not selected'); // known peers a package installs, not left out by --allocator
   const peerNote = report.peers
     .map((p) => (p.ok ? `<li><b>${esc(p.name)}</b>: loaded from <code>${esc(p.path ?? '')}</code></li>` : `<li><b>${esc(p.name)}</b>: skipped — ${esc(p.reason ?? '')}</li>`))
     .join('');

@@ -135,7 +135,7 @@ export async function main(argv: string[]): Promise<number> {
   const out: string[] = [];
   out.push(`heaplab bench — ${report.date} — ${report.quick ? 'quick' : 'full'} run, ${(report.durationMs / 1000).toFixed(0)} s`);
   out.push(`${report.machine.cpu}, ${report.machine.cores} cores, Node ${report.machine.node}; clock ${report.clock.name}, ${report.clock.overheadNs.toFixed(1)} ns per reading (subtracted)`);
-  for (const p of report.peers) out.push(p.ok ? `peer ${p.name}: ${p.path}` : `peer ${p.name}: skipped (${p.reason})`);
+  for (const p of report.peers) if (p.reason !== 'not selected') out.push(p.ok ? `peer ${p.name}: ${p.path}` : `peer ${p.name}: skipped (${p.reason})`);
   for (const r of report.recordings) if (!r.ok) out.push(`recording ${r.name}: skipped (${r.reason})`);
   out.push('Lower is better in every column. time×, p99.9×, mem×: ratio to glibc. Latencies in ns (k = µs, M = ms).');
   out.push('mem: peak mapped ÷ peak live. rss: peak resident set ÷ peak live (shown when the live set reaches 8 MiB).');
