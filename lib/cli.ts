@@ -6,11 +6,12 @@
  * instance) never stop another from starting.
  */
 import { isMainModule } from './util/entry.js';
+import { usageLines } from './cli/usage.js';
 
 export interface Command {
   /** One line for `heaplab --help`. */
   summary: string;
-  /** The usage line, after `heaplab `. */
+  /** The usage line, after `heaplab ` (lib/cli/usage.ts). */
   usage: string;
   load: () => Promise<{ main: (argv: string[]) => Promise<number> }>;
 }
@@ -18,32 +19,32 @@ export interface Command {
 export const commands: Record<string, Command> = {
   compare: {
     summary: 'replay the default traces through each C allocator and its TypeScript port: equal decisions? speed ratio',
-    usage: 'compare [--allocator NAME]... [--trace NAME]... [--scale N] [--json]',
+    usage: usageLines.compare,
     load: () => import('./cli/compare.js'),
   },
   run: {
     summary: 'run a program on one of heaplab\'s allocators (LD_PRELOAD); exit code passed through',
-    usage: 'run [--allocator tlsf|dlmalloc|liballoc] -- COMMAND [ARGS...]',
+    usage: usageLines.run,
     load: () => import('./cli/run.js'),
   },
   which: {
     summary: 'print the path of an allocator\'s preload library, for LD_PRELOAD=...',
-    usage: 'which [tlsf|dlmalloc|liballoc]',
+    usage: usageLines.which,
     load: () => import('./cli/which.js'),
   },
   sanity: {
     summary: 'run real programs (python3, gcc, node, git, sort, threads) on glibc and on each allocator; outputs must match',
-    usage: 'sanity [--quick] [--allocator a,b] [--program p,q] [--keep] [--timeout SECONDS]',
+    usage: usageLines.sanity,
     load: () => import('./cli/sanity.js'),
   },
   trace: {
     summary: 'record every malloc-family call of a program into a trace file, and summarise it',
-    usage: 'trace [--allocator NAME] [--out FILE] -- COMMAND [ARGS...]',
+    usage: usageLines.trace,
     load: () => import('./cli/trace.js'),
   },
   bench: {
     summary: 'every allocator (heaplab\'s, their TS ports, glibc, jemalloc/mimalloc/tcmalloc if installed) on the same workloads; tables + HTML report',
-    usage: 'bench [--quick] [--out FILE] [--json FILE] [--allocator a,b] [--workload w,x] [--no-record] [--no-ports] [--no-napi]',
+    usage: usageLines.bench,
     load: () => import('./cli/bench.js'),
   },
 };

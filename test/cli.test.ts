@@ -1,5 +1,7 @@
 // The heaplab command line (dist/cli.js, built by `npm run build`).
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { preloadLibraryPath } from '../lib/preload/preload.js';
@@ -62,5 +64,63 @@ describe('heaplab CLI', () => {
     expect(m, r.stderr).not.toBeNull();
     expect(Number(m![1]!.replace(/,/g, ''))).toBeGreaterThan(1000);
     expect(r.stderr).toMatch(/operations +[\d,]+ +\(malloc/);
+  });
+});
+
+describe('every command, as a newcomer types it', () => {
+  // usage errors: exit 2, one line naming the command, no stack trace, nothing run
+  const cases: Array<[string[], string]> = [
+    [['compare', '--bogus'], 'heaplab compare: unknown option --bogus'],
+    [['compare', '-a'], 'heaplab compare: --allocator needs a value'],
+    [['compare', '--trace', 'nope'], 'heaplab compare: unknown trace nope'],
+    [['compare', '--scale', 'x'], 'heaplab compare: --scale needs a positive number'],
+    [['run', '--allocator'], 'heaplab run: --allocator needs a value'],
+    [['run', '--allocator', 'foo', '--', 'true'], 'heaplab run: unknown allocator "foo"'],
+    [['which', '--bogus'], 'heaplab which: unknown option --bogus'],
+    [['which', 'a', 'b'], 'heaplab which: expected at most one allocator name'],
+    [['sanity', 'x'], 'heaplab sanity: unexpected argument "x"'],
+    [['sanity', '--timeout', '0'], 'heaplab sanity:'],
+    [['trace', '--bogus'], 'heaplab trace: unknown option --bogus'],
+    [['trace', '--out', '/tmp/', '--', 'true'], 'heaplab trace: --out /tmp/ is a folder'],
+    [['trace', '--out', '/no/such/dir/x.trace', '--', 'true'], 'heaplab trace: --out /no/such/dir/x.trace: the folder /no/such/dir does not exist'],
+    [['bench', '--quick=3'], 'heaplab bench: --quick takes no value'],
+    [['bench', '--allocator', 'foo'], 'heaplab bench: unknown allocator "foo"'],
+    [['bench', '--workload', 'nosuch'], 'heaplab bench: unknown workload "nosuch"'],
+    [['frobnicate'], 'heaplab: unknown command "frobnicate"'],
+  ];
+  it.each(cases)('%j is a one-line usage error', (args, says) => {
+    const r = heaplab(...args);
+    expect(r.status).toBe(2);
+    expect(r.stdout).toBe('');
+    const lines = r.stderr.trimEnd().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toContain(says);
+    expect(r.stderr).not.toMatch(/\n\s+at |Error:|Option '/);
+  });
+
+  it('a usage error leaves the last bench report alone', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'heaplab-cli-'));
+    const out = join(dir, 'bench.html');
+    writeFileSync(out, 'the last report');
+    expect(heaplab('bench', '--allocator', 'foo', '--out', out).status).toBe(2);
+    expect(readFileSync(out, 'utf8')).toBe('the last report');
+  });
+
+  // a reader that closes the pipe early: no EPIPE stack trace, a clean exit
+  it.each([['which'], ['--help'], ['compare', '--list'], ['bench', '--help'], ['trace', '--help']])('%j | head -1 ends quietly', (...args) => {
+    for (let i = 0; i < 4; i++) {
+      const r = spawnSync('sh', ['-c', `"${process.execPath}" "${cli}" ${args.join(' ')} | head -1`], { encoding: 'utf8', timeout: 60_000 });
+      expect(r.status).toBe(0);
+      expect(r.stdout.split('\n').filter(Boolean)).toHaveLength(1);
+      expect(r.stderr).not.toMatch(/EPIPE|Error/);
+    }
+  });
+
+  it('--json is there wherever a table is printed', () => {
+    const which = heaplab('which', '--json');
+    expect(Object.keys(JSON.parse(which.stdout))).toContain('tlsf+cache');
+    const compare = heaplab('compare', '--json', '-a', 'tlsf', '--trace', 'small-churn', '--no-thing');
+    expect(compare.status).toBe(0);
+    expect(JSON.parse(compare.stdout).results[0]).toMatchObject({ kind: 'tlsf', trace: 'small-churn', equal: true });
   });
 });

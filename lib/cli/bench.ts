@@ -11,8 +11,9 @@ import { allocatorNames } from '../kinds.js';
 import { benchWorkloads, recordedPrograms } from '../bench/workloads.js';
 import { Progress, table } from '../util/progress.js';
 import { parseOptions, usageFailure } from './common.js';
+import { usageLines } from './usage.js';
 
-const USAGE = 'bench [--quick] [--out FILE] [--json FILE] [--allocator a,b] [--workload w,x] [--peer NAME=PATH.so]... [--no-record] [--no-ports] [--no-napi] [--scale N]';
+const USAGE = usageLines.bench;
 
 const HELP = `Usage: heaplab ${USAGE}
 

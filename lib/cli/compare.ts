@@ -6,13 +6,14 @@
 import { availableAllocators } from '../heap/heap.js';
 import { allocatorKinds, type AllocatorKind } from '../kinds.js';
 import { allocatorArgument, parseOptions, usageFailure } from './common.js';
+import { usageLines } from './usage.js';
 import { portFactories } from '../ports/index.js';
 import { Progress, table } from '../util/progress.js';
 import { compareTrace, type Comparison } from '../replay/compare.js';
 import { defaultTraces } from '../trace/workloads.js';
 import { replayThing, THING, thingAvailable, type ThingResult } from '../replay/thing.js';
 
-const usage = `Usage: heaplab compare [--allocator NAME]... [--trace NAME]... [--scale N] [--json]
+const usage = `Usage: heaplab ${usageLines.compare}
 
 Replays the default traces (seeded: small-object churn, mixed sizes, large blocks,
 aligned, realloc-heavy, fragmenting ramps, out-of-memory …) through each C

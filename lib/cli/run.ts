@@ -5,9 +5,10 @@
  */
 import { defaultPreloadKind, preloadEnv, preloadLibraryPath } from '../preload/preload.js';
 import { allocatorNameArgument, parseOptions, runInherited, splitCommand, usageFailure, UsageError } from './common.js';
+import { usageLines } from './usage.js';
 import { allocatorNames } from '../kinds.js';
 
-const USAGE = 'run [--allocator tlsf|dlmalloc|liballoc] -- COMMAND [ARGS...]';
+const USAGE = usageLines.run;
 
 const HELP = `Usage: heaplab ${USAGE}
 

@@ -6,8 +6,9 @@ import { allocatorNames } from '../kinds.js';
 import { programs, sanityPrograms } from '../sanity/programs.js';
 import { formatSanityTable, runSanity, type SanityOptions } from '../sanity/sanity.js';
 import { allocatorNameArgument, parseOptions, usageFailure, UsageError } from './common.js';
+import { usageLines } from './usage.js';
 
-const USAGE = 'sanity [--quick] [--allocator a,b] [--program p,q] [--keep] [--timeout SECONDS]';
+const USAGE = usageLines.sanity;
 
 /* ---- the command ---------------------------------------------------------------- */
 
@@ -26,11 +27,13 @@ Options:
   --program p,q        only these programs
   --keep               keep the scratch directory
   --timeout SECONDS    per run (default 60 with --quick, else 300)
+  --json               print the results as JSON on stdout instead of the table
   -h, --help           this text
 `;
 
 export async function main(argv: string[]): Promise<number> {
   const options: SanityOptions = {};
+  let json = false;
   try {
     const { values } = parseOptions({
       args: argv,
@@ -40,6 +43,7 @@ export async function main(argv: string[]): Promise<number> {
         program: { type: 'string', short: 'p' },
         keep: { type: 'boolean' },
         timeout: { type: 'string' },
+        json: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -48,6 +52,7 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     }
     options.quick = values.quick ?? false;
+    json = values.json ?? false;
     options.keep = values.keep ?? false;
     if (values.allocator !== undefined) {
       const names = values.allocator.split(',').filter(Boolean);
@@ -85,7 +90,7 @@ export async function main(argv: string[]): Promise<number> {
   };
   const report = await runSanity(options);
   if (tty) process.stderr.write('\r\x1b[K');
-  process.stdout.write(`${formatSanityTable(report)}\n`);
+  process.stdout.write(json ? `${JSON.stringify(report, null, 2)}\n` : `${formatSanityTable(report)}\n`);
   if (options.keep) process.stdout.write(`scratch directory kept: ${report.scratch}\n`);
   return report.ok ? 0 : 1;
 }

@@ -17,8 +17,9 @@ import { allocatorNameArgument,
   usageFailure,
   UsageError,
 } from './common.js';
+import { usageLines } from './usage.js';
 
-const USAGE = 'trace [--allocator NAME] [--out FILE] -- COMMAND [ARGS...]';
+const USAGE = usageLines.trace;
 const DEFAULT_OUT = 'heaplab.trace';
 
 const HELP = `Usage: heaplab ${USAGE}
@@ -33,6 +34,7 @@ Options:
   -a, --allocator NAME   ${allocatorNames.join(', ')} (default ${defaultPreloadKind})
   -o, --out FILE         the trace file (default ./${DEFAULT_OUT}); FILE and old
                          FILE.<pid> files are replaced
+  --json                 print the summary as JSON on stdout (one entry per file)
   -h, --help             this text
 
 The exit code is COMMAND's.
@@ -93,6 +95,7 @@ function describe(trace: RecordedTrace, s: TraceSummary, path: string): string[]
 export async function main(argv: string[]): Promise<number> {
   let allocator: string = defaultPreloadKind;
   let out = DEFAULT_OUT;
+  let json = false;
   let command: string[];
   try {
     const split = splitCommand(argv, ['--allocator', '-a', '--out', '-o']);
@@ -101,6 +104,7 @@ export async function main(argv: string[]): Promise<number> {
       options: {
         allocator: { type: 'string', short: 'a' },
         out: { type: 'string', short: 'o' },
+        json: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -110,6 +114,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (values.allocator !== undefined) allocator = values.allocator;
     if (values.out !== undefined) out = values.out;
+    json = values.json ?? false;
     command = split.command;
     allocatorNameArgument(allocator);
     if (command.length === 0) throw new UsageError('no command to trace (put it after --)');
@@ -147,6 +152,11 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`heaplab trace: no trace was written to ${file}: ${why}\n`);
     if (existsSync(file)) for (const p of problems) process.stderr.write(`  ${p}\n`);
     return code === 0 ? 1 : code;
+  }
+  if (json) {
+    const files = read.map((r) => ({ path: r.path, header: r.trace.header, summary: r.summary, droppedBytes: r.trace.droppedBytes }));
+    process.stdout.write(`${JSON.stringify({ exitCode: code, files, problems }, null, 2)}\n`);
+    return code;
   }
   const total = read.reduce((sum, r) => sum + r.summary.operations, 0);
   // the program that allocated most is the one described in full

@@ -5,9 +5,10 @@
  */
 import { PreloadLibraryNotFoundError, preloadLibraryPath } from '../preload/preload.js';
 import { allocatorNameArgument, parseOptions, usageFailure, UsageError } from './common.js';
+import { usageLines } from './usage.js';
 import { allocatorNames } from '../kinds.js';
 
-const USAGE = 'which [tlsf|dlmalloc|liballoc]';
+const USAGE = usageLines.which;
 
 const HELP = `Usage: heaplab ${USAGE}
 
@@ -15,16 +16,18 @@ Prints the absolute path of the allocator's LD_PRELOAD library:
 
   LD_PRELOAD=$(npx heaplab which dlmalloc) python3 -c "print('hello')"
 
-Without a name, lists each allocator with its library. Exits with 1 if the
-library is not built (and says how to build it), 2 for an unknown name.
+Without a name, lists each allocator with its library (--json: as a JSON
+object, null where a library is not built). Exits with 1 if a library is not
+built (and says how to build it), 2 for an unknown name.
 `;
 
 export async function main(argv: string[]): Promise<number> {
   let names: string[];
+  let json = false;
   try {
     const { values, positionals } = parseOptions({
       args: argv,
-      options: { help: { type: 'boolean', short: 'h' } },
+      options: { help: { type: 'boolean', short: 'h' }, json: { type: 'boolean' } },
       allowPositionals: true,
     });
     if (values.help) {
@@ -33,6 +36,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (positionals.length > 1) throw new UsageError('expected at most one allocator name');
     names = positionals;
+    json = values.json ?? false;
     for (const name of names) allocatorNameArgument(name);
   } catch (error) {
     if (error instanceof UsageError) return usageFailure('which', USAGE, error.message);
@@ -51,6 +55,20 @@ export async function main(argv: string[]): Promise<number> {
     }
   }
   let missing = 0;
+  if (json) {
+    const paths: Record<string, string | null> = {};
+    for (const kind of allocatorNames) {
+      try {
+        paths[kind] = preloadLibraryPath(kind);
+      } catch (error) {
+        if (!(error instanceof PreloadLibraryNotFoundError)) throw error;
+        paths[kind] = null;
+        missing++;
+      }
+    }
+    process.stdout.write(`${JSON.stringify(paths, null, 2)}\n`);
+    return missing ? 1 : 0;
+  }
   for (const kind of allocatorNames) {
     try {
       process.stdout.write(`${kind.padEnd(14)} ${preloadLibraryPath(kind)}\n`);
