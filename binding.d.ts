@@ -186,6 +186,18 @@ export interface NativeReplayOptions {
   snapshot: boolean;
   /** Write the first and last byte of each new block. */
   touch: boolean;
+  /** Walk the heap after the trace (allocator.h's walk), before its blocks are freed. */
+  walk?: boolean;
+}
+
+/** A walk, in columns (lib/heap/walk.ts): offsets from the arena's base, addresses on mmap. */
+export interface NativeWalk {
+  start: Float64Array;
+  size: Float64Array;
+  payload: Float64Array;
+  usable: Float64Array;
+  state: Uint8Array;
+  region: Uint32Array;
 }
 
 export interface NativeReplayResult {
@@ -198,6 +210,8 @@ export interface NativeReplayResult {
   snapshot?: Uint8Array;
   /** The arena base's high 32 bits (its low 32 bits are 0), with `snapshot`. */
   baseHigh?: number;
+  /** With `walk`: the heap after the trace. */
+  walk?: NativeWalk;
   bytesMappedAfterDestroy: number;
 }
 

@@ -14,6 +14,8 @@
  *  - calloc checks n * size for overflow and returns zeroed memory;
  *  - free(NULL) does nothing; usable_size(NULL) is 0;
  *  - check walks the whole heap and returns how many invariants are broken;
+ *  - walk reports every piece of memory the heap holds, in the design's order
+ *    (its own bytes as HL_WALK_META), to a walker that must not call into it;
  *  - every entry point takes hooks->lock itself.
  */
 #ifndef HEAPLAB_ALLOCATOR_H
@@ -26,6 +28,13 @@
 extern "C" {
 #endif
 
+/* A walk's pieces (every design's walker has this shape: vendor/NAME/NAME.h):
+ * start/size: the piece; payload/usable: a block's user bytes (what is left of
+ * size is the design's overhead in it); region: the design's own notion (TLSF
+ * pool, dlmalloc segment, liballoc major; 0: control pages or direct chunks). */
+enum { HL_WALK_FREE = 0, HL_WALK_USED = 1, HL_WALK_META = 2 };
+typedef void (*hl_walker)(void *start, size_t size, void *payload, size_t usable, int state, unsigned region, void *user);
+
 typedef struct hl_allocator {
     const char *name;
     void  *(*create)(const hl_hooks *hooks);   /* NULL if the first pages cannot be had */
@@ -37,6 +46,7 @@ typedef struct hl_allocator {
     void   (*free)(void *heap, void *ptr);
     size_t (*usable_size)(void *heap, const void *ptr);
     size_t (*check)(void *heap);
+    void   (*walk)(void *heap, hl_walker walker, void *user);
 } hl_allocator;
 
 /* The allocators that were built (see CMakeLists.txt), NULL-terminated. */

@@ -25,6 +25,10 @@ static size_t dl_usable_size(void *heap, const void *ptr) {
 }
 static size_t dl_check(void *heap) { return mspace_check(heap); }
 
+_Static_assert((int)MSPACE_WALK_FREE == (int)HL_WALK_FREE && (int)MSPACE_WALK_USED == (int)HL_WALK_USED && (int)MSPACE_WALK_META == (int)HL_WALK_META,
+               "the design's walk states are the table's");
+static void op_walk(void *heap, hl_walker walker, void *user) { mspace_walk(heap, walker, user); }
+
 const hl_allocator hl_allocator_dlmalloc = {
     .name = "dlmalloc",
     .create = dl_create,
@@ -36,4 +40,5 @@ const hl_allocator hl_allocator_dlmalloc = {
     .free = dl_free,
     .usable_size = dl_usable_size,
     .check = dl_check,
+    .walk = op_walk,
 };

@@ -23,6 +23,10 @@ static void la_free(void *heap, void *ptr) { liballoc_free_block(heap, ptr); }
 static size_t la_usable_size(void *heap, const void *ptr) { return liballoc_usable_size(heap, ptr); }
 static size_t la_check(void *heap) { return liballoc_check(heap); }
 
+_Static_assert((int)LIBALLOC_WALK_FREE == (int)HL_WALK_FREE && (int)LIBALLOC_WALK_USED == (int)HL_WALK_USED && (int)LIBALLOC_WALK_META == (int)HL_WALK_META,
+               "the design's walk states are the table's");
+static void op_walk(void *heap, hl_walker walker, void *user) { liballoc_walk(heap, walker, user); }
+
 const hl_allocator hl_allocator_liballoc = {
     .name = "liballoc",
     .create = la_create,
@@ -34,4 +38,5 @@ const hl_allocator hl_allocator_liballoc = {
     .free = la_free,
     .usable_size = la_usable_size,
     .check = la_check,
+    .walk = op_walk,
 };

@@ -23,6 +23,10 @@ static void op_free(void *heap, void *ptr) { tlsf_free(heap, ptr); }
 static size_t op_usable_size(void *heap, const void *ptr) { return tlsf_usable_size(heap, ptr); }
 static size_t op_check(void *heap) { return (size_t)tlsf_check(heap); }
 
+_Static_assert((int)TLSF_WALK_FREE == (int)HL_WALK_FREE && (int)TLSF_WALK_USED == (int)HL_WALK_USED && (int)TLSF_WALK_META == (int)HL_WALK_META,
+               "the design's walk states are the table's");
+static void op_walk(void *heap, hl_walker walker, void *user) { tlsf_walk_heap(heap, walker, user); }
+
 const hl_allocator hl_allocator_tlsf = {
     .name = "tlsf",
     .create = op_create,
@@ -34,4 +38,5 @@ const hl_allocator hl_allocator_tlsf = {
     .free = op_free,
     .usable_size = op_usable_size,
     .check = op_check,
+    .walk = op_walk,
 };

@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { preloadEnv, preloadLibraryPath } from '../preload/preload.js';
 import { readTrace, traceFiles } from '../trace/file.js';
 import { churn, logUniform, rng } from '../trace/workloads.js';
-import { TraceBuilder, type Trace } from '../trace/trace.js';
+import { TraceBuilder, truncateTrace, type Trace } from '../trace/trace.js';
 
 export type Goal = 'fast' | 'space' | 'stable' | 'scalable' | 'realtime' | 'recorded';
 
@@ -115,15 +115,7 @@ export function benchWorkloads(scale = 1): Workload[] {
   ];
 }
 
-/** Cuts a trace to its first `max` operations (blocks still live are freed by the replay's release). */
-export function truncateTrace(trace: Trace, max: number): Trace {
-  if (trace.op.length <= max) return trace;
-  const op = trace.op.subarray(0, max);
-  let maxId = 0;
-  const id = trace.id.subarray(0, max);
-  for (let i = 0; i < max; i++) if (id[i]! > maxId) maxId = id[i]!;
-  return { ...trace, op, id, size: trace.size.subarray(0, max), alignLog2: trace.alignLog2.subarray(0, max), maxId };
-}
+export { truncateTrace } from '../trace/trace.js';
 
 export interface RecordedProgram {
   name: 'python3' | 'gcc' | 'node';

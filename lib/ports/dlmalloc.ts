@@ -32,6 +32,7 @@
  */
 import type { ArenaPages } from '../pages/arena.js';
 import type { PortAllocator, PortFactory } from './types.js';
+import { WalkState, type WalkBuilder } from '../heap/walk.js';
 
 // ---- build options (dlmalloc.c defaults) -------------------------------------------
 const HL_DL_GRANULARITY = 64 * 1024;
@@ -1050,6 +1051,32 @@ class Dlmalloc implements PortAllocator {
       [this.m + M_HOOKS_CTX, 8],
       [this.m + M_HOOKS_FNS, HOOKS_FNS_BYTES],
     ];
+  }
+
+  /** mspace_walk: per segment (newest first) the mstate (first one only), its chunks (top as free) and footer; then each direct chunk. */
+  walk(out: WalkBuilder): void {
+    if (!this.live()) return;
+    let region = 1;
+    for (let s = this.seg; s; s = this.rd(s + S_NEXT), region++) {
+      const base = this.rd(s + S_BASE);
+      const first = this.rd(s + S_FIRST);
+      if (first > base) out.add(base, first - base, base, 0, WalkState.meta, region);
+      for (let p = first; p < s; ) {
+        const size = this.chunksize(p);
+        if (size < MIN_CHUNK || size > s - p) break; /* broken: check() says so */
+        const used = this.cinuse(p) && p !== this.top;
+        out.add(p, size, p + CHUNK_HEADER, used ? this.usable_of(p) : size - CHUNK_HEADER, used ? WalkState.used : WalkState.free, region);
+        p += size;
+      }
+      out.add(s, SEG_FOOT, s, 0, WalkState.meta, region);
+    }
+    for (let n = this.direct; n; n = this.rd(n + D_NEXT)) {
+      const p = n + DIRECT_NODE;
+      const base = p - this.prev_foot(p);
+      if (n > base) out.add(base, n - base, base, 0, WalkState.meta, 0);
+      out.add(n, DIRECT_NODE, n, 0, WalkState.meta, 0);
+      out.add(p, this.chunksize(p), p + CHUNK_HEADER, this.usable_of(p), WalkState.used, 0);
+    }
   }
 
   // ---- the checker (check_all and its helpers) -----------------------------------------

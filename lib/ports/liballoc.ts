@@ -45,6 +45,7 @@
 import type { ArenaPages } from '../pages/arena.js';
 import { ffs32, flsSize, load64 } from './memory.js';
 import type { PortAllocator, PortFactory } from './types.js';
+import { WalkState, type WalkBuilder } from '../heap/walk.js';
 
 // ---- build options (as compiled: the C defaults) -----------------------------------
 const LIBALLOC_MAJOR_PAGES = 16;
@@ -731,6 +732,24 @@ class LiballocHeap implements PortAllocator {
     if (!ptr) return 0;
     const m = this.minor_validate(ptr);
     return m ? this.u32[(m >>> 2) + M_SIZE]! - SIZEOF_MINOR : 0;
+  }
+
+  /** liballoc_walk: the control pages, then each major (newest first): its header and each minor. */
+  walk(out: WalkBuilder): void {
+    if (this.destroyed) return;
+    const u32 = this.u32;
+    out.add(this.h, u32[this.hw + H_CONTROL_PAGES]! * this.ps, this.h, 0, WalkState.meta, 0);
+    let region = 1;
+    for (let maj = u32[this.hw + H_MAJORS]!; maj; maj = load64(u32, maj + 4 * J_NEXT), region++) {
+      out.add(maj, SIZEOF_MAJOR, maj, 0, WalkState.meta, region);
+      const end = maj + u32[(maj >>> 2) + J_SIZE]!;
+      for (let m = maj + SIZEOF_MAJOR; m < end; ) {
+        const size = u32[(m >>> 2) + M_SIZE]!;
+        if (end - m < LA_MIN_MINOR || size < LA_MIN_MINOR || size > end - m) break; /* broken: check() says so */
+        out.add(m, size, m + SIZEOF_MINOR, size - SIZEOF_MINOR, this.minor_is_used(m) ? WalkState.used : WalkState.free, region);
+        m += size;
+      }
+    }
   }
 
   /** liballoc_check: the heap's checker, 1 if the control structure is gone. */

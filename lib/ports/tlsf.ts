@@ -42,6 +42,7 @@
 import { ffs32, fls32, flsSize, load64, loadPtr, store64, storePtr } from './memory.js';
 import type { ArenaPages } from '../pages/arena.js';
 import type { PortAllocator, PortFactory } from './types.js';
+import { WalkState, type WalkBuilder } from '../heap/walk.js';
 
 const TWO_32 = 4294967296;
 
@@ -789,6 +790,29 @@ class TlsfHeap implements PortAllocator {
     }
     if (listed !== free_blocks) bad++;
     return bad;
+  }
+
+  /** tlsf_walk_heap: the control structure, then each pool (oldest first): head sentinel, blocks, tail sentinel. */
+  walk(out: WalkBuilder): void {
+    const m = this.m;
+    const c = this.c;
+    const controlPages = load64(m, c + C_CONTROL_PAGES);
+    if (controlPages) out.add(c, controlPages * this.pageSize, c, 0, WalkState.meta, 0);
+    const count = load64(m, c + C_POOL_COUNT);
+    let region = 1;
+    let n = 0;
+    for (let p = loadPtr(m, c + C_POOLS_FIRST); p && n < count; p = loadPtr(m, p + P_NEXT), n++, region++) {
+      const head = pool_head(p);
+      const tail = pool_tail(m, p);
+      out.add(head, HEAD_SENTINEL_SIZE, head, 0, WalkState.meta, region);
+      for (let b = pool_first_block(p); b !== tail; ) {
+        const size = block_size(m, b);
+        if (size < BLOCK_SIZE_MIN || size > tail - b) break; /* broken: check() says so */
+        out.add(b, size, block_to_ptr(b), block_usable(m, b), block_is_free(m, b) ? WalkState.free : WalkState.used, region);
+        b += size;
+      }
+      out.add(tail, TAIL_SENTINEL_SIZE, tail, 0, WalkState.meta, region);
+    }
   }
 
   check(): number {

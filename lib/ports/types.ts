@@ -3,6 +3,7 @@
  * in an ArenaPages address space instead of pointers. 0 is NULL.
  */
 import type { ArenaPages } from '../pages/arena.js';
+import type { WalkBuilder } from '../heap/walk.js';
 
 export interface PortAllocator {
   readonly name: string;
@@ -15,6 +16,8 @@ export interface PortAllocator {
   usableSize(ptr: number): number;
   /** Broken invariants found by walking the whole heap (0 = sound). */
   check(): number;
+  /** Every piece of memory the heap holds, in the order and with the values its C walker reports (lib/heap/walk.ts). */
+  walk(out: WalkBuilder): void;
   /** Gives every page back. */
   destroy(): void;
   /**

@@ -6,7 +6,7 @@
 import type { AllocatorKind } from '../kinds.js';
 import { ArenaPages } from '../pages/arena.js';
 import { portFactories } from '../ports/index.js';
-import { Op, opNames, type Trace } from '../trace/trace.js';
+import { Op, opNames, truncateTrace, type Trace } from '../trace/trace.js';
 import { replayNative, replayPort, type ReplayResult } from './replay.js';
 /** Describes operation i of a trace, for divergence reports. */
 export function describeOp(trace: Trace, i: number): string {
@@ -51,6 +51,18 @@ export function firstDivergence(trace: Trace, c: ReplayResult, ts: ReplayResult,
     ['bytesMappedAfterDestroy', c.bytesMappedAfterDestroy, ts.bytesMappedAfterDestroy],
   ];
   for (const [name, a, b] of fields) if (a !== b) return { what: `final ${name}`, c: String(a), ts: String(b) };
+  if (c.walk && ts.walk) {
+    const a = c.walk;
+    const b = ts.walk;
+    const n = Math.max(a.start.length, b.start.length);
+    const show = (w: typeof a, i: number): string =>
+      i < w.start.length ? `${['free', 'used', 'meta'][w.state[i]!]} ${w.size[i]} bytes at ${w.start[i]} (region ${w.region[i]})` : 'nothing';
+    for (let i = 0; i < n; i++) {
+      if (a.start[i] !== b.start[i] || a.size[i] !== b.size[i] || a.payload[i] !== b.payload[i] || a.usable[i] !== b.usable[i] || a.state[i] !== b.state[i] || a.region[i] !== b.region[i]) {
+        return { what: `walk piece ${i}`, c: show(a, i), ts: show(b, i) };
+      }
+    }
+  }
   if (c.snapshot && ts.snapshot) {
     const a = c.snapshot;
     const b = ts.snapshot;
@@ -99,10 +111,16 @@ export interface Comparison {
 /** Replays a trace in C and in the port, checks they agree, and times both. */
 export function compareTrace(kind: AllocatorKind, trace: Trace, options: { snapshot?: boolean; timingRuns?: number } = {}): Comparison {
   const snapshot = options.snapshot ?? true;
-  const c = replayNative(kind, trace, { snapshot });
-  const ts = replayPort(kind, trace, { snapshot });
+  const c = replayNative(kind, trace, { snapshot, walk: true });
+  const ts = replayPort(kind, trace, { snapshot, walk: true });
   const hostBytes = hostBytesOf(kind);
-  const divergence = firstDivergence(trace, c, ts, hostBytes);
+  let divergence = firstDivergence(trace, c, ts, hostBytes);
+  if (!divergence) {
+    // the heaps' walks half way through, while blocks are live (at the end most traces have freed them)
+    const half = truncateTrace(trace, Math.floor(trace.op.length / 2));
+    const d = firstDivergence(half, replayNative(kind, half, { walk: true }), replayPort(kind, half, { walk: true }));
+    if (d) divergence = { ...d, what: `half way (operation ${half.op.length}): ${d.what}` };
+  }
   // Timing: the best of several runs without offsets or snapshots, C and TS
   // alternating; a short trace runs more often (about 200 000 operations in all,
   // 3 to 50 runs), so that the port is timed once V8 has optimized it, as C is.

@@ -10,6 +10,7 @@ import { binding } from '../addon/native.js';
 import { ArenaPages, DEFAULT_RESERVE } from '../pages/arena.js';
 import { portFactories } from '../ports/index.js';
 import { Op, type Trace } from '../trace/trace.js';
+import { WalkBuilder, type Walk } from '../heap/walk.js';
 
 export interface ReplayStats {
   bytesMapped: number;
@@ -33,6 +34,8 @@ export interface ReplayResult {
   snapshot?: Uint8Array;
   /** C only: the high 32 bits of the arena's base address (the low 32 are 0). */
   baseHigh?: number;
+  /** The heap's walk after the trace, before its blocks were freed (lib/heap/walk.ts). */
+  walk?: Walk;
   bytesMappedAfterDestroy: number;
 }
 
@@ -43,6 +46,8 @@ export interface ReplayOptions {
   snapshot?: boolean;
   /** Write each new block's first and last byte (off for the differential run: it would put data in the arena). */
   touch?: boolean;
+  /** Walk the heap after the trace (offsets in the arena). */
+  walk?: boolean;
 }
 
 /** Replays `trace` in the C allocator over the arena page source. */
@@ -55,6 +60,7 @@ export function replayNative(kind: AllocatorKind, trace: Trace, options: ReplayO
     offsets: options.offsets ?? true,
     snapshot: options.snapshot ?? false,
     touch: options.touch ?? false,
+    walk: options.walk ?? false,
   });
   if (typeof result === 'number') throw statusError(result, `replay(${kind})`);
   return { engine: 'native', ...result };
@@ -128,6 +134,11 @@ export function replayPort(kind: AllocatorKind, trace: Trace, options: ReplayOpt
     bytesMappedAfterDestroy: 0,
   };
   if (offsets) result.offsets = offsets;
+  if (options.walk) {
+    const walk = new WalkBuilder();
+    heap.walk(walk);
+    result.walk = walk.build();
+  }
   if (options.snapshot) {
     const snap = pages.u8.slice(0, pages.highWater);
     pages.clearFreeRuns(snap);

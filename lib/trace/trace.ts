@@ -70,3 +70,13 @@ export class TraceBuilder {
   }
 }
 
+
+/** Cuts a trace to its first `max` operations (blocks still live are freed by the replay's release). */
+export function truncateTrace(trace: Trace, max: number): Trace {
+  if (trace.op.length <= max) return trace;
+  const op = trace.op.subarray(0, max);
+  let maxId = 0;
+  const id = trace.id.subarray(0, max);
+  for (let i = 0; i < max; i++) if (id[i]! > maxId) maxId = id[i]!;
+  return { ...trace, op, id, size: trace.size.subarray(0, max), alignLog2: trace.alignLog2.subarray(0, max), maxId };
+}

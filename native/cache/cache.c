@@ -371,6 +371,14 @@ static size_t cache_check(void *heap) {
     return bad;
 }
 
+/* The design's walk, under the heap's lock: a block in a thread's bin is used to the design. */
+static void cache_walk(void *heap, hl_walker walker, void *user) {
+    cache_heap *h = heap;
+    heap_lock(h);
+    if (h->inner->walk) h->inner->walk(h->inner_heap, walker, user);
+    heap_unlock(h);
+}
+
 void hl_cache_flush_thread(void *heap) {
     cache_heap *h = heap;
     cache_thread *t = tls_heap_id == h->id ? tls_thread : pthread_getspecific(h->thread_key);
@@ -411,6 +419,7 @@ static const hl_allocator cache_ops = {
     .free = cache_free,
     .usable_size = cache_usable_size,
     .check = cache_check,
+    .walk = cache_walk,
 };
 
 const hl_allocator *hl_cache_wrap(const hl_allocator *inner) { return hl_layer_table(&cache_slots, &cache_ops, "+cache", inner); }

@@ -521,6 +521,13 @@ static __attribute__((noinline)) void *op_calloc(void *heap, size_t count, size_
 static __attribute__((noinline)) void op_free(void *heap, void *ptr) { hl_debug_free(heap, ptr, (uintptr_t)CALLER()); }
 static size_t op_usable_size(void *heap, const void *ptr) { return hl_debug_usable_size(heap, ptr); }
 static size_t op_check(void *heap) { return hl_debug_check(heap); }
+/* The design's walk: a debug block is the design's block, with the layer's header and canary inside its payload. */
+static void op_walk(void *heap, hl_walker walker, void *user) {
+    hl_debug_heap *d = heap;
+    hl_spin_lock(&d->lock);
+    if (d->inner->walk) d->inner->walk(d->heap, walker, user);
+    hl_spin_unlock(&d->lock);
+}
 
 /* One table per wrapped design (layer.h). */
 static void *debug_create_default(const hl_allocator *inner, const hl_hooks *hooks) {
@@ -537,6 +544,7 @@ static const hl_allocator debug_ops = {
     .free = op_free,
     .usable_size = op_usable_size,
     .check = op_check,
+    .walk = op_walk,
 };
 
 const hl_allocator *hl_debug_wrap(const hl_allocator *inner) { return hl_layer_table(&debug_slots, &debug_ops, "+debug", inner); }

@@ -1292,6 +1292,37 @@ static size_t check_all(const mstate *m) {
     return bad;
 }
 
+void mspace_walk(mspace msp, mspace_walker walker, void *user) {
+    mstate *m = lock_ms(msp);
+    if (!m) return;
+    if (!walker) {
+        unlock_ms(m);
+        return;
+    }
+    unsigned region = 1;
+    for (segfoot *s = m->seg; s; s = s->next, region++) {
+        if (s->first > s->base) walker((void *)(uintptr_t)s->base, s->first - s->base, (void *)(uintptr_t)s->base, 0, MSPACE_WALK_META, region, user);
+        chunk *p = chunk_at(s->first), *fence = (chunk *)(void *)s;
+        while (p < fence) {
+            size_t size = chunksize(p);
+            if (size < MIN_CHUNK || size > (size_t)((uintptr_t)fence - (uintptr_t)p)) break; /* broken: check() says so */
+            int used = cinuse(p) && p != m->top;
+            size_t usable = used ? usable_of(p) : size - CHUNK_HEADER;
+            walker(p, size, chunk2mem(p), usable, used ? MSPACE_WALK_USED : MSPACE_WALK_FREE, region, user);
+            p = chunk_plus(p, size);
+        }
+        walker(s, SEG_FOOT, s, 0, MSPACE_WALK_META, region, user);
+    }
+    for (dnode *n = m->direct; n; n = n->next) {
+        chunk *p = chunk_plus((chunk *)(void *)n, DIRECT_NODE);
+        size_t base = direct_base(p);
+        if (addr_of(n) > base) walker((void *)(uintptr_t)base, addr_of(n) - base, (void *)(uintptr_t)base, 0, MSPACE_WALK_META, 0, user);
+        walker(n, DIRECT_NODE, n, 0, MSPACE_WALK_META, 0, user);
+        walker(p, chunksize(p), chunk2mem(p), usable_of(p), MSPACE_WALK_USED, 0, user);
+    }
+    unlock_ms(m);
+}
+
 size_t mspace_check(mspace msp) {
     mstate *m = lock_ms(msp);
     if (!m) return 1;

@@ -66,6 +66,17 @@ struct dl_mallinfo mspace_mallinfo(mspace msp);
  * invariants (0 = healthy). Never prints. */
 size_t mspace_check(mspace msp);
 
+/* heaplab's walk of a whole mspace, for pictures of it: every piece of memory it
+ * holds: per segment (newest first; region 1, 2, ...) the mstate (first segment
+ * only), each chunk in address order (top included, as free) and the segment
+ * footer; then each direct chunk (region 0): its node and chunk. start/size: the
+ * piece; payload/usable: a chunk's user bytes (the rest is its overhead); state:
+ * MSPACE_WALK_FREE, _USED or _META (the allocator's own bytes). Takes the lock;
+ * the walker must not call into the mspace. */
+enum { MSPACE_WALK_FREE = 0, MSPACE_WALK_USED = 1, MSPACE_WALK_META = 2 };
+typedef void (*mspace_walker)(void *start, size_t size, void *payload, size_t usable, int state, unsigned region, void *user);
+void mspace_walk(mspace msp, mspace_walker walker, void *user);
+
 #ifdef __cplusplus
 }
 #endif

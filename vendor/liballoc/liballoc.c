@@ -883,6 +883,25 @@ size_t liballoc_usable_size(liballoc_heap *h, const void *ptr) {
     return n;
 }
 
+void liballoc_walk(liballoc_heap *h, liballoc_walker walker, void *user) {
+    if (!h || !walker) return;
+    heap_lock(h);
+    walker(h, h->control_pages * h->hooks.page_size, h, 0, LIBALLOC_WALK_META, 0, user);
+    unsigned region = 1;
+    for (la_major *maj = h->majors; maj; maj = maj->next, region++) {
+        walker(maj, sizeof(la_major), maj, 0, LIBALLOC_WALK_META, region, user);
+        char *pos = (char *)major_first_minor(maj), *end = major_end(maj);
+        while (pos < end) {
+            la_minor *m = (la_minor *)pos;
+            if ((size_t)(end - pos) < LA_MIN_MINOR || m->size < LA_MIN_MINOR || m->size > (size_t)(end - pos)) break; /* broken: check() says so */
+            int used = minor_is_used(m);
+            walker(m, m->size, minor_payload(m), minor_usable(m), used ? LIBALLOC_WALK_USED : LIBALLOC_WALK_FREE, region, user);
+            pos += m->size;
+        }
+    }
+    heap_unlock(h);
+}
+
 size_t liballoc_check(liballoc_heap *h) {
     if (!h) return 1;
     heap_lock(h);

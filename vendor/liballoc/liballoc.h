@@ -55,6 +55,15 @@ size_t liballoc_usable_size(liballoc_heap *heap, const void *ptr);
 /* Walks every major and minor block; returns the number of broken invariants. */
 size_t liballoc_check(liballoc_heap *heap);
 size_t liballoc_bad_frees(liballoc_heap *heap);
+/* heaplab's walk of a whole heap, for pictures of it: the control pages
+ * (region 0), then each major, newest first (region 1, 2, ...): its header and
+ * each minor in address order. start/size: the piece; payload/usable: a minor's
+ * user bytes (the rest is its header); state: LIBALLOC_WALK_FREE (a dead
+ * minor), _USED or _META (the heap's own bytes). Takes the lock; the walker must
+ * not call into the heap. */
+enum { LIBALLOC_WALK_FREE = 0, LIBALLOC_WALK_USED = 1, LIBALLOC_WALK_META = 2 };
+typedef void (*liballoc_walker)(void *start, size_t size, void *payload, size_t usable, int state, unsigned region, void *user);
+void   liballoc_walk(liballoc_heap *heap, liballoc_walker walker, void *user);
 void   liballoc_get_stats(liballoc_heap *heap, liballoc_stats *out);
 
 /* ---- upstream's global API over the default instance ----------------------- */

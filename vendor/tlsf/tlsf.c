@@ -786,6 +786,27 @@ void tlsf_walk_pool(pool_t pool, tlsf_walker walker, void *user) {
     }
 }
 
+void tlsf_walk_heap(tlsf_t tlsf, tlsf_heap_walker walker, void *user) {
+    control *c = tlsf;
+    if (!c || !walker) return;
+    heap_lock(c);
+    if (c->control_pages) walker(c, c->control_pages * c->hooks.page_size, c, 0, TLSF_WALK_META, 0, user);
+    unsigned region = 1;
+    size_t n = 0;
+    for (pool_record *p = c->pools_first; p && n < c->pool_count; p = p->next, n++, region++) {
+        block_header *head = pool_head(p), *tail = pool_tail(p), *b = pool_first_block(p);
+        walker(head, HEAD_SENTINEL_SIZE, head, 0, TLSF_WALK_META, region, user);
+        while (b != tail) {
+            size_t size = block_size(b);
+            if (size < BLOCK_SIZE_MIN || size > (size_t)((uintptr_t)tail - (uintptr_t)b)) break; /* broken: check() says so */
+            walker(b, size, block_to_ptr(b), block_usable(b), block_is_free(b) ? TLSF_WALK_FREE : TLSF_WALK_USED, region, user);
+            b = block_next(b);
+        }
+        walker(tail, TAIL_SENTINEL_SIZE, tail, 0, TLSF_WALK_META, region, user);
+    }
+    heap_unlock(c);
+}
+
 /* ---- the checker -------------------------------------------------------------
  * Counts broken invariants; reads only inside the pools' recorded bounds. */
 

@@ -68,6 +68,17 @@ size_t tlsf_alloc_overhead(void);  /* bytes of header per block */
  * of broken invariants (0 = healthy); they never print. */
 typedef void (*tlsf_walker)(void *ptr, size_t size, int used, void *user);
 void tlsf_walk_pool(pool_t pool, tlsf_walker walker, void *user);
+
+/* heaplab's walk of a whole heap, for pictures of it: every piece of memory the
+ * heap holds, in order: the control structure (region 0), then each pool,
+ * oldest first (region 1, 2, ...): its head sentinel with the pool record, each
+ * block in address order, its tail sentinel. start/size: the piece; payload/
+ * usable: where a block's user bytes start and how many it holds (the rest is
+ * the block's header); state: TLSF_WALK_FREE, _USED, or _META (the heap's own
+ * bytes). Takes the lock; the walker must not call into the heap. */
+enum { TLSF_WALK_FREE = 0, TLSF_WALK_USED = 1, TLSF_WALK_META = 2 };
+typedef void (*tlsf_heap_walker)(void *start, size_t size, void *payload, size_t usable, int state, unsigned region, void *user);
+void tlsf_walk_heap(tlsf_t tlsf, tlsf_heap_walker walker, void *user);
 int tlsf_check(tlsf_t tlsf);
 int tlsf_check_pool(pool_t pool);
 
