@@ -141,6 +141,8 @@ export declare class NativeHeap {
   destroy(everywhere?: boolean): number;
   /** Lets other threads hold this heap (new NativeHeap(key)); the key, or a negated status. */
   share(): number;
+  /** The design's walk with each piece's request where it is one of this thread's Buffers (NaN elsewhere); a status if destroyed. */
+  walk(): (NativeWalk & { requested: Float64Array; base: number; pageSize: number }) | number;
   /**
    * Region mode (an arena heap; lib/heap/unsafe-heap.ts), once per heap: the ArrayBuffer over
    * the whole arena and the hot path as functions bound to the heap (a status if the heap is not

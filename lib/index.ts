@@ -15,6 +15,8 @@ export { allocatorKinds } from './kinds.js';
 export type { HeapOptions, TsHeapOptions } from './heap/heap.js';
 export type { PageCacheOptions } from './pages/page-cache.js';
 export type { DebugOptions } from './heap/debug.js';
+export { WalkState, walkFigures } from './heap/walk.js';
+export type { HeapWalk, Walk, WalkFigures } from './heap/walk.js';
 export type { AllocOptions, Heap, HeapStats, NativeHeapApi, ReallocOptions, SharedHeapHandle } from './heap/types.js';
 export type { AllocatorKind } from './kinds.js';
 export type { PortHeap } from './heap/port-heap.js';

@@ -90,6 +90,7 @@ export interface TsHeapOptions {
   pages?: 'arena';
 }
 import { refuseCloning } from './not-cloneable.js';
+import { heapWalk, type HeapWalk } from './walk.js';
 
 interface BlockRecord {
   heap: object;
@@ -239,6 +240,13 @@ class NativeBackedHeap implements NativeHeapApi {
     const found = this.#requesters ? findingsError('heap.check', this.kind, this.#native.findings(), this.#requesters) : null;
     if (found) throw new HeapCorruptionError(`heap.check: the ${this.kind} heap is corrupt`, [...problems, ...found.problems], found.findings);
     if (problems.length) throw new HeapCorruptionError(`heap.check: the ${this.kind} heap is corrupt`, problems);
+  }
+
+  walk(): HeapWalk {
+    this.#assertAlive('walk');
+    const w = this.#native.walk();
+    if (typeof w === 'number') throw statusError(w, 'heap.walk');
+    return heapWalk(w, w.requested, w.base, w.pageSize);
   }
 
   destroy(): void {

@@ -26,6 +26,7 @@ import {
 } from '../errors.js';
 import { binding } from '../addon/native.js';
 import { refuseCloning } from './not-cloneable.js';
+import { heapWalk, WalkBuilder, WalkState, type HeapWalk } from './walk.js';
 import type { AllocOptions, Heap, HeapStats } from './types.js';
 import type { AllocatorKind } from '../kinds.js';
 import { ArenaPages, DEFAULT_RESERVE, MAX_RESERVE } from '../pages/arena.js';
@@ -52,6 +53,8 @@ class PortBackedHeap implements PortHeap {
   readonly pages: ArenaPages;
   readonly #port: PortAllocator;
   readonly #blocks = new WeakMap<Uint8Array, PortBlock>();
+  /** Live blocks' requests by offset, for walk(). */
+  readonly #requested = new Map<number, number>();
   #destroyed = false;
   #stats = { bytesInUse: 0, peakBytesInUse: 0, blocksInUse: 0, peakBlocksInUse: 0, allocs: 0, frees: 0, reallocs: 0, failedAllocs: 0 };
 
@@ -95,6 +98,7 @@ class PortBackedHeap implements PortHeap {
   #view(offset: number, size: number, align: number): Uint8Array {
     const view = new Uint8Array(this.pages.buffer, offset, size);
     this.#blocks.set(view, { offset, size, align, live: true });
+    this.#requested.set(offset, size);
     return view;
   }
 
@@ -119,6 +123,7 @@ class PortBackedHeap implements PortHeap {
     this.#alive('free');
     const r = this.#record(view, 'free');
     r.live = false;
+    this.#requested.delete(r.offset);
     this.#port.free(r.offset);
     this.#stats.frees++;
     this.#counted(-r.size, -1);
@@ -134,6 +139,7 @@ class PortBackedHeap implements PortHeap {
       throw new OutOfMemoryError(`heap.realloc(${size}): out of memory`);
     }
     r.live = false;
+    this.#requested.delete(r.offset);
     this.#stats.reallocs++;
     this.#counted(size - r.size, 0);
     return this.#view(offset, size, 16);
@@ -170,6 +176,19 @@ class PortBackedHeap implements PortHeap {
     this.#alive('check');
     const broken = this.#port.check();
     if (broken > 0) throw new HeapCorruptionError(`heap.check: the ${this.kind} heap (ts) is corrupt`, [`the heap walker counted ${broken} broken invariant(s)`]);
+  }
+
+  walk(): HeapWalk {
+    this.#alive('walk');
+    const builder = new WalkBuilder();
+    this.#port.walk(builder);
+    const w = builder.build();
+    const requested = new Float64Array(w.start.length).fill(Number.NaN);
+    for (let i = 0; i < w.start.length; i++) {
+      const asked = w.state[i] === WalkState.used ? this.#requested.get(w.payload[i]!) : undefined;
+      if (asked !== undefined) requested[i] = asked;
+    }
+    return heapWalk(w, requested, 0, this.pages.pageSize);
   }
 
   destroy(): void {

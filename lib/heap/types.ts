@@ -5,6 +5,7 @@
  */
 import type { NativeStats } from '../addon/native.js';
 import type { AllocatorKind } from '../kinds.js';
+import type { HeapWalk } from './walk.js';
 
 export interface ReallocOptions {
   /** Debug mode: who asks for the block, in reports (default: the caller's file and line). */
@@ -41,6 +42,12 @@ export interface Heap<B extends Uint8Array = Buffer> {
   stats(): HeapStats;
   /** Walks the whole heap; throws HeapCorruptionError listing what is broken. */
   check(): void;
+  /**
+   * Every piece of memory the heap holds, as its design's walker sees it (lib/heap/walk.ts):
+   * blocks used and free with their overhead, the design's own bytes, and figures of
+   * fragmentation and overhead.
+   */
+  walk(): HeapWalk;
   /** Frees everything and gives every page back; live Buffers are detached. */
   destroy(): void;
   [Symbol.dispose](): void;

@@ -24,6 +24,7 @@
 import { binding, type NativeHeap } from '../addon/native.js';
 import type { NativeRegion } from '../../binding.js';
 import { refuseCloning } from './not-cloneable.js';
+import { heapWalk, type HeapWalk } from './walk.js';
 import { DestroyedError, ForeignBufferError, HeapCorruptionError, Status, UnknownAllocatorError, statusError } from '../errors.js';
 import { type AllocatorKind, allocatorKinds } from '../kinds.js';
 import { checkAlignment, checkBoolean, checkByteCount, checkOptions, checkSize, describe } from '../validate.js';
@@ -53,6 +54,8 @@ export interface UnsafeHeap {
   stats(): HeapStats;
   /** Walks the C heap; throws HeapCorruptionError if it is broken. */
   check(): void;
+  /** The design's walk: every piece of the region the heap holds (lib/heap/walk.ts). */
+  walk(): HeapWalk;
   /** Frees everything and detaches `region`: every view then reads as empty. */
   destroy(): void;
   [Symbol.dispose](): void;
@@ -160,6 +163,14 @@ class RegionHeap implements UnsafeHeap {
     if (result.invariants > 0) {
       throw new HeapCorruptionError(`heap.check: the ${this.kind} heap is corrupt`, [`the heap walker counted ${result.invariants} broken invariant(s)`]);
     }
+  }
+
+  /** The design's walk (offsets in `region`); a view's request is not known here (NaN). */
+  walk(): HeapWalk {
+    this.#alive('walk');
+    const w = this.#native.walk();
+    if (typeof w === 'number') throw statusError(w, 'heap.walk');
+    return heapWalk(w, w.requested, w.base, w.pageSize);
   }
 
   destroy(): void {

@@ -59,8 +59,10 @@ export interface WalkFigures {
   metaBytes: number;
   /** Overhead inside used blocks: size - usable (headers, footers). */
   headerBytes: number;
-  /** Used blocks' usable bytes beyond what was asked (known only where the heap knows each request). */
+  /** Used blocks' usable bytes beyond what was asked, over the blocks whose request the heap knows. */
   slackBytes?: number;
+  /** Bytes asked for by the blocks whose request the heap knows. */
+  requestedBytes?: number;
   usedBlocks: number;
   freeBlocks: number;
   largestFree: number;
@@ -72,10 +74,11 @@ export interface WalkFigures {
   freePages: number;
 }
 
-/** The figures of a walk; `requested` (payload → bytes asked) adds the slack. */
-export function walkFigures(walk: Walk, pageSize: number, requested?: ReadonlyMap<number, number>): WalkFigures {
+/** The figures of a walk; `requested` (per piece: bytes asked, NaN where not known) adds the slack. */
+export function walkFigures(walk: Walk, pageSize: number, requested?: Float64Array): WalkFigures {
   let held = 0, used = 0, free = 0, meta = 0, header = 0, usedBlocks = 0, freeBlocks = 0, largest = 0, freePages = 0;
   let slack = 0;
+  let asked = 0;
   const bySize = new Map<number, number>();
   for (let i = 0; i < walk.start.length; i++) {
     const size = walk.size[i]!;
@@ -85,7 +88,11 @@ export function walkFigures(walk: Walk, pageSize: number, requested?: ReadonlyMa
       used += size;
       usedBlocks++;
       header += size - walk.usable[i]!;
-      if (requested) slack += walk.usable[i]! - (requested.get(walk.payload[i]!) ?? 0);
+      const r = requested?.[i];
+      if (r !== undefined && !Number.isNaN(r)) {
+        slack += walk.usable[i]! - r;
+        asked += r;
+      }
     } else if (state === WalkState.free) {
       free += size;
       freeBlocks++;
@@ -111,6 +118,24 @@ export function walkFigures(walk: Walk, pageSize: number, requested?: ReadonlyMa
     freeBySize: [...bySize].sort((a, b) => a[0] - b[0]),
     freePages,
   };
-  if (requested) figures.slackBytes = slack;
+  if (requested) {
+    figures.slackBytes = slack;
+    figures.requestedBytes = asked;
+  }
   return figures;
+}
+
+/** What heap.walk() returns: the walk, each used block's request where the heap knows it, and the figures. */
+export interface HeapWalk extends Walk {
+  /** Per piece: the bytes its block was asked for; NaN for free and meta pieces and blocks this heap did not hand out. */
+  requested: Float64Array;
+  /** What start and payload count from: 0 (addresses) on the mmap page source, else the offset 0 of the arena or port space. */
+  base: number;
+  pageSize: number;
+  figures: WalkFigures;
+}
+
+/** A HeapWalk from its columns. */
+export function heapWalk(walk: Walk, requested: Float64Array, base: number, pageSize: number): HeapWalk {
+  return { ...walk, requested, base, pageSize, figures: walkFigures(walk, pageSize, requested) };
 }
