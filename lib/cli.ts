@@ -42,6 +42,11 @@ export const commands: Record<string, Command> = {
     usage: usageLines.trace,
     load: () => import('./cli/trace.js'),
   },
+  map: {
+    summary: 'a picture of each design\'s heap on one trace (a recorded one, or seeded): blocks, overheads, fragmentation over time (HTML)',
+    usage: usageLines.map,
+    load: () => import('./cli/map.js'),
+  },
   bench: {
     summary: 'every allocator (heaplab\'s, their TS ports, glibc, jemalloc/mimalloc/tcmalloc if installed) on the same workloads; tables + HTML report',
     usage: usageLines.bench,

@@ -9,5 +9,6 @@ export const usageLines = {
   which: 'which [NAME] [--json]',
   sanity: 'sanity [--quick] [--allocator a,b] [--program p,q] [--keep] [--timeout SECONDS] [--json]',
   trace: 'trace [--allocator NAME] [--out FILE] [--json] -- COMMAND [ARGS...]',
+  map: 'map [--trace NAME|FILE] [--allocator a,b] [--at N] [--out FILE] [--json]',
   bench: 'bench [--quick] [--out FILE] [--json FILE] [--allocator a,b] [--workload w,x] [--peer NAME=PATH.so]... [--no-record] [--no-ports] [--no-napi] [--scale N]',
 } as const;

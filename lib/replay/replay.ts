@@ -9,6 +9,7 @@ import type { AllocatorKind } from '../kinds.js';
 import { binding } from '../addon/native.js';
 import { ArenaPages, DEFAULT_RESERVE } from '../pages/arena.js';
 import { portFactories } from '../ports/index.js';
+import type { PortAllocator } from '../ports/types.js';
 import { Op, type Trace } from '../trace/trace.js';
 import { WalkBuilder, type Walk } from '../heap/walk.js';
 
@@ -48,6 +49,8 @@ export interface ReplayOptions {
   touch?: boolean;
   /** Walk the heap after the trace (offsets in the arena). */
   walk?: boolean;
+  /** Port only: called after every `every`-th operation (and the last) with the op's index and the heap, untimed work allowed. */
+  sample?: { every: number; fn: (op: number, heap: PortAllocator, pages: ArenaPages) => void };
 }
 
 /** Replays `trace` in the C allocator over the arena page source. */
@@ -82,8 +85,12 @@ export function replayPort(kind: AllocatorKind, trace: Trace, options: ReplayOpt
   const { op, id, size, alignLog2 } = trace;
   const u8 = pages.u8;
   let failures = 0;
+  const sample = options.sample;
+  const every = sample ? Math.max(1, Math.floor(sample.every)) : 0;
   const start = process.hrtime.bigint();
   for (let i = 0; i < n; i++) {
+    // the heap as operations 0 .. i - 1 left it (the last sample follows the loop)
+    if (sample && i > 0 && i % every === 0) sample.fn(i - 1, heap, pages);
     const block = id[i]!;
     const bytes = size[i]!;
     let p = 0;
@@ -116,6 +123,7 @@ export function replayPort(kind: AllocatorKind, trace: Trace, options: ReplayOpt
     if (offsets) offsets[i] = p === 0 ? -1 : p;
   }
   const elapsedNs = Number(process.hrtime.bigint() - start);
+  if (sample && n > 0) sample.fn(n - 1, heap, pages);
   let liveBlocks = 0;
   for (let b = 0; b <= trace.maxId; b++) if (ptr[b]) liveBlocks++;
   const result: ReplayResult = {
