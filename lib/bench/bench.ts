@@ -14,11 +14,12 @@ import { cpus, release, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { BenchJob, BenchRunResult, HistogramData } from './child.js';
-import type { AllocatorRun, BenchReport, LatencySummary, NapiResult, PeerStatus, WorkloadResult } from './report.js';
+import type { AllocatorRun, BenchReport, LatencySummary, NapiResult, PeerStatus, WorkloadResult, HeapMapSummary } from './report.js';
 import { benchWorkloads, recordProgram, recordedPrograms, type Workload } from './workloads.js';
 import { availableAllocators, createHeap } from '../heap/heap.js';
 import { createUnsafeHeap } from '../heap/unsafe-heap.js';
-import { type AllocatorKind, isAllocatorName } from '../kinds.js';
+import { buildHeapMap, renderHeapMapSection } from '../map/map.js';
+import { type AllocatorKind, allocatorKinds, isAllocatorName } from '../kinds.js';
 import { packageRoot } from '../util/package-root.js';
 import { portFactories } from '../ports/index.js';
 import { replayPort } from '../replay/replay.js';
@@ -65,6 +66,8 @@ export interface BenchOptions {
   ports?: boolean;
   /** Time the Node-API paths (default true); `napiScale` multiplies their iterations. */
   napi?: boolean;
+  /** Heap maps of the stable workload and a recorded program (default true; full runs only). */
+  maps?: boolean;
   napiScale?: number;
   /**
    * glibc's footprint is read from mallinfo2, which also counts what Node itself
@@ -425,7 +428,8 @@ export function runBench(options: BenchOptions = {}): BenchReport {
       }
     }
     phase = 'runs';
-    total = workloads.reduce((s, w) => s + allocators.length * perWorkload(w) + (w.traces.length > 1 ? 0 : portKinds.length), 0) + (napiOn ? 1 : 0);
+    const mapSteps = !quick && (options.maps ?? true) ? Math.min(2, workloads.filter((w) => w.name === 'stable' || w.goal === 'recorded').length) : 0;
+    total = workloads.reduce((s, w) => s + allocators.length * perWorkload(w) + (w.traces.length > 1 ? 0 : portKinds.length), 0) + (napiOn ? 1 : 0) + mapSteps;
 
     const memorySources: Record<string, string> = {};
     const results: WorkloadResult[] = [];
@@ -476,6 +480,30 @@ export function runBench(options: BenchOptions = {}): BenchReport {
       napi = benchNapi(heaplab as AllocatorKind[], (options.napiScale ?? 1) * (quick ? 0.3 : 1));
     }
 
+    // heap maps of the stable workload and the first recorded program, at their peaks (full runs: a map walks the heap hundreds of times)
+    const maps: HeapMapSummary[] = [];
+    const mapped = workloads.filter((w) => w.traces.length === 1 && (w.name === 'stable' || w.goal === 'recorded'));
+    const mapKinds = allocatorKinds.filter((k) => availableAllocators().includes(k) && (allocators.includes(k) || allocators.includes(`${k}+cache`)));
+    if (!quick && (options.maps ?? true) && mapKinds.length) {
+      for (const w of [mapped.find((x) => x.name === 'stable'), mapped.find((x) => x.goal === 'recorded')]) {
+        if (!w) continue;
+        step(`heap map: ${w.name}`);
+        const m = buildHeapMap(w.traces[0]!, mapKinds, { samples: 150 });
+        maps.push({
+          workload: w.name,
+          html: renderHeapMapSection(m),
+          designs: m.designs.map((d) => ({
+            kind: d.kind,
+            fragmentation: d.figures.fragmentation,
+            heldBytes: d.figures.heldBytes,
+            requestedBytes: d.figures.requestedBytes ?? 0,
+            headerBytes: d.figures.headerBytes,
+            slackBytes: d.figures.slackBytes ?? 0,
+          })),
+        });
+      }
+    }
+
     const clockOut = spawnSync(process.execPath, [childScript(), '--clock'], { env: childEnv(), encoding: 'utf8' });
     const clock = JSON.parse((clockOut.stdout ?? '').trim() || '{"name":"unknown","overheadNs":0,"minOverheadNs":0}') as BenchReport['clock'];
 
@@ -493,6 +521,7 @@ export function runBench(options: BenchOptions = {}): BenchReport {
       recordings,
       workloads: results,
       napi,
+      maps,
     };
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -152,9 +152,11 @@ export function renderHtml(report: BenchReport): string {
   const sections = report.workloads
     .map((w) => {
       const charts = [throughputChart(w), w.goal === 'space' || w.goal === 'stable' ? memoryChart(w) : '', latencyChart(w), w.goal === 'stable' ? timelineChart(w) : ''].filter(Boolean);
+      const map = (report.maps ?? []).find((m) => m.workload === w.name);
+      const mapHtml = map ? `<h3>Heap map</h3>${map.html}` : '';
       return `<section id="w-${esc(w.name)}"><h2>${esc(w.name)} <small>${esc(w.goal === 'recorded' ? 'recorded program' : `goal: ${w.goal}`)}</small></h2>
 <p>${esc(w.description)}. ${w.ops.toLocaleString('en-US')} operations${w.threads > 1 ? ` on ${w.threads} threads` : ''}; peak live ${bytes(w.peakLive)}.</p>
-${table(w)}<div class="row">${charts.join('')}</div></section>`;
+${table(w)}<div class="row">${charts.join('')}</div>${mapHtml}</section>`;
     })
     .join('\n');
   const css = `body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px auto;max-width:1360px;color:#222;padding:0 16px}
@@ -163,6 +165,7 @@ table{border-collapse:collapse;margin:8px 0;font-variant-numeric:tabular-nums}th
 th:first-child,td:first-child{text-align:left}thead th{background:#f4f4f4}tr.ts td{color:#555;font-style:italic}tr.fail td{color:#b00}
 .overview td{text-align:center}.sw{display:inline-block;width:10px;height:10px;margin-right:6px;border-radius:2px}
 .row{display:flex;flex-wrap:wrap;gap:12px 28px;align-items:flex-start}.note{color:#666}
+figure{margin:0}figcaption{margin-bottom:4px;max-width:600px}.key{margin-right:16px;white-space:nowrap}.key .sw{width:12px;height:12px;border:1px solid #aaa;vertical-align:-1px}
 svg.chart{background:#fff;border:1px solid #e3e3e3;border-radius:4px}svg .ttl{font-weight:600;font-size:13px}svg .lbl{font-size:12px}svg .val{font-size:11px;fill:#333}
 svg .tick{font-size:11px;fill:#555}svg .axis{font-size:12px;fill:#333}svg .grid{stroke:#eee}svg .frame{stroke:#bbb}code{background:#f4f4f4;padding:0 3px;border-radius:3px}`;
   return `<!doctype html>

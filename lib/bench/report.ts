@@ -94,6 +94,16 @@ export interface BenchReport {
   recordings: Array<{ name: string; ok: boolean; reason?: string; recordedOps?: number }>;
   workloads: WorkloadResult[];
   napi: NapiResult[];
+  /** Heap maps (lib/map/map.ts) of the stable workload and a recorded program: full runs only. */
+  maps: HeapMapSummary[];
+}
+
+export interface HeapMapSummary {
+  workload: string;
+  /** The section as rendered by renderHeapMapSection (SVG in HTML). */
+  html: string;
+  /** Per design: fragmentation and overhead at the peak of live bytes. */
+  designs: Array<{ kind: string; fragmentation: number; heldBytes: number; requestedBytes: number; headerBytes: number; slackBytes: number }>;
 }
 
 const fx = (x: number, digits = 2): string => (Number.isFinite(x) ? x.toFixed(digits) : '-');

@@ -238,14 +238,24 @@ function fragmentationChart(m: HeapMap): string {
   return lineChart('fragmentation over the trace (1 − largest free block ÷ free bytes; 0 = one free block)', series, { min: 0, max: m.ops, ticks: xTicks, title: 'operations' }, { min: 0, max: 1, ticks: yTicks, title: 'fragmentation' }, 760, 280);
 }
 
-/** The map as one self-contained HTML page. */
-export function renderHeapMap(m: HeapMap): string {
+/** The map's body (legend, panels, timelines), for a page of its own or the bench report (which styles .key .sw). */
+export function renderHeapMapSection(m: HeapMap): string {
   const bytesPerRow = commonScale(m.designs.map((d) => d.walk), m.pageSize);
   const yMax = Math.max(1, ...m.designs.flatMap((d) => d.timeline.map((p) => p.mapped)));
   const legend = classNames
     .map((name, i) => `<span class="key"><span class="sw" style="background:${classColors[i]}"></span>${esc(name)}</span>`)
     .join('');
   const ranked = [...m.designs].sort((a, b) => b.figures.fragmentation - a.figures.fragmentation);
+  return `<p>${m.ops.toLocaleString('en-US')} operations. The heaps after operation ${(m.at + 1).toLocaleString('en-US')} (${esc(m.atOp)}), as each C allocator's own walker sees them on the arena page source: one row is ${bytes(bytesPerRow)}, the same for every design; each of its ${COLUMNS} columns (${bytes(bytesPerRow / COLUMNS)}) takes the colour of what most of its bytes are. A design's runs of pages (pools, segments, majors) follow each other; a black tick marks where the next begins. Most fragmented here: <b>${esc(ranked[0]?.kind ?? '–')}</b> (${num(ranked[0]?.figures.fragmentation ?? NaN)}).</p>
+<p>${legend}</p>
+<div class="row">${m.designs.map((d) => panel(d, bytesPerRow)).join('')}</div>
+<p class="note">Over the whole trace, walked every ${Math.max(1, Math.floor(m.ops / Math.max(1, m.designs[0]?.timeline.length ?? 1))).toLocaleString('en-US')} operations or so in each design's TypeScript port, which makes the C heap's decisions (<code>heaplab compare</code> checks it): bytes mapped from the page source, bytes live (asked for and not freed), and the largest free block, on one scale for all designs.</p>
+<div class="row">${m.designs.map((d) => timelineChart(m, d, yMax)).join('')}</div>
+<div class="row">${fragmentationChart(m)}</div>`;
+}
+
+/** The map as one self-contained HTML page. */
+export function renderHeapMap(m: HeapMap): string {
   const css = `body{font:14px/1.45 system-ui,sans-serif;margin:24px auto;max-width:1900px;color:#222;padding:0 16px}
 h1{margin:0 0 4px}.row{display:flex;flex-wrap:wrap;gap:16px 28px;align-items:flex-start}figure{margin:0}figcaption{margin-bottom:4px;max-width:600px}
 .key{margin-right:16px;white-space:nowrap}.sw{display:inline-block;width:12px;height:12px;margin-right:5px;vertical-align:-1px;border:1px solid #aaa}
@@ -255,13 +265,7 @@ svg .lbl{font-size:12px}svg .tick{font-size:11px;fill:#555}svg .axis{font-size:1
 <html lang="en"><head><meta charset="utf-8"><title>heaplab map: ${esc(m.trace)}</title><style>${css}</style></head>
 <body>
 <h1>heaplab map: ${esc(m.trace)}</h1>
-<p>${m.ops.toLocaleString('en-US')} operations. The heaps after operation ${(m.at + 1).toLocaleString('en-US')} (${esc(m.atOp)}), as each C allocator's own walker sees them on the arena page source: one row is ${bytes(bytesPerRow)}, the same for every design; each of its ${COLUMNS} columns (${bytes(bytesPerRow / COLUMNS)}) takes the colour of what most of its bytes are. A design's runs of pages (pools, segments, majors) follow each other; a black tick marks where the next begins. Most fragmented here: <b>${esc(ranked[0]?.kind ?? '–')}</b> (${num(ranked[0]?.figures.fragmentation ?? NaN)}).</p>
-<p>${legend}</p>
-<div class="row">${m.designs.map((d) => panel(d, bytesPerRow)).join('')}</div>
-<h2>Over the whole trace</h2>
-<p class="note">Walked every ${Math.max(1, Math.floor(m.ops / 300)).toLocaleString('en-US')} operations in each design's TypeScript port, which makes the C heap's decisions (<code>heaplab compare</code> checks it): bytes mapped from the page source, bytes live (asked for and not freed), and the largest free block, on one scale for all designs.</p>
-<div class="row">${m.designs.map((d) => timelineChart(m, d, yMax)).join('')}</div>
-<div class="row">${fragmentationChart(m)}</div>
+${renderHeapMapSection(m)}
 </body></html>
 `;
 }

@@ -3,7 +3,7 @@
  * (one per step) when stderr is a pipe or a CI log.
  */
 export class Progress {
-  readonly #total: number;
+  #total: number;
   readonly #label: string;
   readonly #tty: boolean;
   readonly #stream: NodeJS.WriteStream;
@@ -20,6 +20,8 @@ export class Progress {
   /** Marks one step done and says what it was. */
   tick(what: string): void {
     this.#done++;
+    // a step count that was an estimate may be passed: the bar then stays full
+    if (this.#done > this.#total) this.#total = this.#done;
     const width = 24;
     const filled = Math.round((this.#done / this.#total) * width);
     const bar = '█'.repeat(filled) + '░'.repeat(width - filled);
