@@ -29,9 +29,8 @@
  */
 #include "dlmalloc.h"
 
-#include <errno.h>
 #include <stdint.h>
-#include <string.h>
+#include "../libc.h"
 
 /* ---- build options --------------------------------------------------------- */
 
@@ -1021,9 +1020,9 @@ void *mspace_memalign(mspace msp, size_t alignment, size_t bytes) {
 }
 
 int mspace_posix_memalign(mspace msp, void **pp, size_t alignment, size_t bytes) {
-    if (!is_pow2(alignment) || alignment % sizeof(void *)) return EINVAL;
+    if (!is_pow2(alignment) || alignment % sizeof(void *)) return HL_EINVAL;
     void *r = mspace_memalign(msp, alignment, bytes);
-    if (!r) return ENOMEM;
+    if (!r) return HL_ENOMEM;
     *pp = r;
     return 0;
 }

@@ -63,7 +63,7 @@
 #include "liballoc.h"
 
 #include <stdint.h>
-#include <string.h>
+#include "../libc.h"
 
 /* ---- build options ------------------------------------------------------------ */
 

@@ -21,9 +21,8 @@
  */
 #include "tlsf.h"
 
-#include <limits.h>
 #include <stdint.h>
-#include <string.h>
+#include "../libc.h"
 
 /* ---- build options ------------------------------------------------------ */
 
@@ -877,7 +876,8 @@ static size_t check_lists(const control *c, size_t free_blocks) {
     return bad;
 }
 
-static int count_to_int(size_t n) { return n > (size_t)INT_MAX ? INT_MAX : (int)n; }
+#define TLSF_INT_MAX ((int)(~0u >> 1))
+static int count_to_int(size_t n) { return n > (size_t)TLSF_INT_MAX ? TLSF_INT_MAX : (int)n; }
 
 int tlsf_check_pool(pool_t pool) {
     size_t free_blocks = 0;
