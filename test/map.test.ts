@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { buildHeapMap, renderHeapMap } from '../lib/map/map.js';
 import { defaultTraces } from '../lib/trace/workloads.js';
-import { WalkState } from '../lib/heap/walk.js';
+import { WalkState } from '../lib/walk.js';
 import { repoRoot } from './util.js';
 
 const cli = join(repoRoot, 'dist', 'cli.js');

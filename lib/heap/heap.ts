@@ -90,7 +90,7 @@ export interface TsHeapOptions {
   pages?: 'arena';
 }
 import { refuseCloning } from './not-cloneable.js';
-import { heapWalk, type HeapWalk } from './walk.js';
+import { heapWalk, type HeapWalk } from '../walk.js';
 
 interface BlockRecord {
   heap: object;

@@ -26,7 +26,7 @@ import {
 } from '../errors.js';
 import { binding } from '../addon/native.js';
 import { refuseCloning } from './not-cloneable.js';
-import { heapWalk, WalkBuilder, WalkState, type HeapWalk } from './walk.js';
+import { heapWalk, WalkBuilder, WalkState, type HeapWalk } from '../walk.js';
 import type { AllocOptions, Heap, HeapStats } from './types.js';
 import type { AllocatorKind } from '../kinds.js';
 import { ArenaPages, DEFAULT_RESERVE, MAX_RESERVE } from '../pages/arena.js';

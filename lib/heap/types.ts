@@ -5,7 +5,7 @@
  */
 import type { NativeStats } from '../addon/native.js';
 import type { AllocatorKind } from '../kinds.js';
-import type { HeapWalk } from './walk.js';
+import type { HeapWalk } from '../walk.js';
 
 export interface ReallocOptions {
   /** Debug mode: who asks for the block, in reports (default: the caller's file and line). */

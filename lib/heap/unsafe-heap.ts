@@ -24,7 +24,7 @@
 import { binding, type NativeHeap } from '../addon/native.js';
 import type { NativeRegion } from '../../binding.js';
 import { refuseCloning } from './not-cloneable.js';
-import { heapWalk, type HeapWalk } from './walk.js';
+import { heapWalk, type HeapWalk } from '../walk.js';
 import { DestroyedError, ForeignBufferError, HeapCorruptionError, Status, UnknownAllocatorError, statusError } from '../errors.js';
 import { type AllocatorKind, allocatorKinds } from '../kinds.js';
 import { checkAlignment, checkBoolean, checkByteCount, checkOptions, checkSize, describe } from '../validate.js';

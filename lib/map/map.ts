@@ -13,7 +13,7 @@
 import { allocatorKinds, type AllocatorKind } from '../kinds.js';
 import { replayNative, replayPort } from '../replay/replay.js';
 import { Op, opNames, truncateTrace, type Trace } from '../trace/trace.js';
-import { WalkBuilder, walkFigures, WalkState, type Walk, type WalkFigures } from '../heap/walk.js';
+import { WalkBuilder, walkFigures, WalkState, type Walk, type WalkFigures } from '../walk.js';
 import { bytes, esc, lineChart, num, type Series } from '../util/charts.js';
 
 /** What one column of the picture is: the class most of its bytes belong to. */

@@ -32,7 +32,7 @@
  */
 import type { ArenaPages } from '../pages/arena.js';
 import type { PortAllocator, PortFactory } from './types.js';
-import { WalkState, type WalkBuilder } from '../heap/walk.js';
+import { WalkState, type WalkBuilder } from '../walk.js';
 
 // ---- build options (dlmalloc.c defaults) -------------------------------------------
 const HL_DL_GRANULARITY = 64 * 1024;

@@ -45,7 +45,7 @@
 import type { ArenaPages } from '../pages/arena.js';
 import { ffs32, flsSize, load64 } from './memory.js';
 import type { PortAllocator, PortFactory } from './types.js';
-import { WalkState, type WalkBuilder } from '../heap/walk.js';
+import { WalkState, type WalkBuilder } from '../walk.js';
 
 // ---- build options (as compiled: the C defaults) -----------------------------------
 const LIBALLOC_MAJOR_PAGES = 16;

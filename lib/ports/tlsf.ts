@@ -42,7 +42,7 @@
 import { ffs32, fls32, flsSize, load64, loadPtr, store64, storePtr } from './memory.js';
 import type { ArenaPages } from '../pages/arena.js';
 import type { PortAllocator, PortFactory } from './types.js';
-import { WalkState, type WalkBuilder } from '../heap/walk.js';
+import { WalkState, type WalkBuilder } from '../walk.js';
 
 const TWO_32 = 4294967296;
 

@@ -3,7 +3,7 @@
  * in an ArenaPages address space instead of pointers. 0 is NULL.
  */
 import type { ArenaPages } from '../pages/arena.js';
-import type { WalkBuilder } from '../heap/walk.js';
+import type { WalkBuilder } from '../walk.js';
 
 export interface PortAllocator {
   readonly name: string;

@@ -11,7 +11,7 @@ import { ArenaPages, DEFAULT_RESERVE } from '../pages/arena.js';
 import { portFactories } from '../ports/index.js';
 import type { PortAllocator } from '../ports/types.js';
 import { Op, type Trace } from '../trace/trace.js';
-import { WalkBuilder, type Walk } from '../heap/walk.js';
+import { WalkBuilder, type Walk } from '../walk.js';
 
 export interface ReplayStats {
   bytesMapped: number;
