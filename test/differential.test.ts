@@ -1,6 +1,7 @@
 // Each TypeScript port against its C original on the arena page source: the
-// same offset for every operation, the same failures, the same final statistics
-// and the same arena bytes (allocator metadata included), on every default
+// same offset for every operation, the same failures, the same final statistics,
+// the same arena bytes (allocator metadata included) and the same heap walk, at
+// the end and half way through (lib/replay/compare.ts), on every default
 // trace, on edge-case traces, and on a trace recorded from a real program.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
