@@ -116,6 +116,16 @@ describe('every command, as a newcomer types it', () => {
     }
   });
 
+  it('trace --json keeps stdout for the JSON: the program\'s own output goes to stderr', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'heaplab-cli-'));
+    const r = heaplab('trace', '--json', '--out', join(dir, 't.trace'), '--', 'echo', 'hello from the program');
+    expect(r.status).toBe(0);
+    const j = JSON.parse(r.stdout) as { exitCode: number; files: Array<{ summary: { operations: number } }> };
+    expect(j.exitCode).toBe(0);
+    expect(j.files.length).toBeGreaterThan(0);
+    expect(r.stderr).toContain('hello from the program');
+  });
+
   it('--json is there wherever a table is printed', () => {
     const which = heaplab('which', '--json');
     expect(Object.keys(JSON.parse(which.stdout))).toContain('tlsf+cache');

@@ -94,9 +94,11 @@ export function exitCodeOf(code: number | null, signal: NodeJS.Signals | null): 
  * Ctrl-C (SIGINT, SIGQUIT) from the terminal reaches it directly and heaplab only
  * waits; SIGTERM and SIGHUP sent to heaplab alone are passed on to it.
  */
-export function runInherited(command: string[], env: NodeJS.ProcessEnv): Promise<number> {
+export function runInherited(command: string[], env: NodeJS.ProcessEnv, options: { stdoutToStderr?: boolean } = {}): Promise<number> {
   return new Promise((resolve) => {
-    const child = spawn(command[0]!, command.slice(1), { stdio: 'inherit', env });
+    // stdoutToStderr: the program's output goes to stderr, leaving stdout to heaplab's JSON
+    const stdio: Array<'inherit' | number> = options.stdoutToStderr ? ['inherit', 2, 'inherit'] : ['inherit', 'inherit', 'inherit'];
+    const child = spawn(command[0]!, command.slice(1), { stdio, env });
     const forwarded: NodeJS.Signals[] = ['SIGTERM', 'SIGHUP'];
     const waited: NodeJS.Signals[] = ['SIGINT', 'SIGQUIT'];
     const forward = (signal: NodeJS.Signals) => {

@@ -34,7 +34,8 @@ Options:
   -a, --allocator NAME   ${allocatorNames.join(', ')} (default ${defaultPreloadKind})
   -o, --out FILE         the trace file (default ./${DEFAULT_OUT}); FILE and old
                          FILE.<pid> files are replaced
-  --json                 print the summary as JSON on stdout (one entry per file)
+  --json                 print the summary as JSON on stdout (one entry per file);
+                         the program's own output then goes to stderr
   -h, --help             this text
 
 The exit code is COMMAND's.
@@ -131,7 +132,7 @@ export async function main(argv: string[]): Promise<number> {
   const env = preloadEnv(library);
   delete env['HEAPLAB_TRACE_CHILD'];
   env['HEAPLAB_TRACE'] = file;
-  const code = await runInherited(command, env);
+  const code = await runInherited(command, env, { stdoutToStderr: json });
 
   const files = traceFiles(file);
   const read: { path: string; trace: RecordedTrace; summary: TraceSummary }[] = [];
