@@ -39,6 +39,8 @@ interface PortBlock {
   size: number;
   align: number;
   live: boolean;
+  /** Its place in the heap's list of live blocks (walk() reads their requests there). */
+  slot: number;
 }
 
 export interface PortHeap extends Heap<Uint8Array> {
@@ -53,8 +55,8 @@ class PortBackedHeap implements PortHeap {
   readonly pages: ArenaPages;
   readonly #port: PortAllocator;
   readonly #blocks = new WeakMap<Uint8Array, PortBlock>();
-  /** Live blocks' requests by offset, for walk(). */
-  readonly #requested = new Map<number, number>();
+  /** The live blocks, in no order (a freed one's place takes the last): walk() reads their requests. */
+  readonly #live: PortBlock[] = [];
   #destroyed = false;
   #stats = { bytesInUse: 0, peakBytesInUse: 0, blocksInUse: 0, peakBlocksInUse: 0, allocs: 0, frees: 0, reallocs: 0, failedAllocs: 0 };
 
@@ -95,10 +97,20 @@ class PortBackedHeap implements PortHeap {
     s.peakBlocksInUse = Math.max(s.peakBlocksInUse, s.blocksInUse);
   }
 
+  /** Takes a block off the live list: the last one moves into its place. */
+  #retire(r: PortBlock): void {
+    const last = this.#live.pop()!;
+    if (last !== r) {
+      last.slot = r.slot;
+      this.#live[r.slot] = last;
+    }
+  }
+
   #view(offset: number, size: number, align: number): Uint8Array {
     const view = new Uint8Array(this.pages.buffer, offset, size);
-    this.#blocks.set(view, { offset, size, align, live: true });
-    this.#requested.set(offset, size);
+    const record: PortBlock = { offset, size, align, live: true, slot: this.#live.length };
+    this.#blocks.set(view, record);
+    this.#live.push(record);
     return view;
   }
 
@@ -123,7 +135,7 @@ class PortBackedHeap implements PortHeap {
     this.#alive('free');
     const r = this.#record(view, 'free');
     r.live = false;
-    this.#requested.delete(r.offset);
+    this.#retire(r);
     this.#port.free(r.offset);
     this.#stats.frees++;
     this.#counted(-r.size, -1);
@@ -139,7 +151,7 @@ class PortBackedHeap implements PortHeap {
       throw new OutOfMemoryError(`heap.realloc(${size}): out of memory`);
     }
     r.live = false;
-    this.#requested.delete(r.offset);
+    this.#retire(r);
     this.#stats.reallocs++;
     this.#counted(size - r.size, 0);
     return this.#view(offset, size, 16);
@@ -183,10 +195,11 @@ class PortBackedHeap implements PortHeap {
     const builder = new WalkBuilder();
     this.#port.walk(builder);
     const w = builder.build();
+    const asked = new Map(this.#live.map((b) => [b.offset, b.size] as const));
     const requested = new Float64Array(w.start.length).fill(Number.NaN);
     for (let i = 0; i < w.start.length; i++) {
-      const asked = w.state[i] === WalkState.used ? this.#requested.get(w.payload[i]!) : undefined;
-      if (asked !== undefined) requested[i] = asked;
+      const r = w.state[i] === WalkState.used ? asked.get(w.payload[i]!) : undefined;
+      if (r !== undefined) requested[i] = r;
     }
     return heapWalk(w, requested, 0, this.pages.pageSize);
   }
