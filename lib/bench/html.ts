@@ -19,7 +19,15 @@ const palette: Record<string, string> = {
   tcmalloc: '#8c564b',
   'Buffer.allocUnsafe': '#17becf',
 };
-const colorOf = (name: string): string => palette[name] ?? '#7f7f7f';
+/** An allocator's colour; NAME+cache is its design's, lighter. */
+const colorOf = (name: string): string => {
+  const base = name.endsWith('+cache') ? palette[name.slice(0, -'+cache'.length)] : undefined;
+  if (base) {
+    const mix = (i: number): string => Math.round(parseInt(base.slice(i, i + 2), 16) * 0.55 + 255 * 0.45).toString(16).padStart(2, '0');
+    return `#${mix(1)}${mix(3)}${mix(5)}`;
+  }
+  return palette[name] ?? '#7f7f7f';
+};
 
 const label = (r: AllocatorRun): string => (r.engine === 'ts' ? `${r.allocator} (TS)` : r.allocator);
 const ns = (x: number): string =>
