@@ -47,6 +47,16 @@ export interface NativeStats {
   failedAllocs: number;
   /** Blocks freed by a Buffer's finalizer rather than by `free`. */
   finalized: number;
+  /**
+   * The thread cache (`cache: true`; 0 elsewhere), summed over its threads: mallocs served
+   * from a bin, and by a refill; batches given back to the design; bytes in bins now;
+   * second frees of a cached block, ignored.
+   */
+  threadCacheHits: number;
+  threadCacheMisses: number;
+  threadCacheFlushes: number;
+  threadCacheBytes: number;
+  threadCacheDoubleFrees: number;
 }
 
 /** The mmap page source's cache policy (hl_page_cache_config in native/pages/pages.h), every field given. */

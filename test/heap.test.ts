@@ -88,6 +88,13 @@ describe.each(allocatorKinds)('%s heap', (kind) => {
     const again = Array.from({ length: 250 }, () => h.alloc(100, { zero: true }));
     for (const b of again) expect(b.every((x) => x === 0)).toBe(true);
     h.check();
+    // the layer's own counters: most mallocs from a bin, refills and the bytes now in bins
+    const s = h.stats();
+    expect(s.threadCacheHits + s.threadCacheMisses).toBe(750);
+    expect(s.threadCacheHits).toBeGreaterThan(s.threadCacheMisses);
+    expect(s.threadCacheBytes).toBeGreaterThan(0);
+    expect(s.threadCacheDoubleFrees).toBe(0);
+    expect(createHeap(kind).stats().threadCacheHits).toBe(0);
     const b = again[0]!;
     h.free(b);
     expect(codeOf(() => h.free(b))).toBe('ERR_HEAPLAB_DOUBLE_FREE');

@@ -181,6 +181,11 @@ class PortBackedHeap implements PortHeap {
       cacheMisses: 0,
       bytesReleased: 0,
       finalized: 0,
+      threadCacheHits: 0, // the thread cache is a native layer
+      threadCacheMisses: 0,
+      threadCacheFlushes: 0,
+      threadCacheBytes: 0,
+      threadCacheDoubleFrees: 0,
     };
   }
 

@@ -22,6 +22,7 @@ extern "C" {
 #include "../allocator.h"
 #include "../pages/pages.h"
 #include "../debug/debug.h"
+#include "../cache/cache.h"
 }
 
 namespace {
@@ -51,6 +52,7 @@ struct Counters {
   Stats stats;
   double bytesMapped = 0, peakBytesMapped = 0, pageMaps = 0, pageUnmaps = 0, pageRemaps = 0;
   double bytesCached = 0, cacheHits = 0, cacheMisses = 0, bytesReleased = 0;
+  double threadCacheHits = 0, threadCacheMisses = 0, threadCacheFlushes = 0, threadCacheBytes = 0, threadCacheDoubleFrees = 0;
 };
 
 // The C heap itself, which several threads' NativeHeap objects may hold once it
@@ -128,6 +130,15 @@ struct Core {
     c.cacheHits = (double)__atomic_load_n(&pages.cache_hits, __ATOMIC_RELAXED);
     c.cacheMisses = (double)__atomic_load_n(&pages.cache_misses, __ATOMIC_RELAXED);
     c.bytesReleased = (double)__atomic_load_n(&pages.bytes_released, __ATOMIC_RELAXED);
+    if (heap && hl_cache_inner(ops)) {
+      hl_cache_stats cs;
+      hl_cache_get_stats(heap, &cs);
+      c.threadCacheHits = (double)cs.hits;
+      c.threadCacheMisses = (double)cs.misses;
+      c.threadCacheFlushes = (double)cs.flushes;
+      c.threadCacheBytes = (double)cs.cached_bytes;
+      c.threadCacheDoubleFrees = (double)cs.double_frees;
+    }
     return c;
   }
 
@@ -660,6 +671,11 @@ class NativeHeap : public Napi::ObjectWrap<NativeHeap> {
     o.Set("cacheHits", c.cacheHits);
     o.Set("cacheMisses", c.cacheMisses);
     o.Set("bytesReleased", c.bytesReleased);
+    o.Set("threadCacheHits", c.threadCacheHits);
+    o.Set("threadCacheMisses", c.threadCacheMisses);
+    o.Set("threadCacheFlushes", c.threadCacheFlushes);
+    o.Set("threadCacheBytes", c.threadCacheBytes);
+    o.Set("threadCacheDoubleFrees", c.threadCacheDoubleFrees);
     o.Set("bytesInUse", s.bytesInUse);
     o.Set("peakBytesInUse", s.peakBytesInUse);
     o.Set("blocksInUse", s.blocksInUse);
