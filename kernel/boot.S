@@ -74,6 +74,7 @@ _start:
     or $(1 << 8), %eax           /* LME */
     wrmsr
     mov %cr0, %eax
+    and $~((1 << 30) | (1 << 29)), %eax  /* caches on (CD, NW clear): a CPU can start with them off */
     and $~(1 << 2), %eax         /* no x87 emulation */
     or $((1 << 31) | (1 << 1)), %eax  /* paging, monitor coprocessor */
     mov %eax, %cr0
