@@ -7,17 +7,13 @@
  * notion (TLSF pool, dlmalloc segment, liballoc major; 0: control pages or
  * direct chunks). Offsets in the port's space or the C arena; addresses on mmap.
  */
+import type { NativeWalk } from '../binding.js';
+
 export const WalkState = { free: 0, used: 1, meta: 2 } as const;
 export type WalkStateCode = (typeof WalkState)[keyof typeof WalkState];
 
-export interface Walk {
-  start: Float64Array;
-  size: Float64Array;
-  payload: Float64Array;
-  usable: Float64Array;
-  state: Uint8Array;
-  region: Uint32Array;
-}
+/** The columns (binding.d.ts's NativeWalk: the addon hands them over in this shape). */
+export type Walk = NativeWalk;
 
 /** Collects a walk piece by piece (what a port's walk writes into). */
 export class WalkBuilder {

@@ -12,7 +12,7 @@
 // 3. --boot: qemu-system-x86_64 (TCG; KVM with HEAPLAB_KVM=1), the
 //    serial line on stdout; exits with the kernel's status (0: every checker clean).
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants, mkdirSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -29,10 +29,11 @@ function run(cmd, argv, opts = {}) {
   return r;
 }
 
-export const cflags = (cc) => {
+/** kernel/freestanding.flags (CMake's heaplab_vendor_freestanding uses them too), the compiler's own headers, warnings as errors. */
+const cflags = (cc) => {
   const include = spawnSync(cc, ['-print-file-name=include'], { encoding: 'utf8' }).stdout.trim();
-  return ['-ffreestanding', '-nostdlib', '-nostdinc', '-isystem', include, '-fno-builtin', '-mno-red-zone', '-fno-pic',
-    '-mcmodel=kernel', '-fno-stack-protector', '-mgeneral-regs-only', '-O2', '-Wall', '-Wextra', '-Werror', '-DHL_FREESTANDING'];
+  const flags = readFileSync(join(root, 'kernel', 'freestanding.flags'), 'utf8').trim().split(/\s+/);
+  return [...flags, '-isystem', include, '-Wall', '-Wextra', '-Werror'];
 };
 
 async function traces() {

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { percentile, runBench } from '../lib/bench/bench.js';
 import { writeReport } from '../lib/bench/html.js';
 import { workloadTable, type BenchReport } from '../lib/bench/report.js';
-import { benchWorkloads, stableTrace, truncateTrace, type Workload } from '../lib/bench/workloads.js';
+import { benchWorkloadNames, benchWorkloads, stableTrace, truncateTrace, type Workload } from '../lib/bench/workloads.js';
 import { preloadLibraryPath } from '../lib/preload/preload.js';
 import { churn } from '../lib/trace/workloads.js';
 import { repoRoot } from './util.js';
@@ -133,6 +133,11 @@ describe('bench helpers', () => {
     const a = benchWorkloads(0.001);
     const b = benchWorkloads(0.001);
     expect(a.map((w) => w.name)).toEqual(['fast', 'space', 'stable', 'scalable', 'realtime']);
+    expect(a.map((w) => w.name)).toEqual([...benchWorkloadNames]);
+    // only: the named workloads, the same traces
+    const only = benchWorkloads(0.001, ['stable']);
+    expect(only.map((w) => w.name)).toEqual(['stable']);
+    expect(Buffer.from(only[0]!.traces[0]!.op).equals(Buffer.from(a[2]!.traces[0]!.op))).toBe(true);
     for (let i = 0; i < a.length; i++) {
       for (let k = 0; k < a[i]!.traces.length; k++) {
         expect(Buffer.from(a[i]!.traces[k]!.size.buffer).equals(Buffer.from(b[i]!.traces[k]!.size.buffer))).toBe(true);

@@ -372,7 +372,7 @@ export function runBench(options: BenchOptions = {}): BenchReport {
     if (wanted('glibc')) allocators.push('glibc');
 
     // workloads (generated now; recorded ones below)
-    let workloads = options.customWorkloads ?? benchWorkloads(scale);
+    let workloads = options.customWorkloads ?? benchWorkloads(scale, options.workloads);
     if (options.workloads) workloads = workloads.filter((w) => options.workloads!.includes(w.name));
     const recordWanted = (options.record ?? true) && !options.customWorkloads;
     const programs = recordedPrograms.filter((p) => !options.workloads || options.workloads.includes(p.name));

@@ -74,34 +74,40 @@ export function stableTrace(name: string, seed: number, ops: number): Trace {
   return b.build(name);
 }
 
-/** The five generated workloads. `scale` 1 is the full run; the quick run uses about 0.15. */
-export function benchWorkloads(scale = 1): Workload[] {
+/** The generated workloads' names, in their order (no trace is made). */
+export const benchWorkloadNames = ['fast', 'space', 'stable', 'scalable', 'realtime'] as const;
+
+/**
+ * The five generated workloads. `scale` 1 is the full run; the quick run uses about
+ * 0.15. `only`: just these (by name), so that no other workload's traces are made.
+ */
+export function benchWorkloads(scale = 1, only?: readonly string[]): Workload[] {
   const n = (ops: number): number => Math.max(2000, Math.round(ops * scale));
   const mixed = (r: () => number): number => logUniform(r, 8, 64 * 1024);
-  return [
+  const specs: Array<Omit<Workload, 'traces'> & { traces: () => Trace[] }> = [
     {
       name: 'fast',
       goal: 'fast',
       description: 'small-object churn: 8–512 B, 2 000 live, random replacement',
-      traces: [churn('fast', 101, { ops: n(4_000_000), live: 2000, size: smallSize })],
+      traces: () => [churn('fast', 101, { ops: n(4_000_000), live: 2000, size: smallSize })],
     },
     {
       name: 'space',
       goal: 'space',
       description: 'mixed sizes 8 B–64 KiB log-uniform, 10 000 live; 5% realloc, 5% calloc, 2% aligned',
-      traces: [churn('space', 102, { ops: n(2_000_000), live: 10000, size: mixed, realloc: 0.05, zero: 0.05, aligned: 0.02, maxAlignLog2: 12 })],
+      traces: () => [churn('space', 102, { ops: n(2_000_000), live: 10000, size: mixed, realloc: 0.05, zero: 0.05, aligned: 0.02, maxAlignLog2: 12 })],
     },
     {
       name: 'stable',
       goal: 'stable',
       description: '8 phases of shifting size bands (16 B–64 KiB) and live counts (600–12 000), 2% of blocks pinned for the run',
-      traces: [stableTrace('stable', 103, n(3_000_000))],
+      traces: () => [stableTrace('stable', 103, n(3_000_000))],
     },
     {
       name: 'scalable',
       goal: 'scalable',
       description: '2 threads, each its own trace (16 B–2 KiB churn, 2 000 live), one shared heap',
-      traces: [
+      traces: () => [
         churn('scalable-a', 104, { ops: n(2_000_000), live: 2000, size: (r) => logUniform(r, 16, 2048) }),
         churn('scalable-b', 105, { ops: n(2_000_000), live: 2000, size: (r) => logUniform(r, 16, 2048) }),
       ],
@@ -110,9 +116,10 @@ export function benchWorkloads(scale = 1): Workload[] {
       name: 'realtime',
       goal: 'realtime',
       description: 'a steady mix, 16 B–4 KiB, 8 000 live: read the tail (p99.9, p99.99, max)',
-      traces: [churn('realtime', 106, { ops: n(2_000_000), live: 8000, size: (r) => logUniform(r, 16, 4096) })],
+      traces: () => [churn('realtime', 106, { ops: n(2_000_000), live: 8000, size: (r) => logUniform(r, 16, 4096) })],
     },
   ];
+  return specs.filter((w) => !only || only.includes(w.name)).map((w) => ({ ...w, traces: w.traces() }));
 }
 
 export { truncateTrace } from '../trace/trace.js';

@@ -8,7 +8,7 @@ import { peerNames, runBench, type BenchOptions } from '../bench/bench.js';
 import { writeReport } from '../bench/html.js';
 import { formatNs, leaders, workloadTable } from '../bench/report.js';
 import { allocatorNames } from '../kinds.js';
-import { benchWorkloads, recordedPrograms } from '../bench/workloads.js';
+import { benchWorkloadNames, recordedPrograms } from '../bench/workloads.js';
 import { Progress, table } from '../util/progress.js';
 import { parseOptions, usageFailure } from './common.js';
 import { usageLines } from './usage.js';
@@ -120,7 +120,7 @@ export async function main(argv: string[]): Promise<number> {
   if (badAllocator !== undefined) {
     return usageFailure('bench', USAGE, `unknown allocator ${JSON.stringify(badAllocator)} (expected some of ${knownAllocators.join(', ')})`);
   }
-  const knownWorkloads = [...benchWorkloads(0.001).map((w) => w.name), ...recordedPrograms.map((p) => p.name)];
+  const knownWorkloads: string[] = [...benchWorkloadNames, ...recordedPrograms.map((p) => p.name)];
   const badWorkload = workloads?.find((w) => !knownWorkloads.includes(w));
   if (badWorkload !== undefined) {
     return usageFailure('bench', USAGE, `unknown workload ${JSON.stringify(badWorkload)} (expected some of ${knownWorkloads.join(', ')})`);

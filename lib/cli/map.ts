@@ -8,7 +8,7 @@ import { allocatorKinds, type AllocatorKind } from '../kinds.js';
 import { buildHeapMap, renderHeapMap } from '../map/map.js';
 import { readTrace } from '../trace/file.js';
 import { defaultTraces } from '../trace/workloads.js';
-import { benchWorkloads } from '../bench/workloads.js';
+import { benchWorkloadNames, benchWorkloads } from '../bench/workloads.js';
 import type { Trace } from '../trace/trace.js';
 import { allocatorArgument, parseOptions, usageFailure, UsageError } from './common.js';
 import { usageLines } from './usage.js';
@@ -40,9 +40,9 @@ function loadTrace(spec: string): Trace {
   if (existsSync(spec)) return readTrace(spec);
   const seeded = defaultTraces(1).find((t) => t.name === spec);
   if (seeded) return seeded;
-  const workload = benchWorkloads(1).find((w) => w.name === spec && w.traces.length === 1);
+  const workload = benchWorkloads(1, [spec]).find((w) => w.traces.length === 1);
   if (workload) return workload.traces[0]!;
-  const names = [...defaultTraces(1).map((t) => t.name), ...benchWorkloads(0.001).filter((w) => w.traces.length === 1).map((w) => w.name)];
+  const names = [...defaultTraces(1).map((t) => t.name), ...benchWorkloadNames.filter((w) => w !== 'scalable')];
   throw new UsageError(`--trace ${spec}: no such file, and not a trace name (one of ${names.join(', ')})`);
 }
 

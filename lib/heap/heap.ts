@@ -120,7 +120,9 @@ class NativeBackedHeap implements NativeHeapApi {
   /** Debug mode's requester names; null when the heap is not in debug mode. */
   readonly #requesters: RequesterTable | null;
 
-  constructor(kind: AllocatorKind, native: NativeHeap, debug: boolean) {
+  /** attached: a hold on another thread's heap (attachHeap), which `using` closes rather than destroys. */
+  constructor(kind: AllocatorKind, native: NativeHeap, debug: boolean, attached = false) {
+    this.#attached = attached;
     this.kind = kind;
     this.#native = native;
     this.#requesters = debug ? new RequesterTable() : null;
@@ -280,11 +282,6 @@ class NativeBackedHeap implements NativeHeapApi {
     this.#native.destroy(!this.#attached); // destroyed elsewhere already: nothing left to do
   }
 
-  /** @internal set by attachHeap */
-  markAttached(): this {
-    this.#attached = true;
-    return this;
-  }
 }
 
 /**
@@ -312,7 +309,7 @@ export function attachHeap(handle: SharedHeapHandle): NativeHeapApi {
   if (native.status() !== Status.ok) {
     throw new DestroyedError(`attachHeap: no ${h.kind} heap with key ${h.key} in this process (destroyed already, or shared by another process)`);
   }
-  return new NativeBackedHeap(h.kind, native, false).markAttached();
+  return new NativeBackedHeap(h.kind, native, false, true);
 }
 
 /**

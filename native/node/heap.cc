@@ -18,6 +18,7 @@
 #include <sys/mman.h>
 
 #include "node.h"
+#include "walk.h"
 extern "C" {
 #include "../allocator.h"
 #include "../pages/pages.h"
@@ -860,41 +861,12 @@ class NativeHeap : public Napi::ObjectWrap<NativeHeap> {
     if (state_->Gone()) return Fail(env, kDestroyed);
     Core *c = state_->core;
     if (!c->ops->walk) return Fail(env, kForeign);
-    struct Collect {
-      uintptr_t base;
-      std::vector<double> start, size, payload, usable;
-      std::vector<uint8_t> state;
-      std::vector<uint32_t> region;
-      static void Add(void *st, size_t sz, void *pay, size_t us, int s, unsigned r, void *user) {
-        Collect *w = static_cast<Collect *>(user);
-        w->start.push_back((double)((uintptr_t)st - w->base));
-        w->size.push_back((double)sz);
-        w->payload.push_back((double)((uintptr_t)pay - w->base));
-        w->usable.push_back((double)us);
-        w->state.push_back((uint8_t)s);
-        w->region.push_back(r);
-      }
-    } w{c->use_arena ? (uintptr_t)c->arena.base : 0, {}, {}, {}, {}, {}, {}};
-    c->ops->walk(c->heap, Collect::Add, &w);
+    WalkColumns w(c->use_arena ? (uintptr_t)c->arena.base : 0);
+    c->ops->walk(c->heap, WalkColumns::Add, &w);
     std::unordered_map<double, double> asked;
     for (auto &entry : state_->live) asked.emplace((double)((uintptr_t)entry.second->ptr - w.base), (double)entry.second->size);
     size_t n = w.start.size();
-    Napi::Object o = Napi::Object::New(env);
-    auto f64 = [&](const std::vector<double> &v) {
-      Napi::Float64Array a = Napi::Float64Array::New(env, v.size());
-      if (!v.empty()) memcpy(a.Data(), v.data(), v.size() * sizeof(double));
-      return a;
-    };
-    o.Set("start", f64(w.start));
-    o.Set("size", f64(w.size));
-    o.Set("payload", f64(w.payload));
-    o.Set("usable", f64(w.usable));
-    Napi::Uint8Array st = Napi::Uint8Array::New(env, n);
-    if (n) memcpy(st.Data(), w.state.data(), n);
-    o.Set("state", st);
-    Napi::Uint32Array rg = Napi::Uint32Array::New(env, n);
-    if (n) memcpy(rg.Data(), w.region.data(), n * sizeof(uint32_t));
-    o.Set("region", rg);
+    Napi::Object o = w.ToJs(env);
     Napi::Float64Array req = Napi::Float64Array::New(env, n);
     for (size_t i = 0; i < n; i++) {
       auto it = w.state[i] == HL_WALK_USED ? asked.find(w.payload[i]) : asked.end();

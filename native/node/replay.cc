@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "node.h"
+#include "walk.h"
 extern "C" {
 #include "../allocator.h"
 #include "../pages/pages.h"
@@ -14,42 +15,6 @@ extern "C" {
 }
 
 namespace {
-
-// A walk (allocator.h's hl_walker) collected for JS: addresses as offsets from `base`.
-struct WalkCollector {
-  uintptr_t base;
-  std::vector<double> start, size, payload, usable;
-  std::vector<uint8_t> state;
-  std::vector<uint32_t> region;
-  static void Add(void *start, size_t size, void *payload, size_t usable, int state, unsigned region, void *user) {
-    WalkCollector *w = static_cast<WalkCollector *>(user);
-    w->start.push_back((double)((uintptr_t)start - w->base));
-    w->size.push_back((double)size);
-    w->payload.push_back((double)((uintptr_t)payload - w->base));
-    w->usable.push_back((double)usable);
-    w->state.push_back((uint8_t)state);
-    w->region.push_back(region);
-  }
-  Napi::Object ToJs(Napi::Env env) const {
-    Napi::Object o = Napi::Object::New(env);
-    auto f64 = [&](const std::vector<double> &v) {
-      Napi::Float64Array a = Napi::Float64Array::New(env, v.size());
-      if (!v.empty()) memcpy(a.Data(), v.data(), v.size() * sizeof(double));
-      return a;
-    };
-    o.Set("start", f64(start));
-    o.Set("size", f64(size));
-    o.Set("payload", f64(payload));
-    o.Set("usable", f64(usable));
-    Napi::Uint8Array st = Napi::Uint8Array::New(env, state.size());
-    if (!state.empty()) memcpy(st.Data(), state.data(), state.size());
-    o.Set("state", st);
-    Napi::Uint32Array rg = Napi::Uint32Array::New(env, region.size());
-    if (!region.empty()) memcpy(rg.Data(), region.data(), region.size() * sizeof(uint32_t));
-    o.Set("region", rg);
-    return o;
-  }
-};
 
 // One arena kept between replays (TS keeps its ArrayBuffer the same way): a
 // replay's timing then never includes the first-touch faults of a new mapping.
@@ -151,8 +116,8 @@ Napi::Value Replay(const Napi::CallbackInfo &info) {
   out.Set("stats", st);
   if (want_offsets) out.Set("offsets", offsets);
   if (opts.Get("walk").ToBoolean().Value() && ops->walk) {
-    WalkCollector w{arena ? (uintptr_t)arena_src.base : 0, {}, {}, {}, {}, {}, {}};
-    ops->walk(heap, WalkCollector::Add, &w);
+    WalkColumns w(arena ? (uintptr_t)arena_src.base : 0);
+    ops->walk(heap, WalkColumns::Add, &w);
     out.Set("walk", w.ToJs(env));
   }
   if (want_snapshot) {
