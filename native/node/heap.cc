@@ -463,8 +463,8 @@ class NativeHeap : public Napi::ObjectWrap<NativeHeap> {
     }
     c->hooks = c->use_arena ? hl_arena_pages_hooks(&c->arena, 1) : hl_mmap_pages_hooks(&c->pages, 1);
     // One JS thread uses the heap until it is shared: the lock is skipped till then.
-    c->pages.solo = 1;
-    c->arena.solo = 1;
+    c->pages.lock.solo = 1;
+    c->arena.lock.solo = 1;
     if (info.Length() > 4 && info[4].IsObject()) {
       // debug: { quarantine, quarantineBytes, checkEvery } (lib/heap/heap.ts fills in the defaults)
       Napi::Object d = info[4].As<Napi::Object>();
@@ -891,8 +891,8 @@ class NativeHeap : public Napi::ObjectWrap<NativeHeap> {
     if (!c->key) {
       // set on the owning thread, between its calls, before any other thread can see the key
       c->shared.store(true);
-      c->pages.solo = 0;
-      c->arena.solo = 0;
+      c->pages.lock.solo = 0;
+      c->arena.lock.solo = 0;
       c->key = ++Shared().next;
       Shared().by_key.emplace(c->key, c);
     }

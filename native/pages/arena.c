@@ -162,14 +162,8 @@ void hl_arena_pages_clear_free(const hl_arena_pages *src, unsigned char *copy, s
     }
 }
 
-static void arena_lock(void *ctx) {
-    hl_arena_pages *src = ctx;
-    if (!src->solo) hl_spin_lock(&src->lock);
-}
-static void arena_unlock(void *ctx) {
-    hl_arena_pages *src = ctx;
-    if (!src->solo) hl_spin_unlock(&src->lock);
-}
+static void arena_lock(void *ctx) { hl_spin_lock(&((hl_arena_pages *)ctx)->lock); }
+static void arena_unlock(void *ctx) { hl_spin_unlock(&((hl_arena_pages *)ctx)->lock); }
 static void arena_no_lock(void *ctx) { (void)ctx; }
 
 hl_hooks hl_arena_pages_hooks(hl_arena_pages *src, int locked) {

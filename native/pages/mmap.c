@@ -22,8 +22,8 @@
 #include <time.h>
 #include <unistd.h>
 
-_Static_assert(sizeof(atomic_int) == sizeof(int) && _Alignof(atomic_int) == _Alignof(int),
-               "pages.h declares hl_spinlock for C++ as a plain int");
+_Static_assert(sizeof(atomic_int) == sizeof(int) && _Alignof(atomic_int) == _Alignof(int) && sizeof(hl_spinlock) == 2 * sizeof(int),
+               "pages.h declares hl_spinlock for C++ as two plain ints");
 
 size_t hl_system_page_size(void) {
     long p = sysconf(_SC_PAGESIZE);
@@ -354,14 +354,8 @@ static void *mmap_resize_page(void *ctx, void *start, size_t old_pages, size_t n
     return p;
 }
 
-static void spin_lock(void *ctx) {
-    hl_mmap_pages *src = ctx;
-    if (!src->solo) hl_spin_lock(&src->lock);
-}
-static void spin_unlock(void *ctx) {
-    hl_mmap_pages *src = ctx;
-    if (!src->solo) hl_spin_unlock(&src->lock);
-}
+static void spin_lock(void *ctx) { hl_spin_lock(&((hl_mmap_pages *)ctx)->lock); }
+static void spin_unlock(void *ctx) { hl_spin_unlock(&((hl_mmap_pages *)ctx)->lock); }
 static void no_lock(void *ctx) { (void)ctx; }
 
 hl_hooks hl_mmap_pages_hooks(hl_mmap_pages *src, int locked) {

@@ -16,7 +16,7 @@
 #ifdef __cplusplus
 /* C++ (the addon) only carries the lock around; C11 <stdatomic.h> is C-only in
  * g++ 12. Same layout as spinlock.h's, pinned by a static assert in pages/mmap.c. */
-typedef struct hl_spinlock { int held; } hl_spinlock;
+typedef struct hl_spinlock { int held; int solo; } hl_spinlock;
 #else
 #include "spinlock.h"
 #endif
@@ -77,10 +77,7 @@ typedef struct hl_mmap_pages {
     hl_page_cache_config cache;
     hl_cached_run runs[HL_PAGE_CACHE_SLOTS];
     size_t run_count;
-    hl_spinlock lock;      /* the heap's lock, taken by hooks.lock */
-    int solo;              /* set while one thread alone uses the heap (a Node heap not
-                            * shared): hooks.lock/unlock skip the lock. Changed only by
-                            * that thread, between calls, before another thread is let in */
+    hl_spinlock lock;      /* the heap's lock, taken by hooks.lock (lock.solo: skipped) */
 } hl_mmap_pages;
 
 /*
@@ -107,7 +104,6 @@ typedef struct hl_arena_pages {
     hl_arena_run *runs;      /* free runs sorted by first page; outside the region */
     size_t run_count, run_capacity;
     hl_spinlock lock;
-    int solo;                /* as hl_mmap_pages.solo                             */
 } hl_arena_pages;
 
 /* The base is aligned to 4 GiB: an offset has the alignment of its address for
