@@ -34,6 +34,8 @@ export interface NativeStats {
   cacheMisses: number;
   /** mmap source: bytes given back to the system in total. */
   bytesReleased: number;
+  /** mmap source: bytes of fresh runs faulted in by the mapping call (the cache's prefault), in total. */
+  bytesPrefaulted: number;
   /** Sum of the sizes requested by live blocks. */
   bytesInUse: number;
   peakBytesInUse: number;
@@ -66,6 +68,7 @@ export interface NativePageCacheOptions {
   percent: number;
   decayMs: number;
   runMax: number;
+  prefault: number;
 }
 
 /** What the debug layer (native/debug/debug.h) found wrong with one block. */

@@ -180,6 +180,7 @@ class PortBackedHeap implements PortHeap {
       cacheHits: 0,
       cacheMisses: 0,
       bytesReleased: 0,
+      bytesPrefaulted: 0,
       finalized: 0,
       threadCacheHits: 0, // the thread cache is a native layer
       threadCacheMisses: 0,

@@ -17,6 +17,8 @@ export interface PageCacheOptions {
   decayMs?: number;
   /** Runs longer than this many bytes are never kept (default 1 MiB). */
   runMax?: number;
+  /** Of each run fresh from the system, this many bytes are faulted in by the mapping call, not one trap per page inside later mallocs (default 1 MiB; 0: none). */
+  prefault?: number;
 }
 
 /** `true`/undefined: the defaults; `false`: no cache; an object: the defaults with its fields over them. */
@@ -24,12 +26,13 @@ export function checkPageCacheOptions(value: unknown): NativePageCacheOptions {
   const d = binding.pageCacheDefaults;
   if (value === undefined || value === true) return { ...d };
   if (value === false) return { ...d, enabled: false };
-  const o = checkOptions(value, 'pageCache options', ['floor', 'percent', 'decayMs', 'runMax']);
+  const o = checkOptions(value, 'pageCache options', ['floor', 'percent', 'decayMs', 'runMax', 'prefault']);
   return {
     enabled: true,
     floor: o.floor === undefined ? d.floor : checkByteCount(o.floor, 'pageCache.floor'),
     percent: checkIntegerIn(o.percent, 'pageCache.percent', 0, 100, d.percent),
     decayMs: checkIntegerIn(o.decayMs, 'pageCache.decayMs', 0, 86_400_000, d.decayMs),
     runMax: o.runMax === undefined ? d.runMax : checkByteCount(o.runMax, 'pageCache.runMax'),
+    prefault: o.prefault === undefined ? d.prefault : checkByteCount(o.prefault, 'pageCache.prefault'),
   };
 }

@@ -47,6 +47,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
     o.Set("percent", (double)d.percent);
     o.Set("decayMs", (double)d.decay_ms);
     o.Set("runMax", (double)d.run_max);
+    o.Set("prefault", (double)d.prefault);
     exports.Set("pageCacheDefaults", o);
   }
   return exports;

@@ -52,7 +52,7 @@ struct Stats {
 struct Counters {
   Stats stats;
   double bytesMapped = 0, peakBytesMapped = 0, pageMaps = 0, pageUnmaps = 0, pageRemaps = 0;
-  double bytesCached = 0, cacheHits = 0, cacheMisses = 0, bytesReleased = 0;
+  double bytesCached = 0, cacheHits = 0, cacheMisses = 0, bytesReleased = 0, bytesPrefaulted = 0;
   double threadCacheHits = 0, threadCacheMisses = 0, threadCacheFlushes = 0, threadCacheBytes = 0, threadCacheDoubleFrees = 0;
 };
 
@@ -131,6 +131,7 @@ struct Core {
     c.cacheHits = (double)__atomic_load_n(&pages.cache_hits, __ATOMIC_RELAXED);
     c.cacheMisses = (double)__atomic_load_n(&pages.cache_misses, __ATOMIC_RELAXED);
     c.bytesReleased = (double)__atomic_load_n(&pages.bytes_released, __ATOMIC_RELAXED);
+    c.bytesPrefaulted = (double)__atomic_load_n(&pages.bytes_prefaulted, __ATOMIC_RELAXED);
     if (heap && hl_cache_inner(ops)) {
       hl_cache_stats cs;
       hl_cache_get_stats(heap, &cs);
@@ -452,7 +453,7 @@ class NativeHeap : public Napi::ObjectWrap<NativeHeap> {
       return;
     }
     if (!c->use_arena && info.Length() > 5 && info[5].IsObject()) {
-      // pageCache: { enabled, floor, percent, decayMs, runMax } (lib/heap/heap.ts checks and fills it in)
+      // pageCache: { enabled, floor, percent, decayMs, runMax, prefault } (lib/heap/heap.ts checks and fills it in)
       Napi::Object o = info[5].As<Napi::Object>();
       hl_page_cache_config &cfg = c->pages.cache;
       cfg.enabled = o.Get("enabled").ToBoolean().Value() ? 1 : 0;
@@ -460,6 +461,7 @@ class NativeHeap : public Napi::ObjectWrap<NativeHeap> {
       cfg.percent = (unsigned)o.Get("percent").As<Napi::Number>().DoubleValue();
       cfg.decay_ms = (unsigned)o.Get("decayMs").As<Napi::Number>().DoubleValue();
       cfg.run_max = (size_t)o.Get("runMax").As<Napi::Number>().DoubleValue();
+      cfg.prefault = (size_t)o.Get("prefault").As<Napi::Number>().DoubleValue();
     }
     c->hooks = c->use_arena ? hl_arena_pages_hooks(&c->arena, 1) : hl_mmap_pages_hooks(&c->pages, 1);
     // One JS thread uses the heap until it is shared: the lock is skipped till then.
@@ -672,6 +674,7 @@ class NativeHeap : public Napi::ObjectWrap<NativeHeap> {
     o.Set("cacheHits", c.cacheHits);
     o.Set("cacheMisses", c.cacheMisses);
     o.Set("bytesReleased", c.bytesReleased);
+    o.Set("bytesPrefaulted", c.bytesPrefaulted);
     o.Set("threadCacheHits", c.threadCacheHits);
     o.Set("threadCacheMisses", c.threadCacheMisses);
     o.Set("threadCacheFlushes", c.threadCacheFlushes);

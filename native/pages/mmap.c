@@ -47,6 +47,9 @@ static int is_pow2(size_t x) { return x && !(x & (x - 1)); }
 #ifndef HL_PAGE_CACHE_RUN_MAX
 #define HL_PAGE_CACHE_RUN_MAX ((size_t)1 << 20)
 #endif
+#ifndef HL_PAGE_PREFAULT
+#define HL_PAGE_PREFAULT ((size_t)1 << 20)
+#endif
 _Static_assert(HL_PAGE_CACHE_PERCENT >= 0 && HL_PAGE_CACHE_PERCENT <= 100, "a share of the heap");
 
 hl_page_cache_config hl_page_cache_defaults(void) {
@@ -56,6 +59,7 @@ hl_page_cache_config hl_page_cache_defaults(void) {
         .percent = HL_PAGE_CACHE_PERCENT,
         .decay_ms = HL_PAGE_CACHE_DECAY_MS,
         .run_max = HL_PAGE_CACHE_RUN_MAX,
+        .prefault = HL_PAGE_PREFAULT,
     };
     return c;
 }
@@ -105,6 +109,7 @@ int hl_page_cache_parse(const char *text, hl_page_cache_config *config) {
         if (parse_bytes(eq + 1, vlen, &v)) return -1;
         if (word_is(p, klen, "floor")) c.floor = v;
         else if (word_is(p, klen, "run_max")) c.run_max = v;
+        else if (word_is(p, klen, "prefault")) c.prefault = v;
         else if (word_is(p, klen, "percent") && v <= 100) c.percent = (unsigned)v;
         else if (word_is(p, klen, "decay") && v <= 86400000u) c.decay_ms = (unsigned)v;
         else return -1;
@@ -276,6 +281,18 @@ static void *map_aligned(hl_mmap_pages *src, size_t bytes, size_t align) {
     return aligned;
 }
 
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23   /* Linux 5.14; older kernels say EINVAL */
+#endif
+
+/* The first cache.prefault bytes of a fresh run, faulted in by one call. */
+static void prefault(hl_mmap_pages *src, void *p, size_t bytes) {
+    size_t n = bytes < src->cache.prefault ? bytes : src->cache.prefault;
+    if (!src->cache.enabled || n == 0) return;
+    n &= ~(src->page_size - 1);
+    if (n && madvise(p, n, MADV_POPULATE_WRITE) == 0) ADD(src->bytes_prefaulted, n);
+}
+
 static void *os_map(hl_mmap_pages *src, size_t bytes) {
     void *p;
     if (bytes >= HL_HUGE_RUN_MIN) {
@@ -292,7 +309,10 @@ static void *os_map(hl_mmap_pages *src, size_t bytes) {
             p = map_aligned(src, bytes, src->page_size);
         }
     }
-    if (p) note_handed_out(src, bytes);
+    if (p) {
+        prefault(src, p, bytes);
+        note_handed_out(src, bytes);
+    }
     return p;
 }
 

@@ -228,7 +228,7 @@ static void page_cache_from_environment(void) {
     const char *text = getenv("HEAPLAB_PAGE_CACHE");
     if (text && *text && hl_page_cache_parse(text, &g_src.cache)) {
         static const char msg[] = "heaplab: HEAPLAB_PAGE_CACHE not understood (want off, on, or "
-                                  "floor=BYTES,percent=N,decay=MS,run_max=BYTES); using the defaults\n";
+                                  "floor=BYTES,percent=N,decay=MS,run_max=BYTES,prefault=BYTES); using the defaults\n";
         ssize_t ignored = write(2, msg, sizeof msg - 1);
         (void)ignored;
     }

@@ -1,12 +1,13 @@
 /*
  * test_pages.c — the mmap page source on its own: the page cache's policy
- * (hits, clearing, the bound, the decay, run_max, off), its parser, the limit,
+ * (hits, clearing, the bound, the decay, run_max, off, prefault), its parser, the limit,
  * and resize_page (mremap). Built with ASan + UBSan.
  */
 #define _GNU_SOURCE
 #include <stdint.h>
 #include <string.h>
 #include <time.h>
+#include <sys/mman.h>
 
 #include "driver.h"
 #include "../../native/pages/pages.h"
@@ -133,12 +134,52 @@ static void test_resize(void) {
     hl_mmap_pages_release_cache(&src);
 }
 
+/* Resident pages of [p, p + n), by mincore. */
+static size_t resident_pages(void *p, size_t n) {
+    unsigned char vec[64];
+    size_t pages = n / page, count = 0;
+    if (pages > sizeof vec || mincore(p, n, vec) != 0) return (size_t)-1;
+    for (size_t i = 0; i < pages; i++) count += vec[i] & 1;
+    return count;
+}
+
+static void test_prefault(void) {
+    hl_mmap_pages src;
+    hl_hooks h = open_source(&src, 0);
+    src.cache.prefault = 8 * page;
+    void *a = h.alloc_page(h.ctx, 4);
+    void *b = h.alloc_page(h.ctx, 32);
+    /* kernels before 5.14 have no MADV_POPULATE_WRITE: then nothing is prefaulted */
+    if (src.bytes_prefaulted == 0) {
+        CHECK(resident_pages(a, 4 * page) == 0, "nothing prefaulted, nothing resident");
+    } else {
+        CHECK(src.bytes_prefaulted == 12 * page, "a short run whole, a long one up to the bound: %zu", src.bytes_prefaulted);
+        CHECK(resident_pages(a, 4 * page) == 4, "the short run is resident before it is touched");
+        CHECK(resident_pages(b, 32 * page) == 8, "the long one only its first 8 pages");
+    }
+    CHECK(reads_zero(a, 4 * page) && reads_zero(b, 32 * page), "prefaulted pages still read as zero");
+    h.free_page(h.ctx, a, 4);
+    h.free_page(h.ctx, b, 32);
+    hl_mmap_pages_release_cache(&src);
+    size_t before = src.bytes_prefaulted;
+    src.cache.prefault = 0;
+    void *c = h.alloc_page(h.ctx, 4);
+    CHECK(src.bytes_prefaulted == before && resident_pages(c, 4 * page) == 0, "prefault 0: pages fault in on touch");
+    h.free_page(h.ctx, c, 4);
+    src.cache.enabled = 0;
+    src.cache.prefault = 8 * page;
+    c = h.alloc_page(h.ctx, 4);
+    CHECK(src.bytes_prefaulted == before, "no cache, no prefault: the plain mmap source");
+    h.free_page(h.ctx, c, 4);
+}
+
 static void test_parse(void) {
     hl_page_cache_config c = hl_page_cache_defaults();
     CHECK(hl_page_cache_parse("off", &c) == 0 && !c.enabled, "off");
     CHECK(hl_page_cache_parse("on", &c) == 0 && c.enabled, "on");
-    CHECK(hl_page_cache_parse("floor=1M,percent=25,decay=0,run_max=64K", &c) == 0, "a full list");
-    CHECK(c.floor == (1u << 20) && c.percent == 25 && c.decay_ms == 0 && c.run_max == (64u << 10), "its values");
+    CHECK(hl_page_cache_parse("floor=1M,percent=25,decay=0,run_max=64K,prefault=2M", &c) == 0, "a full list");
+    CHECK(c.floor == (1u << 20) && c.percent == 25 && c.decay_ms == 0 && c.run_max == (64u << 10) && c.prefault == (2u << 20),
+          "its values");
     hl_page_cache_config before = c;
     const char *bad[] = {"percent=101", "floor=", "floor=1X", "size=4", "floor=12,", "decay=-1", "floor=99999999999999999999G"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
@@ -154,6 +195,7 @@ int main(void) {
     test_decay_and_off_and_run_max();
     test_limit();
     test_resize();
+    test_prefault();
     test_parse();
     return driver_finish("test_pages");
 }

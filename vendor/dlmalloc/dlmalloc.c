@@ -214,17 +214,11 @@ static size_t align_down(size_t x, size_t a) { return x & ~(a - 1); }
 static int is_pow2(size_t x) { return x && !(x & (x - 1)); }
 static size_t bit_of(size_t i) { return (size_t)1 << i; }
 
-/* Index of the lowest set bit of x (x != 0): a plain loop a port can mirror. */
-static size_t lowest_bit_index(size_t x) {
-    size_t i = 0;
-    while (!(x & 1)) { x >>= 1; i++; }
-    return i;
-}
-static size_t floor_log2(size_t x) {
-    size_t k = 0;
-    while (x >>= 1) k++;
-    return k;
-}
+/* One instruction each (bsf, bsr), as tlsf.c's and liballoc.c's bit scans;
+ * the port (lib/ports/dlmalloc.ts) uses Math.clz32 on its 32-bit maps. */
+_Static_assert(sizeof(size_t) == sizeof(unsigned long long), "the bit scans take 64-bit words");
+static size_t lowest_bit_index(size_t x) { return (size_t)__builtin_ctzll(x); }   /* x != 0 */
+static size_t floor_log2(size_t x) { return (size_t)(63 - __builtin_clzll(x)); }  /* x != 0 */
 
 /* Chunk size for a request: user bytes + 8, rounded to 16, at least 32. */
 static size_t request2size(size_t bytes) {
@@ -391,12 +385,22 @@ static void unlink_chunk(mstate *m, chunk *p, size_t s) {
     else unlink_large(m, as_tree(p));
 }
 
-/* Smallest chunk in the subtree of t (t included): the minimum is t or lies in
- * the leftmost non-empty child's subtree, all of whose sizes are below the other. */
-static tchunk *subtree_smallest(tchunk *t, tchunk *best, size_t nb) {
+/* Fit search keeps the best chunk's remainder, rsize = size - nb, starting at
+ * -nb (mod 2^64): then "s - nb < rsize" holds exactly when s >= nb and s leaves
+ * less than the best so far (a smaller s wraps to more than -nb), one compare
+ * instead of two branches per node visited. The first of equal fits stays. */
+static size_t no_fit_yet(size_t nb) { return (size_t)0 - nb; }   /* nb > 0 */
+
+/* Smallest fit for nb in the subtree of t (t included), or best if none beats
+ * its remainder rsize: the minimum is t or lies in the leftmost non-empty
+ * child's subtree, all of whose sizes are below the other. */
+static tchunk *subtree_smallest(tchunk *t, tchunk *best, size_t rsize, size_t nb) {
     while (t) {
-        size_t s = tsize(t);
-        if (s >= nb && (!best || s - nb < tsize(best) - nb)) best = t;
+        size_t r = tsize(t) - nb;
+        if (r < rsize) {
+            rsize = r;
+            best = t;
+        }
         t = t->child[0] ? t->child[0] : t->child[1];
     }
     return best;
@@ -407,16 +411,18 @@ static tchunk *subtree_smallest(tchunk *t, tchunk *best, size_t nb) {
  * smallest of that subtree; else the smallest of the next non-empty bin. */
 static tchunk *tree_best_fit(mstate *m, size_t nb) {
     size_t i = tree_index(nb);
+    size_t rsize = no_fit_yet(nb);
     tchunk *best = NULL;
     tchunk *t = m->treebins[i];
     tchunk *rest = NULL;
     if (t) {
         size_t bits = nb << leftshift_for_tree_index(i);
         for (;;) {
-            size_t s = tsize(t);
-            if (s >= nb && (!best || s - nb < tsize(best) - nb)) {
+            size_t r = tsize(t) - nb;
+            if (r < rsize) {
+                rsize = r;
                 best = t;
-                if (s == nb) return best;
+                if (r == 0) return best;
             }
             size_t dir = (bits >> 63) & 1;
             tchunk *right = t->child[1];
@@ -431,7 +437,7 @@ static tchunk *tree_best_fit(mstate *m, size_t nb) {
         size_t above = m->treemap & ~(bit_of(i + 1) - 1);
         if (i + 1 < NTREEBINS && above) rest = m->treebins[lowest_bit_index(above)];
     }
-    return subtree_smallest(rest, best, nb);
+    return subtree_smallest(rest, best, rsize, nb);
 }
 
 /* ---- segments ---------------------------------------------------------------- */
@@ -736,7 +742,7 @@ static void *heap_alloc(mstate *m, size_t nb, size_t *zero_from) {
             }
             if (m->treemap) { /* the smallest tree chunk; the rest becomes dv */
                 tchunk *t = m->treebins[lowest_bit_index(m->treemap)];
-                t = subtree_smallest(t, NULL, 0);
+                t = subtree_smallest(t, NULL, no_fit_yet(nb), nb);
                 size_t s = tsize(t);
                 unlink_large(m, t);
                 mem = use_free_chunk(m, as_chunk(t), s, nb, 1);
