@@ -257,7 +257,7 @@ static uint64_t fnv(uint64_t h, int64_t v) {
 static int run_trace(const hl_allocator *a, const trace_header *t, const trace_record *rec, void **ptr) {
     static kspin lock;
     frames_reset(t->limit);
-    hl_hooks hooks = {&lock, FRAME, alloc_page_hook, free_page_hook, lock_hook, unlock_hook, NULL};
+    hl_hooks hooks = {&lock, FRAME, alloc_page_hook, free_page_hook, lock_hook, unlock_hook, NULL, NULL};
     for (uint64_t i = 0; i <= t->max_id; i++) ptr[i] = NULL;
     void *heap = a->create(&hooks);
     if (!heap) {

@@ -30,6 +30,13 @@ typedef struct hl_hooks {
      * Returns the run's start (the old one if it did not move), or NULL when it
      * cannot be done; the old run is then untouched and still the caller's. */
     void *(*resize_page)(void *ctx, void *start, size_t old_pages, size_t new_pages);
+    /* Optional (NULL: nothing to do), a hint. The allocator has just taken the
+     * run [start, start + pages) from alloc_page to carve into many blocks (a
+     * pool, a segment, a major: not a run sized for one block). A source whose
+     * fresh pages fault in on first touch may fault (some of) them in now, in
+     * one call, rather than take a trap inside each later malloc that writes a
+     * header there. The run's bytes and ownership do not change. */
+    void  (*prefault_page)(void *ctx, void *start, size_t pages);
 } hl_hooks;
 
 #endif

@@ -86,15 +86,15 @@ const SIZEOF_MINOR = 48;
 const J_PREV = 0, J_NEXT = 2, J_MAGIC = 4, J_HEAP = 6, J_PAGES = 8, J_SIZE = 10, J_USAGE = 12, J_COUNT = 14;
 const J_FIRST = 16, J_LAST = 18;
 const SIZEOF_MAJOR = 80;
-/* struct liballoc_heap: magic, hooks {ctx, page_size, alloc_page, free_page, lock, unlock, resize_page},
- * control_pages, majors, best_bet, spare, major_count, major_pages, usage, live, bad_frees,
- * summary, bitmap[8], heads[464] (3920 bytes). */
+/* struct liballoc_heap: magic, hooks {ctx, page_size, alloc_page, free_page, lock, unlock, resize_page,
+ * prefault_page}, control_pages, majors, best_bet, spare, major_count, major_pages, usage, live,
+ * bad_frees, summary, bitmap[8], heads[464] (3928 bytes). */
 const H_MAGIC = 0, H_HOOKS_CTX = 2, H_PAGE_SIZE = 4, H_HOOKS_ALLOC = 6;
-const HOOKS_FNS_BYTES = 40; // alloc_page, free_page, lock, unlock, resize_page
-const H_CONTROL_PAGES = 16, H_MAJORS = 18, H_BEST_BET = 20, H_SPARE = 22, H_MAJOR_COUNT = 24;
-const H_MAJOR_PAGES = 26, H_USAGE = 28, H_LIVE = 30, H_BAD_FREES = 32, H_SUMMARY = 34;
-const H_BITMAP = 36, H_HEADS = H_BITMAP + 2 * LA_BITMAP_WORDS; // 52
-const SIZEOF_HEAP = 4 * H_HEADS + 8 * LA_CLASSES; // 3920
+const HOOKS_FNS_BYTES = 48; // alloc_page, free_page, lock, unlock, resize_page, prefault_page
+const H_CONTROL_PAGES = 18, H_MAJORS = 20, H_BEST_BET = 22, H_SPARE = 24, H_MAJOR_COUNT = 26;
+const H_MAJOR_PAGES = 28, H_USAGE = 30, H_LIVE = 32, H_BAD_FREES = 34, H_SUMMARY = 36;
+const H_BITMAP = 38, H_HEADS = H_BITMAP + 2 * LA_BITMAP_WORDS; // 54
+const SIZEOF_HEAP = 4 * H_HEADS + 8 * LA_CLASSES; // 3928
 
 const LA_MIN_PAYLOAD = 16; // sizeof(la_links) (16) > LA_ALIGN ? ... : LA_ALIGN
 const LA_MIN_MINOR = SIZEOF_MINOR + LA_MIN_PAYLOAD; // 64

@@ -24,12 +24,12 @@
  *
  * Memory: every pointer is a 64-bit field holding an offset in the page space
  * (high word 0, 0 = NULL); size_t fields are 64-bit, little-endian, like x86-64.
- * The control structure is 14400 bytes (sizeof(control) in C): fl_bitmap at 0,
+ * The control structure is 14424 bytes (sizeof(control) in C): fl_bitmap at 0,
  * sl_bitmap[55] at 8, blocks[55][32] at 232, pools_first 14312, pools_last
  * 14320, spare 14328, pool_count 14336, control_pages 14344, owned_bytes
- * 14352, hooks 14360 (56 bytes: ctx, page_size, alloc_page, free_page, lock,
- * unlock, resize_page). The C's hooks hold host pointers; the port writes only
- * page_size there, and hostBytes() names the other six fields. The arena page
+ * 14352, hooks 14360 (64 bytes: ctx, page_size, alloc_page, free_page, lock,
+ * unlock, resize_page, prefault_page). The C's hooks hold host pointers; the
+ * port writes only page_size there, and hostBytes() names the other seven fields. The arena page
  * source has no resize_page, so the C's block_owns_pool is never true over it
  * and the port leaves the pool_resize_for path out.
  *
@@ -117,14 +117,14 @@ const C_CONTROL_PAGES = C_POOL_COUNT + 8;
 const C_OWNED_BYTES = C_CONTROL_PAGES + 8;
 const C_HOOKS = C_OWNED_BYTES + 8;
 const HOOKS_PAGE_SIZE = 8;
-const HOOKS_SIZE = 56;
+const HOOKS_SIZE = 64;
 const CONTROL_SIZE = C_HOOKS + HOOKS_SIZE; /* sizeof(control) */
 
 /** Word (u32) indices within the control structure. */
 const W_SL_BITMAP = C_SL_BITMAP >>> 2;
 const W_BLOCKS = C_BLOCKS >>> 2;
 
-if (CONTROL_SIZE !== 14416 || C_BLOCKS !== 232 || HEAD_SENTINEL_SIZE !== 64 || FL_INDEX_COUNT <= 32 || FL_INDEX_COUNT >= 64) {
+if (CONTROL_SIZE !== 14424 || C_BLOCKS !== 232 || HEAD_SENTINEL_SIZE !== 64 || FL_INDEX_COUNT <= 32 || FL_INDEX_COUNT >= 64) {
   throw new Error('tlsf port: the layout no longer matches tlsf.c');
 }
 

@@ -285,14 +285,6 @@ static void *map_aligned(hl_mmap_pages *src, size_t bytes, size_t align) {
 #define MADV_POPULATE_WRITE 23   /* Linux 5.14; older kernels say EINVAL */
 #endif
 
-/* The first cache.prefault bytes of a fresh run, faulted in by one call. */
-static void prefault(hl_mmap_pages *src, void *p, size_t bytes) {
-    size_t n = bytes < src->cache.prefault ? bytes : src->cache.prefault;
-    if (!src->cache.enabled || n == 0) return;
-    n &= ~(src->page_size - 1);
-    if (n && madvise(p, n, MADV_POPULATE_WRITE) == 0) ADD(src->bytes_prefaulted, n);
-}
-
 static void *os_map(hl_mmap_pages *src, size_t bytes) {
     void *p;
     if (bytes >= HL_HUGE_RUN_MIN) {
@@ -309,10 +301,7 @@ static void *os_map(hl_mmap_pages *src, size_t bytes) {
             p = map_aligned(src, bytes, src->page_size);
         }
     }
-    if (p) {
-        prefault(src, p, bytes);
-        note_handed_out(src, bytes);
-    }
+    if (p) note_handed_out(src, bytes);
     return p;
 }
 
@@ -374,6 +363,17 @@ static void *mmap_resize_page(void *ctx, void *start, size_t old_pages, size_t n
     return p;
 }
 
+/* The first cache.prefault bytes of a run the allocator will carve, faulted
+ * in by one call (a run from the cache was cleared, so is resident already). */
+static void mmap_prefault_page(void *ctx, void *start, size_t pages) {
+    hl_mmap_pages *src = ctx;
+    ADD(src->page_calls, 1);
+    if (!src->cache.enabled || !start || pages > SIZE_MAX / src->page_size) return;
+    size_t n = pages * src->page_size;
+    if (n > src->cache.prefault) n = src->cache.prefault & ~(src->page_size - 1);
+    if (n && madvise(start, n, MADV_POPULATE_WRITE) == 0) ADD(src->bytes_prefaulted, n);
+}
+
 static void spin_lock(void *ctx) { hl_spin_lock(&((hl_mmap_pages *)ctx)->lock); }
 static void spin_unlock(void *ctx) { hl_spin_unlock(&((hl_mmap_pages *)ctx)->lock); }
 static void no_lock(void *ctx) { (void)ctx; }
@@ -387,6 +387,7 @@ hl_hooks hl_mmap_pages_hooks(hl_mmap_pages *src, int locked) {
         .lock = locked ? spin_lock : no_lock,
         .unlock = locked ? spin_unlock : no_lock,
         .resize_page = src->page_size == hl_system_page_size() ? mmap_resize_page : NULL,
+        .prefault_page = mmap_prefault_page,
     };
     return h;
 }

@@ -37,13 +37,15 @@ extern "C" {
  * heap shrinks to the floor. Runs longer than `run_max` are never kept:
  * clearing them could cost more than the pages the program then touches.
  *
- * Prefault: of a run fresh from the system, the first `prefault` bytes are
- * faulted in by the mapping call itself (MADV_POPULATE_WRITE), as a kernel's
- * page-frame allocator hands out frames already mapped. One system call then
- * does what would otherwise be a trap per page, taken inside later mallocs as
- * they write headers into the run: that trap is the tail of a growing heap.
- * The bound keeps a big block the program never touches from becoming
- * resident. Kernels before 5.14 ignore it.
+ * Prefault (the prefault_page hook): of a run the allocator will carve into
+ * many blocks, the first `prefault` bytes are faulted in by one call
+ * (MADV_POPULATE_WRITE), as a kernel's page-frame allocator hands out frames
+ * already mapped. The cost per page is the kernel's either way (about 1.2 µs
+ * here); what changes is where it lands: in the one call that grows the heap,
+ * not in every later malloc that writes a header into a new page, which was
+ * the p99.9 of a growing heap. A run for one block is never prefaulted (the
+ * program may touch little of it), and the bound caps the one slow call.
+ * Kernels before 5.14 ignore it.
  */
 typedef struct hl_page_cache_config {
     int enabled;          /* 0: every free_page unmaps at once                      */
@@ -51,7 +53,7 @@ typedef struct hl_page_cache_config {
     unsigned percent;     /* plus this share (0-100) of the bytes the heap holds     */
     unsigned decay_ms;    /* a run cached this long goes back (above the floor); 0: never */
     size_t run_max;       /* longer runs go straight back to the system              */
-    size_t prefault;      /* bytes of each fresh run faulted in at once; 0: none     */
+    size_t prefault;      /* bytes of a carved run faulted in at once; 0: none       */
 } hl_page_cache_config;
 
 /* floor 256 KiB, 2% of the heap, 1 s decay, runs up to 1 MiB, prefault 1 MiB */
@@ -77,7 +79,7 @@ typedef struct hl_mmap_pages {
     size_t bytes_cached;   /* bytes in the cache: held from the system, not the heap's */
     size_t peak_bytes_held;/* peak of bytes_mapped + bytes_cached                      */
     size_t map_calls;      /* mmap calls (cache misses and their retries)            */
-    size_t bytes_prefaulted; /* bytes faulted in by the mapping call, in total        */
+    size_t bytes_prefaulted; /* bytes faulted in by prefault_page, in total           */
     size_t unmap_calls;    /* munmap calls                                            */
     size_t remap_calls;    /* mremap calls (resize_page)                              */
     size_t cache_hits, cache_misses;

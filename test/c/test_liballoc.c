@@ -529,7 +529,7 @@ static void test_lock_once(void) {
     memset(&p, 0, sizeof p);
     hl_mmap_pages_init(&p.src, 4096, 0);
     p.inner = hl_mmap_pages_hooks(&p.src, 0);
-    hl_hooks hooks = {&p, 4096, probe_alloc, probe_free, probe_lock, probe_unlock, NULL};
+    hl_hooks hooks = {&p, 4096, probe_alloc, probe_free, probe_lock, probe_unlock, NULL, NULL};
     const hl_allocator *a = hl_allocator_find("liballoc");
     CHECK(a != NULL && strcmp(a->name, "liballoc") == 0, "registered as liballoc");
     if (!a) return;

@@ -146,9 +146,13 @@ static size_t resident_pages(void *p, size_t n) {
 static void test_prefault(void) {
     hl_mmap_pages src;
     hl_hooks h = open_source(&src, 0);
+    CHECK(h.prefault_page != NULL, "the mmap source offers prefault_page");
     src.cache.prefault = 8 * page;
     void *a = h.alloc_page(h.ctx, 4);
     void *b = h.alloc_page(h.ctx, 32);
+    CHECK(resident_pages(a, 4 * page) == 0 && src.bytes_prefaulted == 0, "alloc_page alone faults nothing in");
+    h.prefault_page(h.ctx, a, 4);
+    h.prefault_page(h.ctx, b, 32);
     /* kernels before 5.14 have no MADV_POPULATE_WRITE: then nothing is prefaulted */
     if (src.bytes_prefaulted == 0) {
         CHECK(resident_pages(a, 4 * page) == 0, "nothing prefaulted, nothing resident");
@@ -164,11 +168,13 @@ static void test_prefault(void) {
     size_t before = src.bytes_prefaulted;
     src.cache.prefault = 0;
     void *c = h.alloc_page(h.ctx, 4);
+    h.prefault_page(h.ctx, c, 4);
     CHECK(src.bytes_prefaulted == before && resident_pages(c, 4 * page) == 0, "prefault 0: pages fault in on touch");
     h.free_page(h.ctx, c, 4);
     src.cache.enabled = 0;
     src.cache.prefault = 8 * page;
     c = h.alloc_page(h.ctx, 4);
+    h.prefault_page(h.ctx, c, 4);
     CHECK(src.bytes_prefaulted == before, "no cache, no prefault: the plain mmap source");
     h.free_page(h.ctx, c, 4);
 }

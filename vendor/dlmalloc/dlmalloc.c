@@ -190,6 +190,7 @@ typedef struct mstate {
     chunk *smallbins[NSMALLBINS];
     tchunk *treebins[NTREEBINS];
 } mstate;
+_Static_assert(sizeof(mstate) == 704, "lib/ports/dlmalloc.ts lays mstate out (SIZEOF_MSTATE)");
 
 /* ---- small accessors -------------------------------------------------------- */
 
@@ -580,6 +581,8 @@ static int grow_segment(mstate *m, size_t nb) {
     size_t size = align_up(align_up(want, m->granularity), ps);
     void *mem = m->hooks.alloc_page(m->hooks.ctx, size / ps);
     if (!mem) return 0;
+    /* grown past twice the request: a segment many chunks will be cut from */
+    if (m->hooks.prefault_page && size / 2 >= nb + MIN_CHUNK + SEG_FOOT) m->hooks.prefault_page(m->hooks.ctx, mem, size / ps);
     size_t base = addr_of(mem);
     footprint_add(m, size);
     segfoot *sf = seg_init(base, size, base);

@@ -233,6 +233,8 @@ struct liballoc_heap {
     uint64_t bitmap[LA_BITMAP_WORDS];
     la_minor *heads[LA_CLASSES];
 };
+_Static_assert(sizeof(void *) != 8 || sizeof(struct liballoc_heap) == 3928,
+               "lib/ports/liballoc.ts lays the heap out (SIZEOF_HEAP)");
 
 /* ---- small accessors ---------------------------------------------------------- */
 
@@ -465,6 +467,8 @@ static la_minor *major_new(liballoc_heap *h, size_t t) {
     if (need > pages) pages = need;
     la_major *maj = h->hooks.alloc_page(h->hooks.ctx, pages);
     if (!maj) return NULL;
+    /* a standard major at least twice the request: many minors will be carved */
+    if (h->hooks.prefault_page && pages / 2 >= need) h->hooks.prefault_page(h->hooks.ctx, maj, pages);
     maj->prev = NULL;
     maj->next = h->majors;
     if (h->majors) h->majors->prev = maj;

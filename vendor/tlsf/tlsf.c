@@ -177,6 +177,7 @@ typedef struct control {
     size_t owned_bytes;          /* bytes of the pools from alloc_page */
     hl_hooks hooks;              /* all NULL over caller memory */
 } control;
+_Static_assert(sizeof(control) == 14424, "lib/ports/tlsf.ts lays control out (CONTROL_SIZE)");
 
 _Static_assert(offsetof(control, fl_bitmap) == 0, "tests and the port rely on it");
 
@@ -468,6 +469,8 @@ static int pool_grow(control *c, size_t rounded) {
     if (bytes - POOL_OVERHEAD > BLOCK_SIZE_MAX) return 0;
     void *mem = c->hooks.alloc_page(c->hooks.ctx, bytes / page);
     if (!mem) return 0;
+    /* grown past twice the request: a pool many blocks will be split from */
+    if (c->hooks.prefault_page && bytes / 2 >= rounded + POOL_OVERHEAD) c->hooks.prefault_page(c->hooks.ctx, mem, bytes / page);
     pool_setup(c, mem, bytes, 1);
     c->owned_bytes += bytes;
     return 1;
