@@ -33,6 +33,32 @@ describe.each(allocatorKinds)('%s unsafe heap', (kind) => {
     heap.destroy();
   });
 
+  it('hands reused pages out uncleared, but { zero: true } is zero however dirty the memory was', () => {
+    const heap = createUnsafeHeap(kind, { limit: 64 << 20 });
+    for (const size of [1 << 20, 3 << 20, 40, 5000]) {
+      const dirty = heap.alloc(size).fill(0xab);
+      heap.free(dirty);
+      const again = heap.alloc(size, { zero: true });
+      expect(again.every((x) => x === 0)).toBe(true);
+      const aligned = heap.alloc(size, { zero: true, align: 4096 });
+      expect(aligned.every((x) => x === 0)).toBe(true);
+      again.fill(0xcd);
+      aligned.fill(0xcd);
+      heap.free(again);
+      heap.free(aligned);
+    }
+    // the point of the trade: a big block's pages are not cleared on reuse
+    const big = heap.alloc(1 << 20).fill(7);
+    const at = heap.offsetOf(big);
+    heap.free(big);
+    const reused = heap.alloc(1 << 20);
+    expect(heap.offsetOf(reused)).toBe(at); // the arena is deterministic: the same run again
+    expect(reused[reused.length >> 1]).toBe(7);
+    heap.free(reused);
+    heap.check();
+    heap.destroy();
+  });
+
   it('refuses every free that is not a live block start, with a code, and the heap stays whole', () => {
     const heap = createUnsafeHeap(kind, { limit: 16 << 20 });
     const other = createUnsafeHeap(kind, { limit: 16 << 20 });

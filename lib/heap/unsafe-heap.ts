@@ -12,6 +12,9 @@
  *   - `view.buffer` is the whole region, allocator metadata included: a write
  *     through `new Uint8Array(view.buffer)` outside a live block can corrupt the
  *     C heap, and a corrupt C heap can crash the process;
+ *   - a new block's bytes are whatever the heap last held there (as
+ *     `Buffer.allocUnsafe`'s are), unless `{ zero: true }`: the arena does not
+ *     clear pages it hands out again, which at 1 MiB was most of the cost;
  *   - a view dropped without `free` is never reclaimed (no finalizer);
  *   - memory goes back to the system at `destroy()` (the arena keeps freed pages).
  *

@@ -71,6 +71,14 @@ struct Core {
   hl_debug_heap *debug = nullptr;
   hl_hooks hooks{};
   std::string kind;
+  // A zeroed block: the design's calloc, unless the arena keeps stale pages
+  // (region mode), where calloc's "fresh pages read zero" does not hold.
+  void *Calloc(size_t size) {
+    if (!arena.keep_stale) return ops->calloc(heap, 1, size);
+    void *p = ops->malloc(heap, size);
+    if (p) memset(p, 0, size);
+    return p;
+  }
   Stats stats;
   std::mutex stats_mu;             // taken once shared
   std::atomic<bool> shared{false};
@@ -325,7 +333,7 @@ napi_value RegionAlloc(napi_env env, napi_callback_info cbinfo) {
     size_t size = (size_t)size_d;
     void *ptr;
     if (align <= 16) {
-      ptr = zero ? h->core->ops->calloc(h->core->heap, 1, size) : h->core->ops->malloc(h->core->heap, size);
+      ptr = zero ? h->core->Calloc(size) : h->core->ops->malloc(h->core->heap, size);
     } else {
       ptr = h->core->ops->memalign(h->core->heap, align, size);
       if (ptr && zero) memset(ptr, 0, size);
@@ -533,7 +541,7 @@ class NativeHeap : public Napi::ObjectWrap<NativeHeap> {
     SetRequester(info, 4);
     void *ptr;
     if (align <= 16)
-      ptr = zero ? state_->core->ops->calloc(state_->core->heap, 1, size) : state_->core->ops->malloc(state_->core->heap, size);
+      ptr = zero ? state_->core->Calloc(size) : state_->core->ops->malloc(state_->core->heap, size);
     else {
       ptr = state_->core->ops->memalign(state_->core->heap, align, size);
       if (ptr && zero) memset(ptr, 0, size);
@@ -796,6 +804,9 @@ class NativeHeap : public Napi::ObjectWrap<NativeHeap> {
     }
     state_->starts = static_cast<uint8_t *>(m);
     state_->region_made = true;
+    // blocks promise no contents (unless { zero: true }): reused pages are not
+    // cleared, which at 1 MiB was most of an alloc + free
+    state_->core->arena.keep_stale = 1;
     state_->Ref();
     napi_create_reference(env, ab, 0, &state_->region);
     Napi::Object out = Napi::Object::New(env);

@@ -15,7 +15,8 @@
  *   - free_page(p, n) returns the run, merging it with the runs just below and
  *     just above. Pages read as zero when handed out again: alloc_page clears
  *     the part of a run below the high water (above it nothing was ever
- *     written, and the reservation's fresh pages read as zero). That is what
+ *     written, and the reservation's fresh pages read as zero), unless the
+ *     host asked for stale pages (keep_stale, pages.h). That is what
  *     the TypeScript twin does too, so a C-vs-port timing compares allocators,
  *     not page sources (madvise on every free and a fault on every reuse made
  *     the C side pay the kernel where the port paid nothing).
@@ -105,7 +106,8 @@ static void *arena_alloc_page(void *ctx, size_t pages) {
         src->bytes_mapped += bytes;
         if (src->bytes_mapped > src->peak_bytes_mapped) src->peak_bytes_mapped = src->bytes_mapped;
         size_t start = first * src->page_size, end = start + bytes;
-        if (start < src->high_water) memset(src->base + start, 0, (end < src->high_water ? end : src->high_water) - start);
+        if (start < src->high_water && !src->keep_stale)
+            memset(src->base + start, 0, (end < src->high_water ? end : src->high_water) - start);
         if (end > src->high_water) src->high_water = end;
         src->map_calls++;
         return src->base + first * src->page_size;

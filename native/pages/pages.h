@@ -115,6 +115,11 @@ typedef struct hl_arena_pages {
     size_t mapping_bytes;
     hl_arena_run *runs;      /* free runs sorted by first page; outside the region */
     size_t run_count, run_capacity;
+    /* 1: a reused run is handed out as it is, not cleared. Then alloc_page's
+     * memory does NOT read as zero (vendor/hooks.h), so only a host that never
+     * calls the design's calloc may set it: region mode (native/node/heap.cc),
+     * whose blocks promise no contents, as Buffer.allocUnsafe's do. */
+    int keep_stale;
     hl_spinlock lock;
 } hl_arena_pages;
 
