@@ -107,6 +107,30 @@ describe.each(allocatorKinds)('%s heap', (kind) => {
     h.check();
   });
 
+  it('empties the thread cache as the program frees everything, so the design gives its pages back', () => {
+    const plain = open();
+    const cached = open({ cache: true });
+    for (const h of [plain, cached]) {
+      let seed = 7;
+      const size = (): number => {
+        seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+        return Math.floor(16 * 4096 ** (seed / 2 ** 32)); // 16 B – 64 KiB, log-uniform
+      };
+      const blocks = Array.from({ length: 4000 }, () => h.alloc(size()));
+      for (let i = 0; i < 20_000; i++) {
+        const k = i % blocks.length;
+        h.free(blocks[k]!);
+        blocks[k] = h.alloc(size());
+      }
+      expect(h.stats().bytesMapped).toBeGreaterThan(20 << 20);
+      for (const b of blocks) h.free(b);
+      h.check();
+    }
+    // the bins followed the heap down to nothing, and nothing pins a pool, segment or major
+    expect(cached.stats().threadCacheBytes).toBe(0);
+    expect(cached.stats().bytesMapped).toBeLessThan(plain.stats().bytesMapped + (1 << 20));
+  });
+
   it('puts the thread cache in front of the design with { cache: true }, same API, same answers', () => {
     const h = open({ cache: true });
     const blocks = Array.from({ length: 500 }, (_, i) => h.alloc(16 + (i % 40) * 50));

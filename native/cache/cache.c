@@ -97,11 +97,52 @@ struct cache_heap {
     pthread_key_t thread_key;
     cache_thread *threads;
     size_t exited_hits, exited_misses, exited_flushes, exited_double_frees;
+    /* Usable bytes of the inner heap's blocks that this layer took and has not
+     * given back (the program's and every thread's bins; not the threads'
+     * own states, so that a program holding nothing has a bound of 0): written under the
+     * lock, read without it on each cached free. Its own line: the fields
+     * above are read on every hot call. */
+    _Alignas(64) size_t inner_bytes;
 };
 
 static void heap_lock(cache_heap *h) { h->hooks.lock(h->hooks.ctx); }
 static void heap_unlock(cache_heap *h) { h->hooks.unlock(h->hooks.ctx); }
 static void no_lock(void *ctx) { (void)ctx; }
+
+/* A block's weight in inner_bytes: its class's size if it can be cached (what
+ * a bin counts it as, so that bins of a program that holds nothing weigh all
+ * of inner_bytes), else its usable size. Fixed while the block lives. */
+static size_t weight_of(size_t usable) {
+    int c = usable <= HL_CACHE_MAX_BYTES ? class_floor(usable) : -1;
+    return c >= 0 ? class_size((unsigned)c) : usable;
+}
+
+/* The inner heap, under the lock, counting inner_bytes. */
+static void *inner_counted(cache_heap *h, void *p) {
+    if (p) h->inner_bytes += weight_of(h->inner->usable_size(h->inner_heap, p));
+    return p;
+}
+static void *inner_malloc(cache_heap *h, size_t n) { return inner_counted(h, h->inner->malloc(h->inner_heap, n)); }
+static void inner_free(cache_heap *h, void *p) {
+    h->inner_bytes -= weight_of(h->inner->usable_size(h->inner_heap, p));
+    h->inner->free(h->inner_heap, p);
+}
+
+/* What one thread may keep in its bins: HL_CACHE_THREAD_BYTES, but never more
+ * than HL_CACHE_LIVE_TIMES times what the heap holds for the program
+ * (inner_bytes less this thread's bins). A program that frees everything thus
+ * empties its bins as it goes, and the design can give its pages back: bins
+ * that kept a fixed 4 MiB pinned a block in nearly every pool, segment or
+ * major (the churn harness's resident set after freeing all: 93-97 MB, against
+ * 2 MB for the designs alone). Refills stay within the bound too. A bound of a
+ * sixteenth of the heap (at least 256 KiB), or of the program's bytes once,
+ * made the bins of a small heap thrash: `heaplab bench` fast 3.5x slower. */
+static size_t thread_bound(const cache_heap *h, const cache_thread *t) {
+    size_t held = __atomic_load_n(&h->inner_bytes, __ATOMIC_RELAXED);
+    size_t live = held > t->bytes ? held - t->bytes : 0;
+    if (live >= HL_CACHE_THREAD_BYTES / HL_CACHE_LIVE_TIMES) return HL_CACHE_THREAD_BYTES;
+    return live * HL_CACHE_LIVE_TIMES;
+}
 
 static uint64_t next_heap_id = 1;
 
@@ -131,7 +172,7 @@ static void *bin_pop(cache_thread *t, unsigned c) {
 
 /* Gives `n` blocks of bin c back to the heap (the caller holds the lock). */
 static void bin_flush_locked(cache_heap *h, cache_thread *t, unsigned c, uint32_t n) {
-    while (n-- && t->bins[c].head) h->inner->free(h->inner_heap, bin_pop(t, c));
+    while (n-- && t->bins[c].head) inner_free(h, bin_pop(t, c));
 }
 
 static void thread_flush_all_locked(cache_heap *h, cache_thread *t) {
@@ -168,7 +209,7 @@ static cache_thread *thread_state(cache_heap *h) {
         if (tls_busy) return NULL;
         tls_busy = 1;
         heap_lock(h);
-        t = h->inner->malloc(h->inner_heap, sizeof *t);
+        t = h->inner->malloc(h->inner_heap, sizeof *t);   /* not in inner_bytes: not the program's */
         if (t) {
             memset(t, 0, sizeof *t);
             t->heap = h;
@@ -239,7 +280,7 @@ static void cache_destroy(void *heap) {
 
 static void *locked_malloc(cache_heap *h, size_t n) {
     heap_lock(h);
-    void *p = h->inner->malloc(h->inner_heap, n);
+    void *p = inner_malloc(h, n);
     heap_unlock(h);
     return p;
 }
@@ -254,12 +295,16 @@ static void *cache_malloc(void *heap, size_t n) {
         t->hits++;
         return bin_pop(t, c);
     }
-    /* refill half the bin in one lock */
+    /* refill half the bin in one lock, but not past the thread's bound (a
+     * refill the next free must flush again would make both take the lock) */
     size_t size = class_size(c);
     uint32_t want = class_capacity(c) / 2;
+    size_t bound = thread_bound(h, t);
+    size_t room = bound > t->bytes ? (bound - t->bytes) / size : 0;
+    if (room < want) want = room ? (uint32_t)room : 1;
     heap_lock(h);
     for (uint32_t i = 0; i < want; i++) {
-        void *p = h->inner->malloc(h->inner_heap, size);
+        void *p = inner_malloc(h, size);
         if (!p) break;
         bin_push(h, t, c, p);
     }
@@ -277,6 +322,7 @@ static void cache_free(void *heap, void *p) {
     cache_thread *t = c >= 0 ? thread_state(h) : NULL;
     if (!t) {
         heap_lock(h);
+        h->inner_bytes -= weight_of(usable);
         h->inner->free(h->inner_heap, p);
         heap_unlock(h);
         return;
@@ -295,11 +341,13 @@ static void cache_free(void *heap, void *p) {
         bin_flush_locked(h, t, (unsigned)c, t->bins[c].count / 2);
         heap_unlock(h);
         t->flushes++;
-    } else if (t->bytes > HL_CACHE_THREAD_BYTES) {
+    }
+    if (t->bytes > thread_bound(h, t)) {
         /* the thread holds too much: the largest classes go back first, down to
          * half the bound, so the next flush is half a bound of frees away */
         heap_lock(h);
-        for (unsigned k = HL_CACHE_CLASSES; k-- > 0 && t->bytes > HL_CACHE_THREAD_BYTES / 2;)
+        size_t keep = thread_bound(h, t) / 2;
+        for (unsigned k = HL_CACHE_CLASSES; k-- > 0 && t->bytes > keep;)
             bin_flush_locked(h, t, k, t->bins[k].count);
         heap_unlock(h);
         t->flushes++;
@@ -312,7 +360,7 @@ static void *cache_calloc(void *heap, size_t count, size_t size) {
     size_t n = count * size;
     if (n > HL_CACHE_MAX_BYTES) {
         heap_lock(h);
-        void *p = h->inner->calloc(h->inner_heap, count, size);
+        void *p = inner_counted(h, h->inner->calloc(h->inner_heap, count, size));
         heap_unlock(h);
         return p;
     }
@@ -324,7 +372,7 @@ static void *cache_calloc(void *heap, size_t count, size_t size) {
 static void *cache_memalign(void *heap, size_t align, size_t n) {
     cache_heap *h = heap;
     heap_lock(h);
-    void *p = h->inner->memalign(h->inner_heap, align, n);
+    void *p = inner_counted(h, h->inner->memalign(h->inner_heap, align, n));
     heap_unlock(h);
     return p;
 }
@@ -333,7 +381,9 @@ static void *cache_realloc(void *heap, void *p, size_t n) {
     cache_heap *h = heap;
     if (!p) return cache_malloc(heap, n);
     heap_lock(h);
-    void *q = h->inner->realloc(h->inner_heap, p, n);
+    size_t before = h->inner->usable_size(h->inner_heap, p);
+    void *q = h->inner->realloc(h->inner_heap, p, n);   /* never frees: realloc(p, 0) shrinks */
+    if (q) h->inner_bytes = h->inner_bytes - weight_of(before) + weight_of(h->inner->usable_size(h->inner_heap, q));
     heap_unlock(h);
     return q;
 }

@@ -18,7 +18,7 @@
  *    the calling thread's bin of the largest class it can hold, whichever thread
  *    allocated it: a block freed on another thread is simply that thread's now;
  *  - a bin holds at most max(4, min(128, 128 KiB / size)) blocks and a thread at
- *    most HL_CACHE_THREAD_BYTES bytes; a full bin gives half back to the heap
+ *    most its bound, which follows the heap (below); a full bin gives half back to the heap
  *    under one lock, a thread over its bytes gives back its largest classes
  *    down to half the bound; an empty bin is refilled with half its capacity;
  *  - a second free of a cached block is caught as glibc's tcache catches it: the
@@ -62,6 +62,12 @@ extern "C" {
 #endif
 #ifndef HL_CACHE_THREAD_MIB
 #define HL_CACHE_THREAD_MIB 4
+#endif
+/* The bound follows the heap (cache.c, thread_bound): a thread keeps at most
+ * HL_CACHE_LIVE_TIMES (default 8) times the bytes the program holds, so bins
+ * empty as a program frees everything. */
+#ifndef HL_CACHE_LIVE_TIMES
+#define HL_CACHE_LIVE_TIMES 8
 #endif
 enum {
     HL_CACHE_MAX_BYTES = 1 << HL_CACHE_MAX_LOG2,         /* larger requests are not cached */

@@ -327,7 +327,14 @@ static void test_cache_promises(const hl_allocator *a) {
     hl_cache_get_stats(h.heap, &st);
     CHECK(st.cached_bytes == 0, "%s+cache: %zu bytes still cached after the thread exited", a->name, st.cached_bytes);
     CHECK(st.hits + st.misses >= 64, "%s+cache: the exited thread's counts are kept", a->name);
-    /* a second free of a cached block is ignored, and the block is handed out once */
+    /* a program that holds nothing keeps nothing in its bins (they follow the heap) */
+    unsigned char *lone = h.a->malloc(h.heap, 48);
+    h.a->free(h.heap, lone);
+    hl_cache_get_stats(h.heap, &st);
+    CHECK(st.cached_bytes == 0, "%s+cache: %zu bytes cached while the program holds none", a->name, st.cached_bytes);
+    /* while it holds something, a freed block stays cached; a second free of
+     * it is ignored, and the block is handed out once */
+    void *keep = h.a->malloc(h.heap, 4096);
     unsigned char *p = h.a->malloc(h.heap, 48);
     h.a->free(h.heap, p);
     h.a->free(h.heap, p);
@@ -344,6 +351,9 @@ static void test_cache_promises(const hl_allocator *a) {
     CHECK(z && dirty == 0, "%s+cache: calloc of a cached block has %zu non-zero bytes", a->name, dirty);
     h.a->free(h.heap, y);
     h.a->free(h.heap, z);
+    h.a->free(h.heap, keep);
+    hl_cache_get_stats(h.heap, &st);
+    CHECK(st.cached_bytes == 0, "%s+cache: the last free empties the bins (%zu left)", a->name, st.cached_bytes);
     CHECK(h.a->check(h.heap) == 0, "%s+cache: check after the promises", a->name);
     close_heap(&h);
 }
