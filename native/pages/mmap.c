@@ -314,6 +314,7 @@ static void *mmap_alloc_page(void *ctx, size_t pages) {
     void *p = src->run_count ? cache_take(src, pages) : NULL;
     if (p) {
         ADD(src->cache_hits, 1);
+        src->warm_run = p;
         return p;
     }
     ADD(src->cache_misses, 1);
@@ -364,11 +365,12 @@ static void *mmap_resize_page(void *ctx, void *start, size_t old_pages, size_t n
 }
 
 /* The first cache.prefault bytes of a run the allocator will carve, faulted
- * in by one call (a run from the cache was cleared, so is resident already). */
+ * in by one call; nothing for the run the cache just handed out (clearing it
+ * made it resident, and walking its pages again costs microseconds). */
 static void mmap_prefault_page(void *ctx, void *start, size_t pages) {
     hl_mmap_pages *src = ctx;
     ADD(src->page_calls, 1);
-    if (!src->cache.enabled || !start || pages > SIZE_MAX / src->page_size) return;
+    if (!src->cache.enabled || !start || start == src->warm_run || pages > SIZE_MAX / src->page_size) return;
     size_t n = pages * src->page_size;
     if (n > src->cache.prefault) n = src->cache.prefault & ~(src->page_size - 1);
     if (n && madvise(start, n, MADV_POPULATE_WRITE) == 0) ADD(src->bytes_prefaulted, n);

@@ -89,6 +89,7 @@ typedef struct hl_mmap_pages {
     hl_page_cache_config cache;
     hl_cached_run runs[HL_PAGE_CACHE_SLOTS];
     size_t run_count;
+    void *warm_run;        /* the last run handed out from the cache (resident)    */
     hl_spinlock lock;      /* the heap's lock, taken by hooks.lock (lock.solo: skipped) */
 } hl_mmap_pages;
 
