@@ -33,14 +33,15 @@ static inline void hl_cpu_pause(void) {
 static inline void hl_spin_lock(hl_spinlock *l) {
     /* Test before test-and-set, and between tries back off exponentially: a
      * waiter that re-reads the lock at once pulls its cache line away from the
-     * holder on every release. Measured with `heaplab bench --workload scalable`
-     * (2 threads, one heap, 2 vCPUs): re-reading at once, 2 threads ran at
-     * 0.53-0.71x the 1-thread rate with p99.9 0.7 us; backing off up to 128
-     * pauses, 0.90-1.08x with p99.9 11 us (1024: 1.05-1.09x, p99.99 51 us).
-     * The uncontended path, one load and one exchange, is unchanged. Behind the
-     * thread cache (native/cache/) the lock is rarely contended: 2 threads of
-     * the churn harness ran at 15.48 M pairs/s with the backoff and 15.41
-     * without (medians of 3); without the cache 6.27 vs 5.94. It stays. */
+     * holder on every release. Measured 2026-12-01 with `heaplab bench
+     * --workload scalable` (2 threads, one heap, 2 vCPUs; medians of 3, time
+     * and p99.9 as ratios to glibc), backing off up to 128 pauses against
+     * yielding after one: plain designs time 2.53-3.13 vs 3.30-3.89, p99.9
+     * 23-28 vs 9-10 (a waiter that spins longer waits longer at the tail);
+     * behind the thread cache (native/cache/), where the lock is seldom
+     * contended, time 0.75-0.82 vs 0.83-0.90 and 2T/1T 1.90-1.91 vs
+     * 1.87-1.92. Throughput wins in both: it stays. The uncontended path, one
+     * load and one exchange, is unchanged. */
     if (l->solo) return;
     unsigned backoff = 1;
     for (;;) {
