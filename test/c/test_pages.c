@@ -179,6 +179,12 @@ static void test_prefault(void) {
     h.free_page(h.ctx, c, 4);
 }
 
+/* Field by field: the struct has padding, which memcmp would read. */
+static int same_config(const hl_page_cache_config *a, const hl_page_cache_config *b) {
+    return a->enabled == b->enabled && a->floor == b->floor && a->percent == b->percent && a->decay_ms == b->decay_ms &&
+           a->run_max == b->run_max && a->prefault == b->prefault;
+}
+
 static void test_parse(void) {
     hl_page_cache_config c = hl_page_cache_defaults();
     CHECK(hl_page_cache_parse("off", &c) == 0 && !c.enabled, "off");
@@ -190,7 +196,7 @@ static void test_parse(void) {
     const char *bad[] = {"percent=101", "floor=", "floor=1X", "size=4", "floor=12,", "decay=-1", "floor=99999999999999999999G"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         CHECK(hl_page_cache_parse(bad[i], &c) == -1, "rejects %s", bad[i]);
-        CHECK(memcmp(&c, &before, sizeof c) == 0, "and leaves the config alone (%s)", bad[i]);
+        CHECK(same_config(&c, &before), "and leaves the config alone (%s)", bad[i]);
     }
 }
 
