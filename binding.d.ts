@@ -238,6 +238,12 @@ export declare function replay(kind: string, trace: NativeTrace, options: Native
 
 /** Allocators compiled into this addon. */
 export declare const allocators: NativeAllocatorName[];
+/**
+ * An external Buffer of `size` bytes (at most 1 MiB) over static bytes, with no allocator,
+ * record or reference behind it (or a status): the bench's floor under the safe path.
+ * Detach it (detachArrayBuffer(buf.buffer)) before anything could write through it.
+ */
+export declare function externalBufferFloor(size: number): Buffer | number;
 /** Detaches an ArrayBuffer (the ts engine's destroy() uses it on its heap's buffer); a status. */
 export declare function detachArrayBuffer(buffer: ArrayBuffer): number;
 /** The operating system's page size. */

@@ -107,6 +107,13 @@ describe('heaplab bench (tiny)', () => {
     expect(sizes).toEqual([64, 4096, 1 << 20]);
     for (const n of report.napi) expect(n.nsPerPair > 0 && Number.isFinite(n.ratio)).toBe(true);
     expect(report.napi.filter((n) => n.path === 'Buffer.allocUnsafe').length).toBe(3);
+    // Node's own floor under the safe path is on the table, and the safe path is above it
+    for (const size of sizes) {
+      const floor = report.napi.find((n) => n.size === size && n.path === 'external Buffer (floor)')!;
+      const safe = report.napi.find((n) => n.size === size && n.path === 'tlsf')!;
+      expect(floor.nsPerPair).toBeGreaterThan(0);
+      expect(safe.nsPerPair).toBeGreaterThan(floor.nsPerPair);
+    }
   });
 
   it('writes an HTML report with the charts and says which peers were skipped', () => {

@@ -26,6 +26,8 @@ import { replayPort } from '../replay/replay.js';
 import { summarizeTrace, writeTrace } from '../trace/file.js';
 import { churn } from '../trace/workloads.js';
 import { type Trace } from '../trace/trace.js';
+import { binding } from '../addon/native.js';
+import { statusError } from '../errors.js';
 
 export const peerNames = ['jemalloc', 'mimalloc', 'tcmalloc'] as const;
 export type PeerName = (typeof peerNames)[number];
@@ -296,6 +298,19 @@ export function benchNapi(kinds: readonly AllocatorKind[], scale = 1): NapiResul
     };
     const paths: Array<{ path: string; open: () => { pair: () => void; close: () => void } }> = [
       { path: 'Buffer.allocUnsafe', open: () => ({ pair: () => touch(Buffer.allocUnsafe(size)), close: () => {} }) },
+      {
+        // Node's own part of the safe path: an external Buffer made and detached, nothing else
+        path: 'external Buffer (floor)',
+        open: () => ({
+          pair: () => {
+            const b = binding.externalBufferFloor(size);
+            if (typeof b === 'number') throw statusError(b, 'externalBufferFloor');
+            touch(b);
+            binding.detachArrayBuffer(b.buffer as ArrayBuffer);
+          },
+          close: () => {},
+        }),
+      },
     ];
     for (const kind of kinds) {
       paths.push({

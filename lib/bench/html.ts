@@ -18,6 +18,7 @@ const palette: Record<string, string> = {
   mimalloc: '#9467bd',
   tcmalloc: '#8c564b',
   'Buffer.allocUnsafe': '#17becf',
+  'external Buffer (floor)': '#bcbd22',
 };
 /** An allocator's colour; NAME+cache is its design's, lighter. */
 const colorOf = (name: string): string => {
@@ -119,7 +120,7 @@ function napiSection(napi: NapiResult[]): string {
       return barChart(`${bytes(size)}: ns per alloc + free (lower is better)`, bars, 'ns', 520);
     })
     .join('');
-  return `<section><h2>Node-API paths</h2><p>Allocating and freeing from JS (both bytes touched, medians of 3 interleaved rounds): <code>KIND</code> is the safe path, <code>createHeap(kind)</code> (a detachable native <code>Buffer</code> per block); <code>KIND unsafe</code> the fast one, <code>createUnsafeHeap(kind)</code> (views over one region, not detached on free); <code>KIND ts</code> the TypeScript port behind <code>createHeap(kind, { engine: 'ts' })</code>;, beside <code>Buffer.allocUnsafe(size)</code> (freed by the garbage collector, whose time is included as it runs). Ratios are to <code>Buffer.allocUnsafe</code>.</p><div class="row">${charts}</div></section>`;
+  return `<section><h2>Node-API paths</h2><p>Allocating and freeing from JS (both bytes touched, medians of 3 interleaved rounds): <code>KIND</code> is the safe path, <code>createHeap(kind)</code> (a detachable native <code>Buffer</code> per block); <code>KIND unsafe</code> the fast one, <code>createUnsafeHeap(kind)</code> (views over one region, not detached on free); <code>KIND ts</code> the TypeScript port behind <code>createHeap(kind, { engine: 'ts' })</code>; beside <code>Buffer.allocUnsafe(size)</code> (freed by the garbage collector, whose time is included as it runs) and <code>external Buffer (floor)</code>, an external <code>Buffer</code> over static bytes made and detached with no allocator or bookkeeping behind it: Node's own part of the safe path, which no allocator can go below. Ratios are to <code>Buffer.allocUnsafe</code>.</p><div class="row">${charts}</div></section>`;
 }
 
 function overview(report: BenchReport): string {

@@ -63,7 +63,7 @@ export interface WorkloadResult {
 
 export interface NapiResult {
   size: number;
-  /** 'Buffer.allocUnsafe' or a heaplab allocator. */
+  /** 'Buffer.allocUnsafe', 'external Buffer (floor)' (Node's part of the safe path) or a heaplab path. */
   path: string;
   iterations: number;
   nsPerPair: number;

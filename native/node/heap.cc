@@ -928,9 +928,28 @@ Napi::Value DetachArrayBuffer(const Napi::CallbackInfo &info) {
   return Napi::Number::New(env, detachable ? kOk : kForeign);
 }
 
+// externalBufferFloor(size) -> Buffer: an external Buffer over static zeroed
+// bytes, with a finalizer that does nothing, and no allocator, ownership record
+// or reference behind it: what Node itself charges for one detachable native
+// Buffer, which the bench times (created, touched, detached) as the floor under
+// createHeap's safe path. At most kFloorBytes.
+constexpr size_t kFloorBytes = (size_t)1 << 20;
+alignas(16) uint8_t g_floor_bytes[kFloorBytes];
+void FinalizeNothing(napi_env, void *, void *) {}
+Napi::Value ExternalBufferFloor(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  double size_d = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : -1;
+  if (!(size_d >= 0 && size_d <= (double)kFloorBytes)) return Napi::Number::New(env, kInvalidSize);
+  napi_value buf;
+  if (napi_create_external_buffer(env, (size_t)size_d, g_floor_bytes, FinalizeNothing, nullptr, &buf) != napi_ok)
+    return Napi::Number::New(env, kExternalBuffersRefused);
+  return Napi::Value(env, buf);
+}
+
 }  // namespace
 
 void ExportHeap(Napi::Env env, Napi::Object exports) {
+  exports.Set("externalBufferFloor", Napi::Function::New(env, ExternalBufferFloor, "externalBufferFloor"));
   exports.Set("NativeHeap", NativeHeap::Init(env));
   exports.Set("detachArrayBuffer", Napi::Function::New(env, DetachArrayBuffer, "detachArrayBuffer"));
 }
