@@ -17,7 +17,7 @@ export interface PageCacheOptions {
   decayMs?: number;
   /** Runs longer than this many bytes are never kept (default 1 MiB). */
   runMax?: number;
-  /** Of each run fresh from the system, this many bytes are faulted in by the mapping call, not one trap per page inside later mallocs (default 1 MiB; 0: none). */
+  /** Of a run a design will carve into many blocks (its prefault_page hint), this many bytes are faulted in by one call, not one trap per page inside later mallocs (default 1 MiB; 0: none). */
   prefault?: number;
 }
 

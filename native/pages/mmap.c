@@ -318,6 +318,7 @@ static void *mmap_alloc_page(void *ctx, size_t pages) {
         return p;
     }
     ADD(src->cache_misses, 1);
+    src->warm_run = NULL;   /* a fresh mapping may reuse that address */
     p = os_map(src, bytes);
     if (!p && src->run_count) {   /* the system is short: what the cache holds goes back first */
         hl_mmap_pages_release_cache(src);
