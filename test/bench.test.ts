@@ -107,12 +107,11 @@ describe('heaplab bench (tiny)', () => {
     expect(sizes).toEqual([64, 4096, 1 << 20]);
     for (const n of report.napi) expect(n.nsPerPair > 0 && Number.isFinite(n.ratio)).toBe(true);
     expect(report.napi.filter((n) => n.path === 'Buffer.allocUnsafe').length).toBe(3);
-    // Node's own floor under the safe path is on the table, and the safe path is above it
+    // Node's own floor under the safe path is on the table at every size (timed, not compared: no timing thresholds)
     for (const size of sizes) {
-      const floor = report.napi.find((n) => n.size === size && n.path === 'external Buffer (floor)')!;
-      const safe = report.napi.find((n) => n.size === size && n.path === 'tlsf')!;
-      expect(floor.nsPerPair).toBeGreaterThan(0);
-      expect(safe.nsPerPair).toBeGreaterThan(floor.nsPerPair);
+      const floor = report.napi.filter((n) => n.size === size && n.path === 'external Buffer (floor)');
+      expect(floor.length).toBe(1);
+      expect(floor[0]!.nsPerPair).toBeGreaterThan(0);
     }
   });
 
