@@ -13,10 +13,13 @@
  *    old block is untouched; the contents up to min(old, new) are kept;
  *  - calloc checks n * size for overflow and returns zeroed memory;
  *  - free(NULL) does nothing; usable_size(NULL) is 0;
+ *  - usable_size_unlocked (may be NULL: then use usable_size) reads a live
+ *    block's usable size from the block's own header without taking the lock,
+ *    for a caller that owns the block (a layer's free on its hot path);
  *  - check walks the whole heap and returns how many invariants are broken;
  *  - walk reports every piece of memory the heap holds, in the design's order
  *    (its own bytes as HL_WALK_META), to a walker that must not call into it;
- *  - every entry point takes hooks->lock itself.
+ *  - every entry point but usable_size_unlocked takes hooks->lock itself.
  */
 #ifndef HEAPLAB_ALLOCATOR_H
 #define HEAPLAB_ALLOCATOR_H
@@ -45,6 +48,7 @@ typedef struct hl_allocator {
     void  *(*calloc)(void *heap, size_t count, size_t size);
     void   (*free)(void *heap, void *ptr);
     size_t (*usable_size)(void *heap, const void *ptr);
+    size_t (*usable_size_unlocked)(void *heap, const void *ptr);
     size_t (*check)(void *heap);
     void   (*walk)(void *heap, hl_walker walker, void *user);
 } hl_allocator;

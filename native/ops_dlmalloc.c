@@ -39,6 +39,7 @@ const hl_allocator hl_allocator_dlmalloc = {
     .calloc = dl_calloc,
     .free = dl_free,
     .usable_size = dl_usable_size,
+    .usable_size_unlocked = dl_usable_size, /* it takes no lock anyway */
     .check = dl_check,
     .walk = op_walk,
 };

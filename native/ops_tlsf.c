@@ -6,7 +6,8 @@
  * tlsf_* function while holding it (the spinlock is not recursive). So this
  * adapter calls exactly one locking tlsf_* function per entry point and never
  * locks itself; usable_size goes through tlsf_usable_size (locked) rather than
- * upstream's tlsf_block_size(ptr), which has no heap to lock.
+ * upstream's tlsf_block_size(ptr), which has no heap to lock; that one is
+ * usable_size_unlocked.
  */
 #include "allocator.h"
 #include "../vendor/tlsf/tlsf.h"
@@ -21,6 +22,10 @@ static void *op_realloc(void *heap, void *ptr, size_t size) { return tlsf_reallo
 static void *op_calloc(void *heap, size_t count, size_t size) { return tlsf_calloc(heap, count, size); }
 static void op_free(void *heap, void *ptr) { tlsf_free(heap, ptr); }
 static size_t op_usable_size(void *heap, const void *ptr) { return tlsf_usable_size(heap, ptr); }
+static size_t op_usable_size_unlocked(void *heap, const void *ptr) {
+    (void)heap;
+    return tlsf_block_size((void *)ptr);
+}
 static size_t op_check(void *heap) { return (size_t)tlsf_check(heap); }
 
 _Static_assert((int)TLSF_WALK_FREE == (int)HL_WALK_FREE && (int)TLSF_WALK_USED == (int)HL_WALK_USED && (int)TLSF_WALK_META == (int)HL_WALK_META,
@@ -37,6 +42,7 @@ const hl_allocator hl_allocator_tlsf = {
     .calloc = op_calloc,
     .free = op_free,
     .usable_size = op_usable_size,
+    .usable_size_unlocked = op_usable_size_unlocked,
     .check = op_check,
     .walk = op_walk,
 };

@@ -8,6 +8,7 @@
 
 #include "../layer.h"
 
+#define HL_CACHE_LIKELY(x) __builtin_expect(!!(x), 1)
 #define CACHE_MAGIC ((uint64_t)0x48435348454c4f43u) /* "COLEHSCH" */
 
 enum { CLASS_SUB_BITS = 3, CLASS_SUB = 1 << CLASS_SUB_BITS }; /* classes per power of two above 256 */
@@ -38,12 +39,20 @@ static uint32_t class_bytes[HL_CACHE_CLASSES];
 static uint32_t class_cap[HL_CACHE_CLASSES];
 static size_t class_size(unsigned c) { return class_bytes[c]; }
 
-/* The largest class whose blocks a block of `usable` bytes can be; -1 if none. */
+/* The largest class whose blocks a block of `usable` bytes can be (16 <=
+ * usable < HL_CACHE_MAX_BYTES): below 256, usable / 16 - 1; above, with e =
+ * floor_log2(usable) and m the next three bits, class 16 + (e - 8) * 8 + m - 1,
+ * whose size is 2^e + m * 2^(e-3) <= usable (m = 0 is the octave below's last). */
+static unsigned class_floor_of(size_t usable) {
+    if (usable < 256) return (unsigned)(usable >> 4) - 1;
+    unsigned e = floor_log2(usable);
+    return 16 + (e - 8) * CLASS_SUB + (unsigned)((usable >> (e - CLASS_SUB_BITS)) & (CLASS_SUB - 1)) - 1;
+}
+/* The same, for any usable size; -1 if none. */
 static int class_floor(size_t usable) {
     if (usable < 16) return -1;
     if (usable >= HL_CACHE_MAX_BYTES) return HL_CACHE_CLASSES - 1;
-    unsigned c = class_of(usable);
-    return class_size(c) <= usable ? (int)c : (int)c - 1;
+    return (int)class_floor_of(usable);
 }
 
 /* A bin's capacity: small classes hold more blocks, a bin about
@@ -92,6 +101,7 @@ struct cache_heap {
     uintptr_t key;               /* in a cached block's second word (double-free check) */
     const hl_allocator *inner;
     void *inner_heap;
+    size_t (*usable_unlocked)(void *heap, const void *ptr); /* the inner's, unlocked if it can */
     hl_hooks hooks;              /* the caller's: its lock is the heap's lock */
     size_t pages;
     pthread_key_t thread_key;
@@ -119,12 +129,12 @@ static size_t weight_of(size_t usable) {
 
 /* The inner heap, under the lock, counting inner_bytes. */
 static void *inner_counted(cache_heap *h, void *p) {
-    if (p) h->inner_bytes += weight_of(h->inner->usable_size(h->inner_heap, p));
+    if (p) h->inner_bytes += weight_of(h->usable_unlocked(h->inner_heap, p));
     return p;
 }
 static void *inner_malloc(cache_heap *h, size_t n) { return inner_counted(h, h->inner->malloc(h->inner_heap, n)); }
 static void inner_free(cache_heap *h, void *p) {
-    h->inner_bytes -= weight_of(h->inner->usable_size(h->inner_heap, p));
+    h->inner_bytes -= weight_of(h->usable_unlocked(h->inner_heap, p));
     h->inner->free(h->inner_heap, p);
 }
 
@@ -137,19 +147,24 @@ static void inner_free(cache_heap *h, void *p) {
  * 2 MB for the designs alone). Refills stay within the bound too. A bound of a
  * sixteenth of the heap (at least 256 KiB), or of the program's bytes once,
  * made the bins of a small heap thrash: `heaplab bench` fast 3.5x slower. */
-static size_t thread_bound(const cache_heap *h, const cache_thread *t) {
+static size_t bound_with(const cache_heap *h, size_t bins_bytes) { /* the bound if the bins held bins_bytes */
     size_t held = __atomic_load_n(&h->inner_bytes, __ATOMIC_RELAXED);
-    size_t live = held > t->bytes ? held - t->bytes : 0;
+    size_t live = held > bins_bytes ? held - bins_bytes : 0;
     if (live >= HL_CACHE_THREAD_BYTES / HL_CACHE_LIVE_TIMES) return HL_CACHE_THREAD_BYTES;
     return live * HL_CACHE_LIVE_TIMES;
 }
+static size_t thread_bound(const cache_heap *h, const cache_thread *t) { return bound_with(h, t->bytes); }
 
 static uint64_t next_heap_id = 1;
 
 /* The calling thread's state for the last heap it used: one compare on the hot path. */
-static _Thread_local uint64_t tls_heap_id;
-static _Thread_local cache_thread *tls_thread;
-static _Thread_local int tls_busy; /* setting up a thread's state: no cache meanwhile */
+/* One thread-local record, so that the hot path computes one TLS address. */
+typedef struct cache_tls {
+    uint64_t heap_id;       /* the heap `thread` belongs to; 0: none */
+    cache_thread *thread;
+    int busy;               /* setting up a thread's state: no cache meanwhile */
+} cache_tls;
+static _Thread_local cache_tls tls;
 
 static void bin_push(cache_heap *h, cache_thread *t, unsigned c, void *p) {
     cache_bin *b = &t->bins[c];
@@ -194,20 +209,20 @@ static void thread_exit(void *arg) {
     h->exited_double_frees += t->double_frees;
     h->inner->free(h->inner_heap, t);
     heap_unlock(h);
-    if (tls_thread == t) {
-        tls_thread = NULL;
-        tls_heap_id = 0;
+    if (tls.thread == t) {
+        tls.thread = NULL;
+        tls.heap_id = 0;
     }
 }
 
 /* The calling thread's state, made on first use; NULL while it is being made
  * (a free or malloc from inside pthread_setspecific goes to the heap directly). */
 static cache_thread *thread_state(cache_heap *h) {
-    if (__builtin_expect(tls_heap_id == h->id, 1)) return tls_thread;
+    if (__builtin_expect(tls.heap_id == h->id, 1)) return tls.thread;
     cache_thread *t = pthread_getspecific(h->thread_key);
     if (!t) {
-        if (tls_busy) return NULL;
-        tls_busy = 1;
+        if (tls.busy) return NULL;
+        tls.busy = 1;
         heap_lock(h);
         t = h->inner->malloc(h->inner_heap, sizeof *t);   /* not in inner_bytes: not the program's */
         if (t) {
@@ -226,11 +241,11 @@ static cache_thread *thread_state(cache_heap *h) {
             heap_unlock(h);
             t = NULL;
         }
-        tls_busy = 0;
+        tls.busy = 0;
         if (!t) return NULL;
     }
-    tls_heap_id = h->id;
-    tls_thread = t;
+    tls.heap_id = h->id;
+    tls.thread = t;
     return t;
 }
 
@@ -247,6 +262,7 @@ static void *cache_create(const hl_allocator *inner, const hl_hooks *hooks) {
     h->hooks = *hooks;
     h->pages = pages;
     h->inner = inner;
+    h->usable_unlocked = inner->usable_size_unlocked ? inner->usable_size_unlocked : inner->usable_size;
     hl_hooks inner_hooks = *hooks;
     inner_hooks.lock = no_lock; /* this layer holds the real lock around every call */
     inner_hooks.unlock = no_lock;
@@ -267,9 +283,9 @@ static void cache_destroy(void *heap) {
     hl_hooks hooks = h->hooks;
     size_t pages = h->pages;
     pthread_key_delete(h->thread_key); /* no destructor runs after this */
-    if (tls_heap_id == h->id) {
-        tls_heap_id = 0;
-        tls_thread = NULL;
+    if (tls.heap_id == h->id) {
+        tls.heap_id = 0;
+        tls.thread = NULL;
     }
     h->magic = 0;
     heap_lock(h);
@@ -285,13 +301,14 @@ static void *locked_malloc(cache_heap *h, size_t n) {
     return p;
 }
 
-static void *cache_malloc(void *heap, size_t n) {
-    cache_heap *h = heap;
+/* A malloc the hot path could not serve: a large request, a thread without
+ * state for this heap yet, or an empty bin. */
+static __attribute__((noinline)) void *cache_malloc_slow(cache_heap *h, size_t n) {
     if (n > HL_CACHE_MAX_BYTES) return locked_malloc(h, n);
     cache_thread *t = thread_state(h);
     if (!t) return locked_malloc(h, n);
     unsigned c = class_of(n);
-    if (__builtin_expect(t->bins[c].head != NULL, 1)) {
+    if (t->bins[c].head) {
         t->hits++;
         return bin_pop(t, c);
     }
@@ -313,11 +330,24 @@ static void *cache_malloc(void *heap, size_t n) {
     return t->bins[c].head ? bin_pop(t, c) : NULL;
 }
 
-static void cache_free(void *heap, void *p) {
+/* The hot path: this thread's state for this heap, a bin with a block. It
+ * saves no registers and calls nothing (the slow path is a tail call). */
+static void *cache_malloc(void *heap, size_t n) {
     cache_heap *h = heap;
-    if (!p) return;
-    /* the block's own header only: a live block's size is not changed by others */
-    size_t usable = h->inner->usable_size(h->inner_heap, p);
+    if (HL_CACHE_LIKELY(n <= HL_CACHE_MAX_BYTES && tls.heap_id == h->id)) {
+        cache_thread *t = tls.thread;
+        unsigned c = class_of(n);
+        if (HL_CACHE_LIKELY(t->bins[c].head != NULL)) {
+            t->hits++;
+            return bin_pop(t, c);
+        }
+    }
+    return cache_malloc_slow(h, n);
+}
+
+/* A free the hot path left: not cacheable, no state yet, the key in place (a
+ * second free?), a full bin, or a thread at its bound. */
+static __attribute__((noinline)) void cache_free_slow(cache_heap *h, void *p, size_t usable) {
     int c = usable <= HL_CACHE_MAX_BYTES ? class_floor(usable) : -1;
     cache_thread *t = c >= 0 ? thread_state(h) : NULL;
     if (!t) {
@@ -352,6 +382,26 @@ static void cache_free(void *heap, void *p) {
         heap_unlock(h);
         t->flushes++;
     }
+}
+
+/* The hot path: a block of a cached class (16 <= usable < HL_CACHE_MAX_BYTES)
+ * into this thread's bin, which has room, within the thread's bound (looked at
+ * on every free, so that the last free of a program empties its bins). */
+static void cache_free(void *heap, void *p) {
+    cache_heap *h = heap;
+    if (!p) return;
+    /* the block's own header only: a live block's size is not changed by others */
+    size_t usable = h->usable_unlocked(h->inner_heap, p);
+    if (HL_CACHE_LIKELY(usable - 16 < HL_CACHE_MAX_BYTES - 16 && tls.heap_id == h->id)) {
+        cache_thread *t = tls.thread;
+        unsigned c = class_floor_of(usable);
+        if (HL_CACHE_LIKELY(((uintptr_t *)p)[1] != h->key && t->bins[c].count < class_capacity(c) &&
+                            t->bytes + class_size(c) <= bound_with(h, t->bytes + class_size(c)))) {
+            bin_push(h, t, c, p);
+            return;
+        }
+    }
+    cache_free_slow(h, p, usable);
 }
 
 static void *cache_calloc(void *heap, size_t count, size_t size) {
@@ -401,7 +451,7 @@ static size_t cache_usable_size(void *heap, const void *p) {
  * block is one the design holds as live, of its class, with the key in place. */
 static size_t cache_check(void *heap) {
     cache_heap *h = heap;
-    cache_thread *mine = tls_heap_id == h->id ? tls_thread : pthread_getspecific(h->thread_key);
+    cache_thread *mine = tls.heap_id == h->id ? tls.thread : pthread_getspecific(h->thread_key);
     heap_lock(h);
     size_t bad = h->inner->check(h->inner_heap);
     for (cache_thread *t = mine; t; t = NULL) {
@@ -431,7 +481,7 @@ static void cache_walk(void *heap, hl_walker walker, void *user) {
 
 void hl_cache_flush_thread(void *heap) {
     cache_heap *h = heap;
-    cache_thread *t = tls_heap_id == h->id ? tls_thread : pthread_getspecific(h->thread_key);
+    cache_thread *t = tls.heap_id == h->id ? tls.thread : pthread_getspecific(h->thread_key);
     if (!t) return;
     heap_lock(h);
     thread_flush_all_locked(h, t);

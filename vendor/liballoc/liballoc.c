@@ -878,11 +878,15 @@ void liballoc_free_block(liballoc_heap *h, void *ptr) {
     heap_unlock(h);
 }
 
+size_t liballoc_block_size(liballoc_heap *h, const void *ptr) {
+    la_minor *m = minor_validate(h, ptr);
+    return m ? minor_usable(m) : 0;
+}
+
 size_t liballoc_usable_size(liballoc_heap *h, const void *ptr) {
     if (!ptr) return 0;
     heap_lock(h);
-    la_minor *m = minor_validate(h, ptr);
-    size_t n = m ? minor_usable(m) : 0;
+    size_t n = liballoc_block_size(h, ptr);
     heap_unlock(h);
     return n;
 }

@@ -52,6 +52,9 @@ void  *liballoc_realloc(liballoc_heap *heap, void *ptr, size_t size);
 /* free(NULL) does nothing; a pointer that is not a live block is counted, not followed. */
 void   liballoc_free_block(liballoc_heap *heap, void *ptr);
 size_t liballoc_usable_size(liballoc_heap *heap, const void *ptr);
+/* liballoc_usable_size without the lock, for a caller that owns the live block
+ * (as tlsf_block_size): the minor and its major are checked, not changed. */
+size_t liballoc_block_size(liballoc_heap *heap, const void *ptr);
 /* Walks every major and minor block; returns the number of broken invariants. */
 size_t liballoc_check(liballoc_heap *heap);
 size_t liballoc_bad_frees(liballoc_heap *heap);
