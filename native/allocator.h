@@ -13,13 +13,15 @@
  *    old block is untouched; the contents up to min(old, new) are kept;
  *  - calloc checks n * size for overflow and returns zeroed memory;
  *  - free(NULL) does nothing; usable_size(NULL) is 0;
- *  - usable_size_unlocked (may be NULL: then use usable_size) reads a live
- *    block's usable size from the block's own header without taking the lock,
- *    for a caller that owns the block (a layer's free on its hot path);
+ *  - peek (may be NULL: then use usable_size, and assume no merge) is for a
+ *    layer that holds freed blocks back (the thread cache): a live block's
+ *    usable size read from its own header without taking the lock, and in
+ *    *merges whether its physical predecessor is free (freeing it now would
+ *    merge the two: such a block is better given back than held);
  *  - check walks the whole heap and returns how many invariants are broken;
  *  - walk reports every piece of memory the heap holds, in the design's order
  *    (its own bytes as HL_WALK_META), to a walker that must not call into it;
- *  - every entry point but usable_size_unlocked takes hooks->lock itself.
+ *  - every entry point but peek takes hooks->lock itself.
  */
 #ifndef HEAPLAB_ALLOCATOR_H
 #define HEAPLAB_ALLOCATOR_H
@@ -48,7 +50,7 @@ typedef struct hl_allocator {
     void  *(*calloc)(void *heap, size_t count, size_t size);
     void   (*free)(void *heap, void *ptr);
     size_t (*usable_size)(void *heap, const void *ptr);
-    size_t (*usable_size_unlocked)(void *heap, const void *ptr);
+    size_t (*peek)(void *heap, const void *ptr, int *merges);
     size_t (*check)(void *heap);
     void   (*walk)(void *heap, hl_walker walker, void *user);
 } hl_allocator;

@@ -23,6 +23,10 @@ static size_t dl_usable_size(void *heap, const void *ptr) {
     (void)heap;
     return mspace_usable_size(ptr);
 }
+static size_t dl_peek(void *heap, const void *ptr, int *merges) {
+    (void)heap;
+    return mspace_chunk_peek(ptr, merges);
+}
 static size_t dl_check(void *heap) { return mspace_check(heap); }
 
 _Static_assert((int)MSPACE_WALK_FREE == (int)HL_WALK_FREE && (int)MSPACE_WALK_USED == (int)HL_WALK_USED && (int)MSPACE_WALK_META == (int)HL_WALK_META,
@@ -39,7 +43,7 @@ const hl_allocator hl_allocator_dlmalloc = {
     .calloc = dl_calloc,
     .free = dl_free,
     .usable_size = dl_usable_size,
-    .usable_size_unlocked = dl_usable_size, /* it takes no lock anyway */
+    .peek = dl_peek,
     .check = dl_check,
     .walk = op_walk,
 };

@@ -21,7 +21,7 @@ static void *la_calloc(void *heap, size_t count, size_t size) {
 }
 static void la_free(void *heap, void *ptr) { liballoc_free_block(heap, ptr); }
 static size_t la_usable_size(void *heap, const void *ptr) { return liballoc_usable_size(heap, ptr); }
-static size_t la_usable_size_unlocked(void *heap, const void *ptr) { return liballoc_block_size(heap, ptr); }
+static size_t la_peek(void *heap, const void *ptr, int *merges) { return liballoc_block_peek(heap, ptr, merges); }
 static size_t la_check(void *heap) { return liballoc_check(heap); }
 
 _Static_assert((int)LIBALLOC_WALK_FREE == (int)HL_WALK_FREE && (int)LIBALLOC_WALK_USED == (int)HL_WALK_USED && (int)LIBALLOC_WALK_META == (int)HL_WALK_META,
@@ -38,7 +38,7 @@ const hl_allocator hl_allocator_liballoc = {
     .calloc = la_calloc,
     .free = la_free,
     .usable_size = la_usable_size,
-    .usable_size_unlocked = la_usable_size_unlocked,
+    .peek = la_peek,
     .check = la_check,
     .walk = op_walk,
 };

@@ -6,8 +6,8 @@
  * tlsf_* function while holding it (the spinlock is not recursive). So this
  * adapter calls exactly one locking tlsf_* function per entry point and never
  * locks itself; usable_size goes through tlsf_usable_size (locked) rather than
- * upstream's tlsf_block_size(ptr), which has no heap to lock; that one is
- * usable_size_unlocked.
+ * upstream's tlsf_block_size(ptr), which has no heap to lock (peek reads the
+ * same header without the lock: tlsf_block_peek).
  */
 #include "allocator.h"
 #include "../vendor/tlsf/tlsf.h"
@@ -22,9 +22,9 @@ static void *op_realloc(void *heap, void *ptr, size_t size) { return tlsf_reallo
 static void *op_calloc(void *heap, size_t count, size_t size) { return tlsf_calloc(heap, count, size); }
 static void op_free(void *heap, void *ptr) { tlsf_free(heap, ptr); }
 static size_t op_usable_size(void *heap, const void *ptr) { return tlsf_usable_size(heap, ptr); }
-static size_t op_usable_size_unlocked(void *heap, const void *ptr) {
+static size_t op_peek(void *heap, const void *ptr, int *merges) {
     (void)heap;
-    return tlsf_block_size((void *)ptr);
+    return tlsf_block_peek(ptr, merges);
 }
 static size_t op_check(void *heap) { return (size_t)tlsf_check(heap); }
 
@@ -42,7 +42,7 @@ const hl_allocator hl_allocator_tlsf = {
     .calloc = op_calloc,
     .free = op_free,
     .usable_size = op_usable_size,
-    .usable_size_unlocked = op_usable_size_unlocked,
+    .peek = op_peek,
     .check = op_check,
     .walk = op_walk,
 };

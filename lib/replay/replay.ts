@@ -69,25 +69,21 @@ export function replayNative(kind: AllocatorKind, trace: Trace, options: ReplayO
   return { engine: 'native', ...result };
 }
 
-/** Replays `trace` in the TypeScript port, op by op as native/replay/replay.h's hl_replay_step does. */
-export function replayPort(kind: AllocatorKind, trace: Trace, options: ReplayOptions = {}): ReplayResult {
-  const factory = portFactories[kind];
-  if (!factory) throw new InvalidArgumentError(`no TypeScript port of ${kind}`);
-  const pages = new ArenaPages(options.pageSize ?? 4096, options.reserve ?? DEFAULT_RESERVE, trace.limit);
-  const heap = factory(pages);
-  if (!heap) throw statusError(1, `replay(${kind}, ts)`);
+/**
+ * The port's side of the timed loop, on its own: a function V8 optimizes once and
+ * keeps. Inline in replayPort, the loop ran on-stack-replaced code that the code
+ * after it (first reached at the loop's end) deoptimized on every call, so each
+ * run began in the interpreter again (`--trace-deopt`: 898 deopts of replayPort
+ * in 300 runs of one trace), and the port was timed as partly unoptimized.
+ * Returns the number of failed allocations.
+ */
+function replayOps(heap: PortAllocator, pages: ArenaPages, trace: Trace, ptr: Float64Array, offsets: Float64Array | undefined,
+  touch: boolean, sample: ReplayOptions['sample']): number {
   const n = trace.op.length;
-  const offsets = options.offsets === false ? undefined : new Float64Array(n);
-  // touched now, as the C replay's table is (MAP_POPULATE): a table's first-touch
-  // page faults are not the allocator's time
-  const ptr = new Float64Array(trace.maxId + 1).fill(0);
-  const touch = options.touch ?? false;
   const { op, id, size, alignLog2 } = trace;
   const u8 = pages.u8;
   let failures = 0;
-  const sample = options.sample;
   const every = sample ? Math.max(1, Math.floor(sample.every)) : 0;
-  const start = process.hrtime.bigint();
   for (let i = 0; i < n; i++) {
     // the heap as operations 0 .. i - 1 left it (the last sample follows the loop)
     if (sample && i > 0 && i % every === 0) sample.fn(i - 1, heap, pages);
@@ -122,8 +118,25 @@ export function replayPort(kind: AllocatorKind, trace: Trace, options: ReplayOpt
     ptr[block] = p;
     if (offsets) offsets[i] = p === 0 ? -1 : p;
   }
+  return failures;
+}
+
+/** Replays `trace` in the TypeScript port, op by op as native/replay/replay.h's hl_replay_step does. */
+export function replayPort(kind: AllocatorKind, trace: Trace, options: ReplayOptions = {}): ReplayResult {
+  const factory = portFactories[kind];
+  if (!factory) throw new InvalidArgumentError(`no TypeScript port of ${kind}`);
+  const pages = new ArenaPages(options.pageSize ?? 4096, options.reserve ?? DEFAULT_RESERVE, trace.limit);
+  const heap = factory(pages);
+  if (!heap) throw statusError(1, `replay(${kind}, ts)`);
+  const n = trace.op.length;
+  const offsets = options.offsets === false ? undefined : new Float64Array(n);
+  // touched now, as the C replay's table is (MAP_POPULATE): a table's first-touch
+  // page faults are not the allocator's time
+  const ptr = new Float64Array(trace.maxId + 1).fill(0);
+  const start = process.hrtime.bigint();
+  const failures = replayOps(heap, pages, trace, ptr, offsets, options.touch ?? false, options.sample);
   const elapsedNs = Number(process.hrtime.bigint() - start);
-  if (sample && n > 0) sample.fn(n - 1, heap, pages);
+  if (options.sample && n > 0) options.sample.fn(n - 1, heap, pages);
   let liveBlocks = 0;
   for (let b = 0; b <= trace.maxId; b++) if (ptr[b]) liveBlocks++;
   const result: ReplayResult = {

@@ -90,8 +90,11 @@ typedef struct cache_heap cache_heap;
 typedef struct cache_thread {
     cache_heap *heap;
     struct cache_thread *next, *prev;   /* the heap's threads, under the lock */
-    size_t bytes;
+    size_t bytes;                       /* weight of the blocks in bins and pending */
     size_t hits, misses, flushes, double_frees;
+    void *pending;                      /* blocks on their way back to the design (cache_free_slow) */
+    uint32_t pending_count;
+    size_t pending_bytes;               /* their weight, part of `bytes` */
     cache_bin bins[HL_CACHE_CLASSES];
 } cache_thread;
 
@@ -101,7 +104,7 @@ struct cache_heap {
     uintptr_t key;               /* in a cached block's second word (double-free check) */
     const hl_allocator *inner;
     void *inner_heap;
-    size_t (*usable_unlocked)(void *heap, const void *ptr); /* the inner's, unlocked if it can */
+    size_t (*peek)(void *heap, const void *ptr, int *merges); /* the inner's, or NULL */
     hl_hooks hooks;              /* the caller's: its lock is the heap's lock */
     size_t pages;
     pthread_key_t thread_key;
@@ -119,6 +122,15 @@ static void heap_lock(cache_heap *h) { h->hooks.lock(h->hooks.ctx); }
 static void heap_unlock(cache_heap *h) { h->hooks.unlock(h->hooks.ctx); }
 static void no_lock(void *ctx) { (void)ctx; }
 
+/* A live block's usable size from its own header, and whether the design would
+ * merge it with a free predecessor if it were freed now (the inner's peek; a
+ * design without one is asked for the size only, under its no-op lock). */
+static size_t block_peek(const cache_heap *h, const void *p, int *merges) {
+    if (h->peek) return h->peek(h->inner_heap, p, merges);
+    *merges = 0;
+    return h->inner->usable_size(h->inner_heap, p);
+}
+
 /* A block's weight in inner_bytes: its class's size if it can be cached (what
  * a bin counts it as, so that bins of a program that holds nothing weigh all
  * of inner_bytes), else its usable size. Fixed while the block lives. */
@@ -129,12 +141,12 @@ static size_t weight_of(size_t usable) {
 
 /* The inner heap, under the lock, counting inner_bytes. */
 static void *inner_counted(cache_heap *h, void *p) {
-    if (p) h->inner_bytes += weight_of(h->usable_unlocked(h->inner_heap, p));
+    if (p) h->inner_bytes += weight_of(h->inner->usable_size(h->inner_heap, p));
     return p;
 }
 static void *inner_malloc(cache_heap *h, size_t n) { return inner_counted(h, h->inner->malloc(h->inner_heap, n)); }
 static void inner_free(cache_heap *h, void *p) {
-    h->inner_bytes -= weight_of(h->usable_unlocked(h->inner_heap, p));
+    h->inner_bytes -= weight_of(h->inner->usable_size(h->inner_heap, p));
     h->inner->free(h->inner_heap, p);
 }
 
@@ -190,7 +202,22 @@ static void bin_flush_locked(cache_heap *h, cache_thread *t, unsigned c, uint32_
     while (n-- && t->bins[c].head) inner_free(h, bin_pop(t, c));
 }
 
+
+/* The pending blocks go to the design (the caller holds the lock). */
+static void pending_flush_locked(cache_heap *h, cache_thread *t) {
+    for (void *p = t->pending, *next; p; p = next) {
+        next = ((void **)p)[0];
+        ((uintptr_t *)p)[1] = 0;
+        inner_free(h, p);
+    }
+    t->pending = NULL;
+    t->pending_count = 0;
+    t->bytes -= t->pending_bytes;
+    t->pending_bytes = 0;
+}
+
 static void thread_flush_all_locked(cache_heap *h, cache_thread *t) {
+    pending_flush_locked(h, t);
     for (unsigned c = 0; c < HL_CACHE_CLASSES; c++) bin_flush_locked(h, t, c, UINT32_MAX);
 }
 
@@ -262,7 +289,7 @@ static void *cache_create(const hl_allocator *inner, const hl_hooks *hooks) {
     h->hooks = *hooks;
     h->pages = pages;
     h->inner = inner;
-    h->usable_unlocked = inner->usable_size_unlocked ? inner->usable_size_unlocked : inner->usable_size;
+    h->peek = inner->peek;
     hl_hooks inner_hooks = *hooks;
     inner_hooks.lock = no_lock; /* this layer holds the real lock around every call */
     inner_hooks.unlock = no_lock;
@@ -345,38 +372,66 @@ static void *cache_malloc(void *heap, size_t n) {
     return cache_malloc_slow(h, n);
 }
 
+/* Blocks on their way back to the design go in batches of this many. */
+#ifndef HL_CACHE_PENDING
+#define HL_CACHE_PENDING 32
+#endif
+
 /* A free the hot path left: not cacheable, no state yet, the key in place (a
- * second free?), a full bin, or a thread at its bound. */
-static __attribute__((noinline)) void cache_free_slow(cache_heap *h, void *p, size_t usable) {
+ * second free?), a block with a free predecessor, a full bin, or a thread at
+ * its bound. A block the design would merge goes back to it: held in a bin, it
+ * would keep the free piece before it apart for as long as it circulates
+ * through the bins (a memalign leaves such a piece, the gap before the aligned
+ * block; on `space`, 2% aligned, the designs' mapped bytes crept from 1.2 to
+ * 1.55 times the live bytes over the run; given back, they stay at 1.17). */
+static __attribute__((noinline)) void cache_free_slow(cache_heap *h, void *p, size_t usable, int merges) {
     int c = usable <= HL_CACHE_MAX_BYTES ? class_floor(usable) : -1;
-    cache_thread *t = c >= 0 ? thread_state(h) : NULL;
-    if (!t) {
+    cache_thread *t = thread_state(h); /* for a large block too: its free can bring the bound down */
+    if (t && c >= 0 && ((uintptr_t *)p)[1] == h->key) { /* maybe a second free: look before trusting */
+        for (int list = 0; list < 2; list++) {
+            for (void *q = list ? t->pending : t->bins[c].head; q; q = ((void **)q)[0]) {
+                if (q == p) {
+                    t->double_frees++;
+                    return;
+                }
+            }
+        }
+    }
+    if (!t || c < 0) {
         heap_lock(h);
         h->inner_bytes -= weight_of(usable);
         h->inner->free(h->inner_heap, p);
         heap_unlock(h);
-        return;
-    }
-    if (((uintptr_t *)p)[1] == h->key) { /* maybe a second free: look before trusting */
-        for (void *q = t->bins[c].head; q; q = ((void **)q)[0]) {
-            if (q == p) {
-                t->double_frees++;
-                return;
-            }
+        if (!t) return;
+    } else if (merges) {
+        /* back to the design, HL_CACHE_PENDING at a time under one lock (one
+         * lock per such free cost two threads a quarter of their throughput);
+         * meanwhile it weighs in the thread's bytes, so the bound sees it */
+        ((void **)p)[0] = t->pending;
+        ((uintptr_t *)p)[1] = h->key;
+        t->pending = p;
+        t->pending_bytes += weight_of(usable);
+        t->bytes += weight_of(usable);
+        if (++t->pending_count >= HL_CACHE_PENDING) {
+            heap_lock(h);
+            pending_flush_locked(h, t);
+            heap_unlock(h);
         }
-    }
-    bin_push(h, t, (unsigned)c, p);
-    if (t->bins[c].count > class_capacity((unsigned)c)) { /* this bin is full: half goes back */
-        heap_lock(h);
-        bin_flush_locked(h, t, (unsigned)c, t->bins[c].count / 2);
-        heap_unlock(h);
-        t->flushes++;
+    } else {
+        bin_push(h, t, (unsigned)c, p);
+        if (t->bins[c].count > class_capacity((unsigned)c)) { /* this bin is full: half goes back */
+            heap_lock(h);
+            bin_flush_locked(h, t, (unsigned)c, t->bins[c].count / 2);
+            heap_unlock(h);
+            t->flushes++;
+        }
     }
     if (t->bytes > thread_bound(h, t)) {
         /* the thread holds too much: the largest classes go back first, down to
          * half the bound, so the next flush is half a bound of frees away */
         heap_lock(h);
         size_t keep = thread_bound(h, t) / 2;
+        pending_flush_locked(h, t);
         for (unsigned k = HL_CACHE_CLASSES; k-- > 0 && t->bytes > keep;)
             bin_flush_locked(h, t, k, t->bins[k].count);
         heap_unlock(h);
@@ -391,8 +446,9 @@ static void cache_free(void *heap, void *p) {
     cache_heap *h = heap;
     if (!p) return;
     /* the block's own header only: a live block's size is not changed by others */
-    size_t usable = h->usable_unlocked(h->inner_heap, p);
-    if (HL_CACHE_LIKELY(usable - 16 < HL_CACHE_MAX_BYTES - 16 && tls.heap_id == h->id)) {
+    int merges;
+    size_t usable = block_peek(h, p, &merges);
+    if (HL_CACHE_LIKELY(!merges && usable - 16 < HL_CACHE_MAX_BYTES - 16 && tls.heap_id == h->id)) {
         cache_thread *t = tls.thread;
         unsigned c = class_floor_of(usable);
         if (HL_CACHE_LIKELY(((uintptr_t *)p)[1] != h->key && t->bins[c].count < class_capacity(c) &&
@@ -401,7 +457,7 @@ static void cache_free(void *heap, void *p) {
             return;
         }
     }
-    cache_free_slow(h, p, usable);
+    cache_free_slow(h, p, usable, merges);
 }
 
 static void *cache_calloc(void *heap, size_t count, size_t size) {
@@ -427,9 +483,27 @@ static void *cache_memalign(void *heap, size_t align, size_t n) {
     return p;
 }
 
+/* A block the cache can hold, resized to a size it can hold, moves through
+ * the cache (its class's bin, a copy, the old block to a bin) unless it already
+ * fits (at most its usable size, at least half of it). The design's realloc
+ * would resize it in place and leave the piece it cut or took beside a block
+ * that then circulates through the bins and never reaches the design again, so
+ * that piece never merges: on the `space` workload (5% realloc) the designs'
+ * free bytes grew from 15 to 42 MB over the run, their mapped bytes from 1.2 to
+ * 1.7 times the live bytes. Larger blocks go to the design, which can remap. */
 static void *cache_realloc(void *heap, void *p, size_t n) {
     cache_heap *h = heap;
     if (!p) return cache_malloc(heap, n);
+    int merges;
+    size_t have = block_peek(h, p, &merges);
+    if (have <= HL_CACHE_MAX_BYTES && n <= HL_CACHE_MAX_BYTES) {
+        if (n <= have && n >= have / 2) return p;
+        void *q = cache_malloc(heap, n);
+        if (!q) return NULL; /* the old block stays */
+        memcpy(q, p, n < have ? n : have);
+        cache_free(heap, p);
+        return q;
+    }
     heap_lock(h);
     size_t before = h->inner->usable_size(h->inner_heap, p);
     void *q = h->inner->realloc(h->inner_heap, p, n);   /* never frees: realloc(p, 0) shrinks */
@@ -465,7 +539,11 @@ static size_t cache_check(void *heap) {
             if (n != t->bins[c].count) bad++;
             bytes += (size_t)n * class_size(c);
         }
-        if (bytes != t->bytes) bad++;
+        if (bytes + t->pending_bytes != t->bytes) bad++;
+        uint32_t n = 0;
+        for (void *q = t->pending; q && n <= t->pending_count; q = ((void **)q)[0], n++)
+            if (((uintptr_t *)q)[1] != h->key) bad++;
+        if (n != t->pending_count) bad++;
     }
     heap_unlock(h);
     return bad;

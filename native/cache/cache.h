@@ -17,6 +17,10 @@
  *  - free of a block whose usable size is at most HL_CACHE_MAX_BYTES puts it in
  *    the calling thread's bin of the largest class it can hold, whichever thread
  *    allocated it: a block freed on another thread is simply that thread's now;
+ *    but a block whose physical predecessor is free (the design's `peek` says
+ *    so) goes back to the design, in batches, so that the two can merge;
+ *  - realloc within the cached sizes moves the block through the bins (or
+ *    keeps it when the new size fits it and is at least half of it);
  *  - a bin holds at most max(4, min(128, 128 KiB / size)) blocks and a thread at
  *    most its bound, which follows the heap (below); a full bin gives half back to the heap
  *    under one lock, a thread over its bytes gives back its largest classes
@@ -28,8 +32,8 @@
  *  - a thread's bins go back to the heap when the thread exits (a destructor of
  *    the heap's thread key); after fork the child keeps only its own thread's
  *    bins (the others' blocks stay allocated: a leak, never a shared block).
- * Everything else (realloc, memalign, large blocks, usable_size, check) goes to
- * the design under the lock.
+ * Everything else (memalign, large blocks and their realloc, usable_size, check)
+ * goes to the design under the lock.
  *
  * What it needs from the host, in one place, so that a kernel can run it per
  * CPU: a per-thread slot with a destructor (here POSIX thread keys, with a
@@ -86,7 +90,7 @@ const hl_allocator *hl_cache_inner(const hl_allocator *table);
 typedef struct hl_cache_stats {
     size_t hits, misses;     /* cached mallocs served from a bin, or by a refill */
     size_t flushes;          /* batches given back to the heap                   */
-    size_t cached_bytes;     /* bytes in bins now                                */
+    size_t cached_bytes;     /* bytes held now: in bins, or on their way back    */
     size_t double_frees;     /* second frees of a cached block, ignored          */
 } hl_cache_stats;
 void hl_cache_get_stats(void *heap, hl_cache_stats *out);

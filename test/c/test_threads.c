@@ -316,6 +316,56 @@ static void *fill_and_exit(void *arg) {
     return NULL;
 }
 
+typedef struct in_used_pieces { void *const *blocks; size_t count, found; } in_used_pieces;
+static void count_in_used(void *start, size_t size, void *payload, size_t usable, int state, unsigned region, void *user) {
+    (void)payload, (void)usable, (void)region;
+    in_used_pieces *w = user;
+    if (state != HL_WALK_USED) return;
+    for (size_t i = 0; i < w->count; i++)
+        if ((char *)w->blocks[i] >= (char *)start && (char *)w->blocks[i] < (char *)start + size) w->found++;
+}
+
+/* A cached realloc moves through the bins, and a block the design would merge
+ * goes back to the design rather than to a bin. */
+static void test_cache_gives_back(heap_under_test *h) {
+    const char *name = h->a->name;
+    hl_cache_stats st;
+    /* the program holds a lot: the thread's bound is at its most, nothing is flushed for it */
+    void *hold = h->a->malloc(h->heap, (size_t)1 << 20);
+    unsigned char *r = h->a->malloc(h->heap, 100);
+    for (int i = 0; i < 100; i++) r[i] = (unsigned char)i;
+    unsigned char *r2 = h->a->realloc(h->heap, r, 90);
+    CHECK(r2 == r, "%s: a realloc to a size the block still fits stays in place", name);
+    unsigned char *r3 = h->a->realloc(h->heap, r2, 3000);
+    size_t wrong = 0;
+    for (int i = 0; r3 && i < 90; i++) wrong += r3[i] != (unsigned char)i;
+    CHECK(r3 && r3 != r && wrong == 0, "%s: a cached realloc that grows moves and keeps the bytes (%zu wrong)", name, wrong);
+    unsigned char *again = h->a->malloc(h->heap, 100);
+    CHECK(again == r, "%s: the block a realloc moved from waits in its bin", name);
+    h->a->free(h->heap, again);
+    h->a->free(h->heap, r3);
+
+    /* memalign leaves a free gap before its block: freed, the block merges with it */
+    enum { ALIGNED = 40 };
+    void *al[ALIGNED];
+    for (int i = 0; i < ALIGNED; i++) al[i] = h->a->memalign(h->heap, 4096, 200);
+    for (int i = 0; i < ALIGNED; i++) h->a->free(h->heap, al[i]);
+    in_used_pieces w = {al, ALIGNED, 0};
+    h->a->walk(h->heap, count_in_used, &w);
+    /* on their way back 32 (HL_CACHE_PENDING) at a time: the first 32 are the
+     * design's again (free, or given back with their pool), the rest wait */
+    CHECK(w.found == ALIGNED - 32, "%s: %zu of %d freed blocks with a free predecessor are still used in the design", name, w.found, ALIGNED);
+    hl_cache_get_stats(h->heap, &st);
+    size_t doubles = st.double_frees;
+    h->a->free(h->heap, al[ALIGNED - 1]); /* still on its way back: a second free is caught */
+    hl_cache_get_stats(h->heap, &st);
+    CHECK(st.double_frees == doubles + 1, "%s: a second free of a block on its way back was counted", name);
+    CHECK(h->a->check(h->heap) == 0, "%s: check after giving back", name);
+    h->a->free(h->heap, hold);
+    hl_cache_get_stats(h->heap, &st);
+    CHECK(st.cached_bytes == 0, "%s: the last free empties the bins and the blocks on their way back (%zu left)", name, st.cached_bytes);
+}
+
 static void test_cache_promises(const hl_allocator *a) {
     heap_under_test h;
     CHECK(open_heap(&h, a, LAYER_CACHE), "%s+cache: create", a->name);
@@ -355,6 +405,7 @@ static void test_cache_promises(const hl_allocator *a) {
     hl_cache_get_stats(h.heap, &st);
     CHECK(st.cached_bytes == 0, "%s+cache: the last free empties the bins (%zu left)", a->name, st.cached_bytes);
     CHECK(h.a->check(h.heap) == 0, "%s+cache: check after the promises", a->name);
+    test_cache_gives_back(&h);
     close_heap(&h);
 }
 

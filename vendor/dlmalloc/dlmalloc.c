@@ -1043,6 +1043,12 @@ size_t mspace_usable_size(const void *mem) {
     return usable_of(p);
 }
 
+size_t mspace_chunk_peek(const void *mem, int *prev_free) {
+    const chunk *p = mem2chunk(mem);
+    *prev_free = !pinuse(p);
+    return cinuse(p) ? usable_of(p) : 0;
+}
+
 int mspace_trim(mspace msp, size_t pad) {
     mstate *m = lock_ms(msp);
     if (!m) return 0;

@@ -56,6 +56,9 @@ void  *mspace_memalign(mspace msp, size_t alignment, size_t bytes);
  * *pp is written only on success. */
 int    mspace_posix_memalign(mspace msp, void **pp, size_t alignment, size_t bytes);
 size_t mspace_usable_size(const void *mem);
+/* heaplab: mspace_usable_size, and in *prev_free whether the chunk before it is
+ * free (PINUSE clear: freeing it would merge them); mem not NULL. */
+size_t mspace_chunk_peek(const void *mem, int *prev_free);
 /* Gives back what it can (wholly free segments, top beyond pad); 1 if anything
  * was given back, else 0. */
 int    mspace_trim(mspace msp, size_t pad);

@@ -878,15 +878,17 @@ void liballoc_free_block(liballoc_heap *h, void *ptr) {
     heap_unlock(h);
 }
 
-size_t liballoc_block_size(liballoc_heap *h, const void *ptr) {
+size_t liballoc_block_peek(liballoc_heap *h, const void *ptr, int *prev_dead) {
     la_minor *m = minor_validate(h, ptr);
+    *prev_dead = m && m->prev && minor_is_dead(m->prev);
     return m ? minor_usable(m) : 0;
 }
 
 size_t liballoc_usable_size(liballoc_heap *h, const void *ptr) {
     if (!ptr) return 0;
+    int prev_dead;
     heap_lock(h);
-    size_t n = liballoc_block_size(h, ptr);
+    size_t n = liballoc_block_peek(h, ptr, &prev_dead);
     heap_unlock(h);
     return n;
 }

@@ -53,8 +53,9 @@ void  *liballoc_realloc(liballoc_heap *heap, void *ptr, size_t size);
 void   liballoc_free_block(liballoc_heap *heap, void *ptr);
 size_t liballoc_usable_size(liballoc_heap *heap, const void *ptr);
 /* liballoc_usable_size without the lock, for a caller that owns the live block
- * (as tlsf_block_size): the minor and its major are checked, not changed. */
-size_t liballoc_block_size(liballoc_heap *heap, const void *ptr);
+ * (the minor and its major are checked, not changed), and in *prev_dead whether
+ * the minor before it is dead (freeing it would coalesce them). */
+size_t liballoc_block_peek(liballoc_heap *heap, const void *ptr, int *prev_dead);
 /* Walks every major and minor block; returns the number of broken invariants. */
 size_t liballoc_check(liballoc_heap *heap);
 size_t liballoc_bad_frees(liballoc_heap *heap);

@@ -53,6 +53,9 @@ void *tlsf_calloc(tlsf_t tlsf, size_t count, size_t size);
 void tlsf_free(tlsf_t tlsf, void *ptr);
 
 size_t tlsf_block_size(void *ptr);                    /* usable bytes; 0 for NULL; unlocked */
+/* heaplab: tlsf_block_size, and in *prev_free whether the block's physical
+ * predecessor is free (freeing it would merge them); unlocked, ptr not NULL. */
+size_t tlsf_block_peek(const void *ptr, int *prev_free);
 size_t tlsf_usable_size(tlsf_t tlsf, const void *ptr); /* the same, under the lock */
 
 /* Overheads and limits. */
