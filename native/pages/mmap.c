@@ -142,6 +142,35 @@ static void os_unmap(hl_mmap_pages *src, void *start, size_t bytes) {
     ADD(src->unmap_calls, 1);
 }
 
+static void os_populate(hl_mmap_pages *src, void *start, size_t bytes) {
+    if (madvise(start, bytes, MADV_POPULATE_WRITE) == 0) ADD(src->bytes_prefaulted, bytes);
+}
+
+/* A munmap or a prefault while the heap's lock is held waits for its release
+ * (spin_unlock), so that another thread is not kept spinning through a system
+ * call that needs no lock: on the churn harness with two threads behind the
+ * thread cache, madvise and munmap of pools took a fifth of the run, all of it
+ * under the lock. Nothing else touches the run meanwhile: the heap gave it
+ * back, or has just taken it and hands out its blocks only after the release. */
+static int defer_call(hl_mmap_pages *src, void *start, size_t bytes, int populate) {
+    if (!src->defer || src->lock.solo || !atomic_load_explicit(&src->lock.held, memory_order_relaxed) ||
+        src->deferred_count == HL_PAGE_DEFERRED_SLOTS)
+        return 0;
+    src->deferred[src->deferred_count++] = (struct hl_deferred_call){start, bytes, populate};
+    return 1;
+}
+
+static void run_deferred(hl_mmap_pages *src, const struct hl_deferred_call *calls, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        if (calls[i].populate) os_populate(src, calls[i].start, calls[i].bytes);
+        else os_unmap(src, calls[i].start, calls[i].bytes);
+    }
+}
+
+static void os_unmap_later(hl_mmap_pages *src, void *start, size_t bytes) {
+    if (!defer_call(src, start, bytes, 0)) os_unmap(src, start, bytes);
+}
+
 static size_t heap_bytes(const hl_mmap_pages *src) { return LOAD(src->bytes_mapped); }
 
 static uint64_t coarse_ms(void) {
@@ -161,7 +190,7 @@ static void cache_release(hl_mmap_pages *src, size_t i) {
     void *start = src->runs[i].start;
     size_t bytes = src->runs[i].pages * src->page_size;
     cache_drop(src, i);
-    os_unmap(src, start, bytes);
+    os_unmap_later(src, start, bytes);
 }
 
 static size_t cache_bound(const hl_mmap_pages *src) {
@@ -237,6 +266,9 @@ static int cache_put(hl_mmap_pages *src, void *start, size_t pages, uint64_t now
 
 void hl_mmap_pages_release_cache(hl_mmap_pages *src) {
     while (src->run_count) cache_release(src, src->run_count - 1);
+    size_t n = src->deferred_count;   /* and now, what waited for the lock */
+    src->deferred_count = 0;
+    run_deferred(src, src->deferred, n);
 }
 
 /* ---- the hooks ----------------------------------------------------------------- */
@@ -320,7 +352,7 @@ static void *mmap_alloc_page(void *ctx, size_t pages) {
     ADD(src->cache_misses, 1);
     src->warm_run = NULL;   /* a fresh mapping may reuse that address */
     p = os_map(src, bytes);
-    if (!p && src->run_count) {   /* the system is short: what the cache holds goes back first */
+    if (!p && (src->run_count || src->deferred_count)) {   /* the system is short: what the cache holds goes back first */
         hl_mmap_pages_release_cache(src);
         p = os_map(src, bytes);
     }
@@ -333,7 +365,7 @@ static void mmap_free_page(void *ctx, void *start, size_t pages) {
     if (!start || !pages) return;
     uint64_t now = src->cache.enabled ? coarse_ms() : 0;
     SUB(src->bytes_mapped, pages * src->page_size);
-    if (!cache_put(src, start, pages, now)) os_unmap(src, start, pages * src->page_size);
+    if (!cache_put(src, start, pages, now)) os_unmap_later(src, start, pages * src->page_size);
     if (src->run_count) cache_enforce(src, now);
 }
 
@@ -374,11 +406,23 @@ static void mmap_prefault_page(void *ctx, void *start, size_t pages) {
     if (!src->cache.enabled || !start || start == src->warm_run || pages > SIZE_MAX / src->page_size) return;
     size_t n = pages * src->page_size;
     if (n > src->cache.prefault) n = src->cache.prefault & ~(src->page_size - 1);
-    if (n && madvise(start, n, MADV_POPULATE_WRITE) == 0) ADD(src->bytes_prefaulted, n);
+    if (n && !defer_call(src, start, n, 1)) os_populate(src, start, n);
 }
 
 static void spin_lock(void *ctx) { hl_spin_lock(&((hl_mmap_pages *)ctx)->lock); }
-static void spin_unlock(void *ctx) { hl_spin_unlock(&((hl_mmap_pages *)ctx)->lock); }
+static void spin_unlock(void *ctx) {
+    hl_mmap_pages *src = ctx;
+    size_t n = src->deferred_count;
+    if (!n) {
+        hl_spin_unlock(&src->lock);
+        return;
+    }
+    struct hl_deferred_call calls[HL_PAGE_DEFERRED_SLOTS];
+    memcpy(calls, src->deferred, n * sizeof calls[0]);
+    src->deferred_count = 0;
+    hl_spin_unlock(&src->lock);
+    run_deferred(src, calls, n);
+}
 static void no_lock(void *ctx) { (void)ctx; }
 
 hl_hooks hl_mmap_pages_hooks(hl_mmap_pages *src, int locked) {
@@ -392,5 +436,6 @@ hl_hooks hl_mmap_pages_hooks(hl_mmap_pages *src, int locked) {
         .resize_page = src->page_size == hl_system_page_size() ? mmap_resize_page : NULL,
         .prefault_page = mmap_prefault_page,
     };
+    src->defer = locked;
     return h;
 }

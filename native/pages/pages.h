@@ -64,6 +64,7 @@ hl_page_cache_config hl_page_cache_defaults(void);
 int hl_page_cache_parse(const char *text, hl_page_cache_config *config);
 
 enum { HL_PAGE_CACHE_SLOTS = 64 };   /* runs kept at most; the oldest goes first */
+enum { HL_PAGE_DEFERRED_SLOTS = 8 }; /* system calls put off at most (more run at once) */
 
 typedef struct hl_cached_run {
     void *start;
@@ -90,6 +91,12 @@ typedef struct hl_mmap_pages {
     hl_cached_run runs[HL_PAGE_CACHE_SLOTS];
     size_t run_count;
     void *warm_run;        /* the last run handed out from the cache (resident)    */
+    /* System calls the heap's lock need not cover, put off until it is released
+     * (mmap.c, spin_unlock): the munmap of a run given back, the prefault of a
+     * run handed out. Under the lock: the heap's lock guards them. */
+    struct hl_deferred_call { void *start; size_t bytes; int populate; } deferred[HL_PAGE_DEFERRED_SLOTS];
+    size_t deferred_count;
+    int defer;             /* hooks made with the lock: calls may wait for its release */
     hl_spinlock lock;      /* the heap's lock, taken by hooks.lock (lock.solo: skipped) */
 } hl_mmap_pages;
 

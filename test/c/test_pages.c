@@ -1,6 +1,7 @@
 /*
  * test_pages.c — the mmap page source on its own: the page cache's policy
- * (hits, clearing, the bound, the decay, run_max, off, prefault), its parser, the limit,
+ * (hits, clearing, the bound, the decay, run_max, off, prefault), the system calls that
+ * wait for the lock's release, its parser, the limit,
  * and resize_page (mremap). Built with ASan + UBSan.
  */
 #define _GNU_SOURCE
@@ -200,9 +201,47 @@ static void test_parse(void) {
     }
 }
 
+/* With the lock held, a munmap and a prefault wait for its release; without it
+ * (or with the lock off) they run at once. */
+static void test_calls_wait_for_the_lock(void) {
+    hl_mmap_pages src;
+    hl_mmap_pages_init(&src, 0, 0);
+    hl_hooks h = hl_mmap_pages_hooks(&src, 1);
+    src.cache.enabled = 0; /* every run given back goes to the system */
+    unsigned char *a = h.alloc_page(h.ctx, 4);
+    unsigned char *b = h.alloc_page(h.ctx, 64);
+    CHECK(a && b, "two runs");
+    h.lock(h.ctx);
+    h.free_page(h.ctx, a, 4);
+    CHECK(src.unmap_calls == 0 && src.deferred_count == 1 && src.bytes_mapped == 64 * page,
+          "under the lock, the run is given back but not yet unmapped");
+    CHECK(msync(a, page, MS_ASYNC) == 0, "still mapped while the lock is held");
+    src.cache.enabled = 1;
+    src.warm_run = NULL;
+    h.prefault_page(h.ctx, b, 64);
+    CHECK(src.bytes_prefaulted == 0 && src.deferred_count == 2, "the prefault waits too");
+    h.unlock(h.ctx);
+    CHECK(src.unmap_calls == 1 && src.deferred_count == 0, "the release ran the munmap");
+    CHECK(msync(a, page, MS_ASYNC) != 0, "and the run is gone");
+    CHECK(src.bytes_prefaulted > 0, "and the prefault");
+    src.cache.enabled = 0;
+    h.free_page(h.ctx, b, 64); /* not under the lock: at once */
+    CHECK(src.unmap_calls == 2 && src.deferred_count == 0, "without the lock the munmap runs at once");
+    /* more calls than the slots: the rest run at once, none is lost */
+    unsigned char *runs[HL_PAGE_DEFERRED_SLOTS + 3];
+    for (size_t i = 0; i < HL_PAGE_DEFERRED_SLOTS + 3; i++) runs[i] = h.alloc_page(h.ctx, 1);
+    h.lock(h.ctx);
+    for (size_t i = 0; i < HL_PAGE_DEFERRED_SLOTS + 3; i++) h.free_page(h.ctx, runs[i], 1);
+    CHECK(src.deferred_count == HL_PAGE_DEFERRED_SLOTS && src.unmap_calls == 2 + 3, "the slots fill, the rest run at once");
+    h.unlock(h.ctx);
+    CHECK(src.unmap_calls == 2 + HL_PAGE_DEFERRED_SLOTS + 3 && src.bytes_mapped == 0, "every run unmapped");
+    hl_mmap_pages_release_cache(&src);
+}
+
 int main(void) {
     page = hl_system_page_size();
     test_hit_is_cleared_and_counted();
+    test_calls_wait_for_the_lock();
     test_bound_follows_the_heap();
     test_decay_and_off_and_run_max();
     test_limit();
