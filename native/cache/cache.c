@@ -416,6 +416,7 @@ static __attribute__((noinline)) void cache_free_slow(cache_heap *h, void *p, si
             heap_lock(h);
             pending_flush_locked(h, t);
             heap_unlock(h);
+            t->flushes++;
         }
     } else {
         bin_push(h, t, (unsigned)c, p);
