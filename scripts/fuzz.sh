@@ -3,7 +3,7 @@
 # UBSan) of test/fuzz/fuzz_alloc.c against each allocator in turn.
 #
 #   npm run fuzz                          every allocator, FUZZ_SECONDS each (default 600)
-#   npm run fuzz -- tlsf dlmalloc+debug   only these targets (NAME or NAME+debug)
+#   npm run fuzz -- tlsf dlmalloc+debug   only these targets (NAME, NAME+debug or NAME+cache)
 #   FUZZ_SECONDS=60 npm run fuzz          a shorter campaign
 #   FUZZ_MAX_OPS=10000000 npm run fuzz    each target stops after 10 M operations
 #                                         (or FUZZ_SECONDS, whichever comes first)

@@ -1,5 +1,7 @@
 /* cache.c — the thread cache layer. See cache.h for the design and its contract. */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include "cache.h"
 
 #include <pthread.h>

@@ -11,7 +11,9 @@
  * neighbour, which is sound for munmap (it takes any page range) and for the
  * next alloc_page. The bound is enforced on every free_page, oldest run first.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include "pages.h"
 
 #include <stdatomic.h>

@@ -2,8 +2,8 @@
  * test_fuzz_smoke.c — the fuzz driver (test/fuzz/fuzz_alloc.c) without
  * libFuzzer: a short seeded pass for `npm test`, built with gcc, ASan + UBSan.
  *
- *   test_fuzz_smoke                 every target (each allocator, and each under
- *                                   the debug layer) for HEAPLAB_FUZZ_SMOKE_MS ms
+ *   test_fuzz_smoke                 every target (each allocator, each under the
+ *                                   debug layer, each behind the thread cache) for HEAPLAB_FUZZ_SMOKE_MS ms
  *                                   (default 400) of random inputs, seed
  *                                   HEAPLAB_FUZZ_SEED (default 1)
  *   test_fuzz_smoke FILE...         replays inputs (e.g. a crash libFuzzer saved);

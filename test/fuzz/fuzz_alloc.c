@@ -1,6 +1,7 @@
 /*
  * fuzz_alloc.c — one fuzz driver over every allocator in the build, and over
- * each of them wrapped by the debug layer (native/debug/debug.c): bytes in, a
+ * each of them wrapped by the debug layer (native/debug/debug.c) and behind the
+ * thread cache (native/cache/cache.c, "NAME+cache"): bytes in, a
  * sequence of malloc / memalign / calloc / realloc / free / usable_size /
  * check out, with sizes and alignments at the edges, every block's contents
  * verified, and the heap checked.
@@ -12,7 +13,7 @@
  *    includes this file and feeds it seeded random inputs for a few seconds in
  *    `npm test`, or replays files named on its command line (a crash input).
  *
- * Which allocator: HEAPLAB_FUZZ_ALLOCATOR=NAME (e.g. "tlsf", "dlmalloc+debug")
+ * Which allocator: HEAPLAB_FUZZ_ALLOCATOR=NAME (e.g. "tlsf", "dlmalloc+debug", "liballoc+cache")
  * runs every input against that one; unset, the first byte of the input picks.
  *
  * The input, after that, is a list of operations; each starts with one byte
@@ -36,6 +37,7 @@
 #include <unistd.h>
 
 #include "../../native/allocator.h"
+#include "../../native/cache/cache.h"
 #include "../../native/debug/debug.h"
 #include "../../native/pages/pages.h"
 
@@ -77,9 +79,10 @@ static void fuzz_report_stats(void) {
 
 static void fuzz_setup(void) {
     if (fuzz_target_count) return;
-    for (const hl_allocator *const *a = hl_allocators; *a && fuzz_target_count + 2 <= FUZZ_MAX_TARGETS; a++) {
+    for (const hl_allocator *const *a = hl_allocators; *a && fuzz_target_count + 3 <= FUZZ_MAX_TARGETS; a++) {
         fuzz_targets[fuzz_target_count++] = (fuzz_target){*a, 0, 0, 0, 0};
         fuzz_targets[fuzz_target_count++] = (fuzz_target){hl_debug_wrap(*a), 1, 0, 0, 0};
+        fuzz_targets[fuzz_target_count++] = (fuzz_target){hl_cache_wrap(*a), 0, 0, 0, 0};
     }
     const char *want = getenv("HEAPLAB_FUZZ_ALLOCATOR");
     if (want && *want) {
