@@ -142,13 +142,19 @@ static size_t weight_of(size_t usable) {
 }
 
 /* The inner heap, under the lock, counting inner_bytes. */
+/* The size from the block's header (peek: no call through the no-op lock),
+ * for the counts of blocks taken and given back under the lock. */
+static size_t inner_usable(const cache_heap *h, const void *p) {
+    int merges;
+    return block_peek(h, p, &merges);
+}
 static void *inner_counted(cache_heap *h, void *p) {
-    if (p) h->inner_bytes += weight_of(h->inner->usable_size(h->inner_heap, p));
+    if (p) h->inner_bytes += weight_of(inner_usable(h, p));
     return p;
 }
 static void *inner_malloc(cache_heap *h, size_t n) { return inner_counted(h, h->inner->malloc(h->inner_heap, n)); }
 static void inner_free(cache_heap *h, void *p) {
-    h->inner_bytes -= weight_of(h->inner->usable_size(h->inner_heap, p));
+    h->inner_bytes -= weight_of(inner_usable(h, p));
     h->inner->free(h->inner_heap, p);
 }
 
