@@ -505,7 +505,7 @@ static void *cache_realloc(void *heap, void *p, size_t n) {
     if (!p) return cache_malloc(heap, n);
     int merges;
     size_t have = block_peek(h, p, &merges);
-    if (have <= HL_CACHE_MAX_BYTES && n <= HL_CACHE_MAX_BYTES) {
+    if (have && have <= HL_CACHE_MAX_BYTES && n <= HL_CACHE_MAX_BYTES) { /* 0: not a live block (liballoc checks): the design says so */
         if (n <= have && n >= have / 2) return p;
         void *q = cache_malloc(heap, n);
         if (!q) return NULL; /* the old block stays */
