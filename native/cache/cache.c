@@ -141,9 +141,8 @@ static size_t weight_of(size_t usable) {
     return c >= 0 ? class_size((unsigned)c) : usable;
 }
 
-/* The inner heap, under the lock, counting inner_bytes. */
-/* The size from the block's header (peek: no call through the no-op lock),
- * for the counts of blocks taken and given back under the lock. */
+/* The inner heap, under the lock, counting inner_bytes. A block's size comes
+ * from its header (peek: no call through the no-op lock). */
 static size_t inner_usable(const cache_heap *h, const void *p) {
     int merges;
     return block_peek(h, p, &merges);
@@ -177,8 +176,8 @@ static size_t thread_bound(const cache_heap *h, const cache_thread *t) { return 
 
 static uint64_t next_heap_id = 1;
 
-/* The calling thread's state for the last heap it used: one compare on the hot path. */
-/* One thread-local record, so that the hot path computes one TLS address. */
+/* The calling thread's state for the last heap it used: one compare on the hot
+ * path, in one thread-local record (one TLS address). */
 typedef struct cache_tls {
     uint64_t heap_id;       /* the heap `thread` belongs to; 0: none */
     cache_thread *thread;
@@ -209,7 +208,6 @@ static void *bin_pop(cache_thread *t, unsigned c) {
 static void bin_flush_locked(cache_heap *h, cache_thread *t, unsigned c, uint32_t n) {
     while (n-- && t->bins[c].head) inner_free(h, bin_pop(t, c));
 }
-
 
 /* The pending blocks go to the design (the caller holds the lock). */
 static void pending_flush_locked(cache_heap *h, cache_thread *t) {
@@ -407,8 +405,7 @@ static __attribute__((noinline)) void cache_free_slow(cache_heap *h, void *p, si
     }
     if (!t || c < 0) {
         heap_lock(h);
-        h->inner_bytes -= weight_of(usable);
-        h->inner->free(h->inner_heap, p);
+        inner_free(h, p);
         heap_unlock(h);
         if (!t) return;
     } else if (merges) {
@@ -514,9 +511,8 @@ static void *cache_realloc(void *heap, void *p, size_t n) {
         return q;
     }
     heap_lock(h);
-    size_t before = h->inner->usable_size(h->inner_heap, p);
     void *q = h->inner->realloc(h->inner_heap, p, n);   /* never frees: realloc(p, 0) shrinks */
-    if (q) h->inner_bytes = h->inner_bytes - weight_of(before) + weight_of(h->inner->usable_size(h->inner_heap, q));
+    if (q) h->inner_bytes = h->inner_bytes - weight_of(have) + weight_of(inner_usable(h, q));
     heap_unlock(h);
     return q;
 }
