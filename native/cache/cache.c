@@ -5,8 +5,10 @@
 #include "cache.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "../layer.h"
 
@@ -80,7 +82,67 @@ static void class_tables_init(void) {
     }
 }
 
-/* ---- heap and thread state ----------------------------------------------------- */
+/* ---- the page map: which arena a page belongs to ------------------------------- */
+
+/* One byte per 4 KiB page that an arena's design took from the page source: the
+ * arena's index + 1 (0: no arena's). A static top level with one entry per 4 GiB
+ * region of the 48-bit address space, and a 1 MiB leaf per region, mapped the
+ * first time the region holds an arena's page (untouched, its pages cost
+ * nothing). Shared by every cache heap of the process: a page belongs to one
+ * heap at a time. Written by the arena that takes or gives back the run, read
+ * without a lock: a block being freed is live, so the bytes of its pages cannot
+ * change under the reader. A kernel would keep this in its page descriptors
+ * (as a slab allocator finds an object's cache from its struct page). */
+enum {
+    MAP_ADDR_BITS = 48,
+    MAP_PAGE_SHIFT = 12,
+    MAP_REGION_SHIFT = 32,
+    MAP_REGIONS = 1 << (MAP_ADDR_BITS - MAP_REGION_SHIFT),
+    MAP_LEAF_BYTES = 1 << (MAP_REGION_SHIFT - MAP_PAGE_SHIFT),
+};
+_Static_assert(HL_CACHE_ARENAS >= 1 && HL_CACHE_ARENAS < 255, "an arena's index + 1 fits a byte of the page map");
+
+static _Atomic(uint8_t *) page_map[MAP_REGIONS];
+
+static uint8_t *page_map_leaf(uintptr_t addr, int create) {
+    _Atomic(uint8_t *) *slot = &page_map[addr >> MAP_REGION_SHIFT];
+    uint8_t *leaf = atomic_load_explicit(slot, memory_order_acquire);
+    if (leaf || !create) return leaf;
+    void *m = mmap(NULL, MAP_LEAF_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (m == MAP_FAILED) return NULL;
+    uint8_t *expected = NULL;
+    if (!atomic_compare_exchange_strong(slot, &expected, (uint8_t *)m)) { /* another arena was first */
+        munmap(m, MAP_LEAF_BYTES);
+        return expected;
+    }
+    return m;
+}
+
+/* Marks the pages of [start, start + bytes) as arena `value` (0: none); -1 if
+ * a leaf could not be mapped (only when marking). */
+static int page_map_set(const void *start, size_t bytes, uint8_t value) {
+    uintptr_t a = (uintptr_t)start, end = a + bytes;
+    if (end < a || (end - 1) >> MAP_ADDR_BITS) return -1;
+    uintptr_t page = a >> MAP_PAGE_SHIFT, last = (end + ((uintptr_t)1 << MAP_PAGE_SHIFT) - 1) >> MAP_PAGE_SHIFT;
+    while (page < last) {
+        uintptr_t region_end = ((page >> (MAP_REGION_SHIFT - MAP_PAGE_SHIFT)) + 1) << (MAP_REGION_SHIFT - MAP_PAGE_SHIFT);
+        uintptr_t stop = last < region_end ? last : region_end;
+        uint8_t *leaf = page_map_leaf(page << MAP_PAGE_SHIFT, value != 0);
+        if (leaf) memset(leaf + (page & (MAP_LEAF_BYTES - 1)), value, stop - page);
+        else if (value) return -1;
+        page = stop;
+    }
+    return 0;
+}
+
+static unsigned page_map_get(const void *p) {
+    uintptr_t a = (uintptr_t)p;
+    if (a >> MAP_ADDR_BITS) return 0;
+    const uint8_t *leaf = atomic_load_explicit(&page_map[a >> MAP_REGION_SHIFT], memory_order_acquire);
+    return leaf ? leaf[(a >> MAP_PAGE_SHIFT) & (MAP_LEAF_BYTES - 1)] : 0;
+}
+
+/* ---- heap, arena and thread state ----------------------------------------------- */
 
 typedef struct cache_bin {
     void *head;      /* LIFO through each block's first word */
@@ -89,8 +151,21 @@ typedef struct cache_bin {
 
 typedef struct cache_heap cache_heap;
 
+/* One instance of the design, with its own lock: threads are spread over the
+ * arenas, so two threads that refill and flush at once rarely meet at a lock
+ * (one heap behind the bins made the churn harness's 2T/1T 1.36-1.52). */
+typedef struct cache_arena {
+    hl_spinlock lock;
+    void *inner_heap;        /* made when a thread is first given this arena */
+    cache_heap *heap;
+    uint8_t tag;             /* its index + 1, as the page map holds it */
+    unsigned threads;        /* live threads given this arena (under the heap lock) */
+    hl_hooks hooks;          /* what the design sees: the arena's page hooks, no-op locks */
+} cache_arena;
+
 typedef struct cache_thread {
     cache_heap *heap;
+    cache_arena *arena;                 /* where its refills come from */
     struct cache_thread *next, *prev;   /* the heap's threads, under the lock */
     size_t bytes;                       /* weight of the blocks in bins and pending */
     size_t hits, misses, flushes, double_frees;
@@ -105,32 +180,106 @@ struct cache_heap {
     uint64_t id;                 /* unique per heap: the _Thread_local fast path's tag */
     uintptr_t key;               /* in a cached block's second word (double-free check) */
     const hl_allocator *inner;
-    void *inner_heap;
     size_t (*peek)(void *heap, const void *ptr, int *merges); /* the inner's, or NULL */
-    hl_hooks hooks;              /* the caller's: its lock is the heap's lock */
+    hl_hooks hooks;              /* the caller's: its lock guards the page source and the thread list */
     size_t pages;
     pthread_key_t thread_key;
     cache_thread *threads;
     size_t exited_hits, exited_misses, exited_flushes, exited_double_frees;
-    /* Usable bytes of the inner heap's blocks that this layer took and has not
+    cache_arena arenas[HL_CACHE_ARENAS];
+    /* Usable bytes of the inner heaps' blocks that this layer took and has not
      * given back (the program's and every thread's bins; not the threads'
-     * own states, so that a program holding nothing has a bound of 0): written under the
-     * lock, read without it on each cached free. Its own line: the fields
-     * above are read on every hot call. */
+     * own states, so that a program holding nothing has a bound of 0): changed
+     * atomically under the arenas' locks, read on each cached free. Its own
+     * line: the fields above are read on every hot call. */
     _Alignas(64) size_t inner_bytes;
 };
 
 static void heap_lock(cache_heap *h) { h->hooks.lock(h->hooks.ctx); }
 static void heap_unlock(cache_heap *h) { h->hooks.unlock(h->hooks.ctx); }
+static void arena_lock(cache_arena *a) { hl_spin_lock(&a->lock); }
+static void arena_unlock(cache_arena *a) { hl_spin_unlock(&a->lock); }
 static void no_lock(void *ctx) { (void)ctx; }
+
+/* The arena a block of this heap belongs to (the first one for a pointer the
+ * map does not know: its design is the one to refuse it). */
+static cache_arena *arena_of(cache_heap *h, const void *p) {
+    unsigned tag = page_map_get(p);
+    cache_arena *a = &h->arenas[tag - 1 < HL_CACHE_ARENAS ? tag - 1 : 0];
+    return __atomic_load_n(&a->inner_heap, __ATOMIC_ACQUIRE) ? a : &h->arenas[0];
+}
+
+/* The arena's page hooks: the caller's, under the caller's lock (the page
+ * source is shared by every arena), marking the page map. */
+static void *arena_alloc_page(void *ctx, size_t pages) {
+    cache_arena *a = ctx;
+    cache_heap *h = a->heap;
+    heap_lock(h);
+    void *p = h->hooks.alloc_page(h->hooks.ctx, pages);
+    heap_unlock(h);
+    if (p && page_map_set(p, pages * h->hooks.page_size, a->tag)) {
+        page_map_set(p, pages * h->hooks.page_size, 0);
+        heap_lock(h);
+        h->hooks.free_page(h->hooks.ctx, p, pages);
+        heap_unlock(h);
+        return NULL;
+    }
+    return p;
+}
+static void arena_free_page(void *ctx, void *start, size_t pages) {
+    cache_arena *a = ctx;
+    cache_heap *h = a->heap;
+    page_map_set(start, pages * h->hooks.page_size, 0);
+    heap_lock(h);
+    h->hooks.free_page(h->hooks.ctx, start, pages);
+    heap_unlock(h);
+}
+/* A run that moved is unmarked where it was and marked where it is now; one
+ * that grew or shrank in place changes only its tail (marked after the resize:
+ * before it, those pages may be another run's). Only a block on pages of its
+ * own is resized, and it is found by its first page: a tail the map could not
+ * mark (its 1 MiB leaf for a new 4 GiB region refused) is harmless, but a
+ * moved run left unmarked would send its block to the first arena. That takes
+ * a refused 1 MiB mapping just after a remap succeeded: not covered. */
+static void *arena_resize_page(void *ctx, void *start, size_t old_pages, size_t new_pages) {
+    cache_arena *a = ctx;
+    cache_heap *h = a->heap;
+    size_t ps = h->hooks.page_size;
+    heap_lock(h);
+    char *p = h->hooks.resize_page(h->hooks.ctx, start, old_pages, new_pages);
+    heap_unlock(h);
+    if (!p) return NULL;
+    if (p == (char *)start) {
+        if (new_pages < old_pages) page_map_set(p + new_pages * ps, (old_pages - new_pages) * ps, 0);
+        else page_map_set(p + old_pages * ps, (new_pages - old_pages) * ps, a->tag);
+        return p;
+    }
+    page_map_set(start, old_pages * ps, 0);
+    page_map_set(p, new_pages * ps, a->tag);
+    return p;
+}
+
+static void arena_prefault_page(void *ctx, void *start, size_t pages) {
+    cache_arena *a = ctx;
+    cache_heap *h = a->heap;
+    heap_lock(h);
+    h->hooks.prefault_page(h->hooks.ctx, start, pages);
+    heap_unlock(h);
+}
+
+/* Makes arena a's design (under its lock); 0 if it cannot be made. */
+static int arena_open_locked(cache_arena *a) {
+    if (!a->inner_heap) __atomic_store_n(&a->inner_heap, a->heap->inner->create(&a->hooks), __ATOMIC_RELEASE);
+    return a->inner_heap != NULL;
+}
 
 /* A live block's usable size from its own header, and whether the design would
  * merge it with a free predecessor if it were freed now (the inner's peek; a
  * design without one is asked for the size only, under its no-op lock). */
-static size_t block_peek(const cache_heap *h, const void *p, int *merges) {
-    if (h->peek) return h->peek(h->inner_heap, p, merges);
+static size_t block_peek(const cache_heap *h, const cache_arena *a, const void *p, int *merges) {
+    if (h->peek) return h->peek(a->inner_heap, p, merges);
     *merges = 0;
-    return h->inner->usable_size(h->inner_heap, p);
+    return h->inner->usable_size(a->inner_heap, p);
 }
 
 /* A block's weight in inner_bytes: its class's size if it can be cached (what
@@ -141,20 +290,39 @@ static size_t weight_of(size_t usable) {
     return c >= 0 ? class_size((unsigned)c) : usable;
 }
 
-/* The inner heap, under the lock, counting inner_bytes. A block's size comes
- * from its header (peek: no call through the no-op lock). */
-static size_t inner_usable(const cache_heap *h, const void *p) {
+/* An arena's design, under the arena's lock, counting inner_bytes. A block's
+ * size comes from its header (peek: no call through the no-op lock). */
+static size_t inner_usable(const cache_heap *h, const cache_arena *a, const void *p) {
     int merges;
-    return block_peek(h, p, &merges);
+    return block_peek(h, a, p, &merges);
 }
-static void *inner_counted(cache_heap *h, void *p) {
-    if (p) h->inner_bytes += weight_of(inner_usable(h, p));
+static void *inner_counted(cache_heap *h, cache_arena *a, void *p) {
+    if (p) __atomic_fetch_add(&h->inner_bytes, weight_of(inner_usable(h, a, p)), __ATOMIC_RELAXED);
     return p;
 }
-static void *inner_malloc(cache_heap *h, size_t n) { return inner_counted(h, h->inner->malloc(h->inner_heap, n)); }
-static void inner_free(cache_heap *h, void *p) {
-    h->inner_bytes -= weight_of(inner_usable(h, p));
-    h->inner->free(h->inner_heap, p);
+static void *inner_malloc(cache_heap *h, cache_arena *a, size_t n) {
+    return inner_counted(h, a, h->inner->malloc(a->inner_heap, n));
+}
+static void inner_free(cache_heap *h, cache_arena *a, void *p) {
+    __atomic_fetch_sub(&h->inner_bytes, weight_of(inner_usable(h, a, p)), __ATOMIC_RELAXED);
+    h->inner->free(a->inner_heap, p);
+}
+
+/* Gives blocks back to the arenas they came from, holding one arena's lock
+ * across a run of blocks from it (a thread's blocks are mostly its own arena's). */
+typedef struct giver { cache_heap *h; cache_arena *held; } giver;
+static void give_back(giver *g, void *p) {
+    cache_arena *a = arena_of(g->h, p);
+    if (a != g->held) {
+        if (g->held) arena_unlock(g->held);
+        arena_lock(a);
+        g->held = a;
+    }
+    inner_free(g->h, a, p);
+}
+static void give_done(giver *g) {
+    if (g->held) arena_unlock(g->held);
+    g->held = NULL;
 }
 
 /* What one thread may keep in its bins: HL_CACHE_THREAD_BYTES, but never more
@@ -204,17 +372,17 @@ static void *bin_pop(cache_thread *t, unsigned c) {
     return p;
 }
 
-/* Gives `n` blocks of bin c back to the heap (the caller holds the lock). */
-static void bin_flush_locked(cache_heap *h, cache_thread *t, unsigned c, uint32_t n) {
-    while (n-- && t->bins[c].head) inner_free(h, bin_pop(t, c));
+/* Gives `n` blocks of bin c back to their arenas. */
+static void bin_flush(giver *g, cache_thread *t, unsigned c, uint32_t n) {
+    while (n-- && t->bins[c].head) give_back(g, bin_pop(t, c));
 }
 
-/* The pending blocks go to the design (the caller holds the lock). */
-static void pending_flush_locked(cache_heap *h, cache_thread *t) {
+/* The pending blocks go to their designs. */
+static void pending_flush(giver *g, cache_thread *t) {
     for (void *p = t->pending, *next; p; p = next) {
         next = ((void **)p)[0];
         ((uintptr_t *)p)[1] = 0;
-        inner_free(h, p);
+        give_back(g, p);
     }
     t->pending = NULL;
     t->pending_count = 0;
@@ -222,17 +390,19 @@ static void pending_flush_locked(cache_heap *h, cache_thread *t) {
     t->pending_bytes = 0;
 }
 
-static void thread_flush_all_locked(cache_heap *h, cache_thread *t) {
-    pending_flush_locked(h, t);
-    for (unsigned c = 0; c < HL_CACHE_CLASSES; c++) bin_flush_locked(h, t, c, UINT32_MAX);
+static void thread_flush_all(cache_heap *h, cache_thread *t) {
+    giver g = {h, NULL};
+    pending_flush(&g, t);
+    for (unsigned c = 0; c < HL_CACHE_CLASSES; c++) bin_flush(&g, t, c, UINT32_MAX);
+    give_done(&g);
 }
 
 /* The thread key's destructor: the exiting thread's bins go back to the heap. */
 static void thread_exit(void *arg) {
     cache_thread *t = arg;
     cache_heap *h = t->heap;
+    thread_flush_all(h, t);
     heap_lock(h);
-    thread_flush_all_locked(h, t);
     if (t->prev) t->prev->next = t->next;
     else h->threads = t->next;
     if (t->next) t->next->prev = t->prev;
@@ -240,12 +410,63 @@ static void thread_exit(void *arg) {
     h->exited_misses += t->misses;
     h->exited_flushes += t->flushes;
     h->exited_double_frees += t->double_frees;
-    h->inner->free(h->inner_heap, t);
+    t->arena->threads--;
     heap_unlock(h);
+    cache_arena *a = arena_of(h, t);
+    arena_lock(a);
+    h->inner->free(a->inner_heap, t);
+    arena_unlock(a);
     if (tls.thread == t) {
         tls.thread = NULL;
         tls.heap_id = 0;
     }
+}
+
+/* The arena a new thread is given: the one with the fewest live threads (the
+ * first, for the first thread: a program with one thread has one design). */
+static cache_arena *arena_for_new_thread(cache_heap *h) {
+    heap_lock(h);
+    cache_arena *best = &h->arenas[0];
+    for (unsigned i = 1; i < HL_CACHE_ARENAS; i++)
+        if (h->arenas[i].threads < best->threads) best = &h->arenas[i];
+    best->threads++;
+    heap_unlock(h);
+    return best;
+}
+
+/* Makes the calling thread's state, in its arena (NULL if it cannot be made). */
+static cache_thread *thread_state_make(cache_heap *h) {
+    cache_arena *a = arena_for_new_thread(h);
+    arena_lock(a);
+    cache_thread *t = arena_open_locked(a) ? h->inner->malloc(a->inner_heap, sizeof *t) : NULL; /* not in inner_bytes: not the program's */
+    arena_unlock(a);
+    if (!t) {
+        heap_lock(h);
+        a->threads--;
+        heap_unlock(h);
+        return NULL;
+    }
+    memset(t, 0, sizeof *t);
+    t->heap = h;
+    t->arena = a;
+    heap_lock(h);
+    t->next = h->threads;
+    if (h->threads) h->threads->prev = t;
+    h->threads = t;
+    heap_unlock(h);
+    if (pthread_setspecific(h->thread_key, t) != 0) {
+        heap_lock(h);
+        if (t->next) t->next->prev = t->prev;
+        if (t->prev) t->prev->next = t->next;
+        else h->threads = t->next;
+        a->threads--;
+        heap_unlock(h);
+        arena_lock(a);
+        h->inner->free(a->inner_heap, t);
+        arena_unlock(a);
+        return NULL;
+    }
+    return t;
 }
 
 /* The calling thread's state, made on first use; NULL while it is being made
@@ -256,30 +477,19 @@ static cache_thread *thread_state(cache_heap *h) {
     if (!t) {
         if (tls.busy) return NULL;
         tls.busy = 1;
-        heap_lock(h);
-        t = h->inner->malloc(h->inner_heap, sizeof *t);   /* not in inner_bytes: not the program's */
-        if (t) {
-            memset(t, 0, sizeof *t);
-            t->heap = h;
-            t->next = h->threads;
-            if (h->threads) h->threads->prev = t;
-            h->threads = t;
-        }
-        heap_unlock(h);
-        if (t && pthread_setspecific(h->thread_key, t) != 0) {
-            heap_lock(h);
-            h->threads = t->next;
-            if (t->next) t->next->prev = NULL;
-            h->inner->free(h->inner_heap, t);
-            heap_unlock(h);
-            t = NULL;
-        }
+        t = thread_state_make(h);
         tls.busy = 0;
         if (!t) return NULL;
     }
     tls.heap_id = h->id;
     tls.thread = t;
     return t;
+}
+
+/* The arena for a call that is not a refill: the thread's, or the first. */
+static cache_arena *arena_here(cache_heap *h) {
+    cache_thread *t = thread_state(h);
+    return t ? t->arena : &h->arenas[0];
 }
 
 /* ---- the operations ---------------------------------------------------------------- */
@@ -296,12 +506,22 @@ static void *cache_create(const hl_allocator *inner, const hl_hooks *hooks) {
     h->pages = pages;
     h->inner = inner;
     h->peek = inner->peek;
-    hl_hooks inner_hooks = *hooks;
-    inner_hooks.lock = no_lock; /* this layer holds the real lock around every call */
-    inner_hooks.unlock = no_lock;
-    h->inner_heap = inner->create(&inner_hooks);
-    if (!h->inner_heap || pthread_key_create(&h->thread_key, thread_exit) != 0) {
-        if (h->inner_heap) inner->destroy(h->inner_heap);
+    for (unsigned i = 0; i < HL_CACHE_ARENAS; i++) {
+        cache_arena *a = &h->arenas[i];
+        a->heap = h;
+        a->tag = (uint8_t)(i + 1);
+        a->hooks = *hooks;
+        a->hooks.ctx = a;
+        a->hooks.alloc_page = arena_alloc_page;
+        a->hooks.free_page = arena_free_page;
+        a->hooks.resize_page = hooks->resize_page ? arena_resize_page : NULL;
+        a->hooks.prefault_page = hooks->prefault_page ? arena_prefault_page : NULL;
+        a->hooks.lock = no_lock; /* this layer holds the arena's lock around every call */
+        a->hooks.unlock = no_lock;
+    }
+    /* the first arena now: a thread without state (or whose arena cannot be made) uses it */
+    if (!arena_open_locked(&h->arenas[0]) || pthread_key_create(&h->thread_key, thread_exit) != 0) {
+        if (h->arenas[0].inner_heap) inner->destroy(h->arenas[0].inner_heap);
         hooks->free_page(hooks->ctx, h, pages);
         return NULL;
     }
@@ -321,25 +541,30 @@ static void cache_destroy(void *heap) {
         tls.thread = NULL;
     }
     h->magic = 0;
-    heap_lock(h);
-    h->inner->destroy(h->inner_heap); /* the thread states were its blocks */
-    heap_unlock(h);
+    for (unsigned i = 0; i < HL_CACHE_ARENAS; i++) { /* the thread states were their blocks */
+        cache_arena *a = &h->arenas[i];
+        if (!a->inner_heap) continue;
+        arena_lock(a);
+        h->inner->destroy(a->inner_heap);
+        a->inner_heap = NULL;
+        arena_unlock(a);
+    }
     hooks.free_page(hooks.ctx, h, pages);
 }
 
-static void *locked_malloc(cache_heap *h, size_t n) {
-    heap_lock(h);
-    void *p = inner_malloc(h, n);
-    heap_unlock(h);
+static void *locked_malloc(cache_heap *h, cache_arena *a, size_t n) {
+    arena_lock(a);
+    void *p = inner_malloc(h, a, n);
+    arena_unlock(a);
     return p;
 }
 
 /* A malloc the hot path could not serve: a large request, a thread without
  * state for this heap yet, or an empty bin. */
 static __attribute__((noinline)) void *cache_malloc_slow(cache_heap *h, size_t n) {
-    if (n > HL_CACHE_MAX_BYTES) return locked_malloc(h, n);
     cache_thread *t = thread_state(h);
-    if (!t) return locked_malloc(h, n);
+    if (!t) return locked_malloc(h, &h->arenas[0], n);
+    if (n > HL_CACHE_MAX_BYTES) return locked_malloc(h, t->arena, n);
     unsigned c = class_of(n);
     if (t->bins[c].head) {
         t->hits++;
@@ -352,13 +577,14 @@ static __attribute__((noinline)) void *cache_malloc_slow(cache_heap *h, size_t n
     size_t bound = thread_bound(h, t);
     size_t room = bound > t->bytes ? (bound - t->bytes) / size : 0;
     if (room < want) want = room ? (uint32_t)room : 1;
-    heap_lock(h);
+    cache_arena *a = t->arena;
+    arena_lock(a);
     for (uint32_t i = 0; i < want; i++) {
-        void *p = inner_malloc(h, size);
+        void *p = inner_malloc(h, a, size);
         if (!p) break;
         bin_push(h, t, c, p);
     }
-    heap_unlock(h);
+    arena_unlock(a);
     t->misses++;
     return t->bins[c].head ? bin_pop(t, c) : NULL;
 }
@@ -390,7 +616,7 @@ static void *cache_malloc(void *heap, size_t n) {
  * through the bins (a memalign leaves such a piece, the gap before the aligned
  * block; on `space`, 2% aligned, the designs' mapped bytes crept from 1.2 to
  * 1.55 times the live bytes over the run; given back, they stay at 1.17). */
-static __attribute__((noinline)) void cache_free_slow(cache_heap *h, void *p, size_t usable, int merges) {
+static __attribute__((noinline)) void cache_free_slow(cache_heap *h, cache_arena *owner, void *p, size_t usable, int merges) {
     int c = usable <= HL_CACHE_MAX_BYTES ? class_floor(usable) : -1;
     cache_thread *t = thread_state(h); /* for a large block too: its free can bring the bound down */
     if (t && c >= 0 && ((uintptr_t *)p)[1] == h->key) { /* maybe a second free: look before trusting */
@@ -403,10 +629,11 @@ static __attribute__((noinline)) void cache_free_slow(cache_heap *h, void *p, si
             }
         }
     }
+    giver g = {h, NULL};
     if (!t || c < 0) {
-        heap_lock(h);
-        inner_free(h, p);
-        heap_unlock(h);
+        arena_lock(owner);
+        inner_free(h, owner, p);
+        arena_unlock(owner);
         if (!t) return;
     } else if (merges) {
         /* back to the design, HL_CACHE_PENDING at a time under one lock (one
@@ -418,29 +645,25 @@ static __attribute__((noinline)) void cache_free_slow(cache_heap *h, void *p, si
         t->pending_bytes += weight_of(usable);
         t->bytes += weight_of(usable);
         if (++t->pending_count >= HL_CACHE_PENDING) {
-            heap_lock(h);
-            pending_flush_locked(h, t);
-            heap_unlock(h);
+            pending_flush(&g, t);
+            give_done(&g);
             t->flushes++;
         }
     } else {
         bin_push(h, t, (unsigned)c, p);
         if (t->bins[c].count > class_capacity((unsigned)c)) { /* this bin is full: half goes back */
-            heap_lock(h);
-            bin_flush_locked(h, t, (unsigned)c, t->bins[c].count / 2);
-            heap_unlock(h);
+            bin_flush(&g, t, (unsigned)c, t->bins[c].count / 2);
+            give_done(&g);
             t->flushes++;
         }
     }
     if (t->bytes > thread_bound(h, t)) {
         /* the thread holds too much: the largest classes go back first, down to
          * half the bound, so the next flush is half a bound of frees away */
-        heap_lock(h);
         size_t keep = thread_bound(h, t) / 2;
-        pending_flush_locked(h, t);
-        for (unsigned k = HL_CACHE_CLASSES; k-- > 0 && t->bytes > keep;)
-            bin_flush_locked(h, t, k, t->bins[k].count);
-        heap_unlock(h);
+        pending_flush(&g, t);
+        for (unsigned k = HL_CACHE_CLASSES; k-- > 0 && t->bytes > keep;) bin_flush(&g, t, k, t->bins[k].count);
+        give_done(&g);
         t->flushes++;
     }
 }
@@ -453,7 +676,8 @@ static void cache_free(void *heap, void *p) {
     if (!p) return;
     /* the block's own header only: a live block's size is not changed by others */
     int merges;
-    size_t usable = block_peek(h, p, &merges);
+    cache_arena *owner = arena_of(h, p);
+    size_t usable = block_peek(h, owner, p, &merges);
     if (HL_CACHE_LIKELY(!merges && usable - 16 < HL_CACHE_MAX_BYTES - 16 && tls.heap_id == h->id)) {
         cache_thread *t = tls.thread;
         unsigned c = class_floor_of(usable);
@@ -463,7 +687,7 @@ static void cache_free(void *heap, void *p) {
             return;
         }
     }
-    cache_free_slow(h, p, usable, merges);
+    cache_free_slow(h, owner, p, usable, merges);
 }
 
 static void *cache_calloc(void *heap, size_t count, size_t size) {
@@ -471,9 +695,10 @@ static void *cache_calloc(void *heap, size_t count, size_t size) {
     if (size && count > SIZE_MAX / size) return NULL;
     size_t n = count * size;
     if (n > HL_CACHE_MAX_BYTES) {
-        heap_lock(h);
-        void *p = inner_counted(h, h->inner->calloc(h->inner_heap, count, size));
-        heap_unlock(h);
+        cache_arena *a = arena_here(h);
+        arena_lock(a);
+        void *p = inner_counted(h, a, h->inner->calloc(a->inner_heap, count, size));
+        arena_unlock(a);
         return p;
     }
     void *p = cache_malloc(heap, n);
@@ -483,9 +708,10 @@ static void *cache_calloc(void *heap, size_t count, size_t size) {
 
 static void *cache_memalign(void *heap, size_t align, size_t n) {
     cache_heap *h = heap;
-    heap_lock(h);
-    void *p = inner_counted(h, h->inner->memalign(h->inner_heap, align, n));
-    heap_unlock(h);
+    cache_arena *a = arena_here(h);
+    arena_lock(a);
+    void *p = inner_counted(h, a, h->inner->memalign(a->inner_heap, align, n));
+    arena_unlock(a);
     return p;
 }
 
@@ -496,12 +722,14 @@ static void *cache_memalign(void *heap, size_t align, size_t n) {
  * that then circulates through the bins and never reaches the design again, so
  * that piece never merges: on the `space` workload (5% realloc) the designs'
  * free bytes grew from 15 to 42 MB over the run, their mapped bytes from 1.2 to
- * 1.7 times the live bytes. Larger blocks go to the design, which can remap. */
+ * 1.7 times the live bytes. Larger blocks go to their arena's design, which can
+ * remap. */
 static void *cache_realloc(void *heap, void *p, size_t n) {
     cache_heap *h = heap;
     if (!p) return cache_malloc(heap, n);
     int merges;
-    size_t have = block_peek(h, p, &merges);
+    cache_arena *a = arena_of(h, p);
+    size_t have = block_peek(h, a, p, &merges);
     if (have && have <= HL_CACHE_MAX_BYTES && n <= HL_CACHE_MAX_BYTES) { /* 0: not a live block (liballoc checks): the design says so */
         if (n <= have && n >= have / 2) return p;
         void *q = cache_malloc(heap, n);
@@ -510,65 +738,89 @@ static void *cache_realloc(void *heap, void *p, size_t n) {
         cache_free(heap, p);
         return q;
     }
-    heap_lock(h);
-    void *q = h->inner->realloc(h->inner_heap, p, n);   /* never frees: realloc(p, 0) shrinks */
-    if (q) h->inner_bytes = h->inner_bytes - weight_of(have) + weight_of(inner_usable(h, q));
-    heap_unlock(h);
+    arena_lock(a);
+    void *q = h->inner->realloc(a->inner_heap, p, n);   /* never frees: realloc(p, 0) shrinks */
+    if (q) {
+        __atomic_fetch_sub(&h->inner_bytes, weight_of(have), __ATOMIC_RELAXED);
+        __atomic_fetch_add(&h->inner_bytes, weight_of(inner_usable(h, a, q)), __ATOMIC_RELAXED);
+    }
+    arena_unlock(a);
     return q;
 }
 
 static size_t cache_usable_size(void *heap, const void *p) {
     cache_heap *h = heap;
-    heap_lock(h);
-    size_t n = p ? h->inner->usable_size(h->inner_heap, p) : 0;
-    heap_unlock(h);
+    if (!p) return 0;
+    cache_arena *a = arena_of(h, p);
+    arena_lock(a);
+    size_t n = h->inner->usable_size(a->inner_heap, p);
+    arena_unlock(a);
     return n;
 }
 
-/* The design's checker, and this layer's own invariants over the calling
- * thread's bins (other threads change theirs without the lock): each cached
- * block is one the design holds as live, of its class, with the key in place. */
+/* Every arena's checker, and this layer's own invariants over the calling
+ * thread's bins (other threads change theirs without a lock): each cached
+ * block is one its arena's design holds as live, of its class, with the key
+ * in place, on pages the map gives to an arena. */
 static size_t cache_check(void *heap) {
     cache_heap *h = heap;
-    cache_thread *mine = tls.heap_id == h->id ? tls.thread : pthread_getspecific(h->thread_key);
-    heap_lock(h);
-    size_t bad = h->inner->check(h->inner_heap);
-    for (cache_thread *t = mine; t; t = NULL) {
-        size_t bytes = 0;
-        for (unsigned c = 0; c < HL_CACHE_CLASSES; c++) {
-            uint32_t n = 0;
-            for (void *q = t->bins[c].head; q && n <= t->bins[c].count; q = ((void **)q)[0], n++) {
-                if (h->inner->usable_size(h->inner_heap, q) < class_size(c)) bad++;
-                if (((uintptr_t *)q)[1] != h->key) bad++;
-            }
-            if (n != t->bins[c].count) bad++;
-            bytes += (size_t)n * class_size(c);
-        }
-        if (bytes + t->pending_bytes != t->bytes) bad++;
-        uint32_t n = 0;
-        for (void *q = t->pending; q && n <= t->pending_count; q = ((void **)q)[0], n++)
-            if (((uintptr_t *)q)[1] != h->key) bad++;
-        if (n != t->pending_count) bad++;
+    size_t bad = 0;
+    for (unsigned i = 0; i < HL_CACHE_ARENAS; i++) {
+        cache_arena *a = &h->arenas[i];
+        arena_lock(a);
+        if (a->inner_heap) bad += h->inner->check(a->inner_heap);
+        arena_unlock(a);
     }
-    heap_unlock(h);
+    cache_thread *t = tls.heap_id == h->id ? tls.thread : pthread_getspecific(h->thread_key);
+    if (!t) return bad;
+    size_t bytes = 0;
+    for (unsigned c = 0; c < HL_CACHE_CLASSES; c++) {
+        uint32_t n = 0;
+        for (void *q = t->bins[c].head; q && n <= t->bins[c].count; q = ((void **)q)[0], n++) {
+            if (page_map_get(q) == 0) bad++;
+            cache_arena *a = arena_of(h, q);
+            arena_lock(a);
+            if (h->inner->usable_size(a->inner_heap, q) < class_size(c)) bad++;
+            arena_unlock(a);
+            if (((uintptr_t *)q)[1] != h->key) bad++;
+        }
+        if (n != t->bins[c].count) bad++;
+        bytes += (size_t)n * class_size(c);
+    }
+    if (bytes + t->pending_bytes != t->bytes) bad++;
+    uint32_t n = 0;
+    for (void *q = t->pending; q && n <= t->pending_count; q = ((void **)q)[0], n++)
+        if (((uintptr_t *)q)[1] != h->key || page_map_get(q) == 0) bad++;
+    if (n != t->pending_count) bad++;
     return bad;
 }
 
-/* The design's walk, under the heap's lock: a block in a thread's bin is used to the design. */
+/* Every arena's walk in turn, under its lock, with region numbers that go on
+ * from one arena to the next (each design numbers its own from 0). A block in a
+ * thread's bin is used to the design. */
+typedef struct arena_walk { hl_walker walker; void *user; unsigned base, next; } arena_walk;
+static void arena_walk_piece(void *start, size_t size, void *payload, size_t usable, int state, unsigned region, void *user) {
+    arena_walk *w = user;
+    if (w->base + region + 1 > w->next) w->next = w->base + region + 1;
+    w->walker(start, size, payload, usable, state, w->base + region, w->user);
+}
 static void cache_walk(void *heap, hl_walker walker, void *user) {
     cache_heap *h = heap;
-    heap_lock(h);
-    if (h->inner->walk) h->inner->walk(h->inner_heap, walker, user);
-    heap_unlock(h);
+    if (!h->inner->walk) return;
+    arena_walk w = {walker, user, 0, 0};
+    for (unsigned i = 0; i < HL_CACHE_ARENAS; i++) {
+        cache_arena *a = &h->arenas[i];
+        arena_lock(a);
+        if (a->inner_heap) h->inner->walk(a->inner_heap, arena_walk_piece, &w);
+        arena_unlock(a);
+        w.base = w.next;
+    }
 }
 
 void hl_cache_flush_thread(void *heap) {
     cache_heap *h = heap;
     cache_thread *t = tls.heap_id == h->id ? tls.thread : pthread_getspecific(h->thread_key);
-    if (!t) return;
-    heap_lock(h);
-    thread_flush_all_locked(h, t);
-    heap_unlock(h);
+    if (t) thread_flush_all(h, t);
 }
 
 void hl_cache_get_stats(void *heap, hl_cache_stats *out) {
@@ -586,7 +838,19 @@ void hl_cache_get_stats(void *heap, hl_cache_stats *out) {
         out->double_frees += t->double_frees;
         out->cached_bytes += t->bytes;
     }
+    for (unsigned i = 0; i < HL_CACHE_ARENAS; i++) out->arenas += h->arenas[i].inner_heap != NULL;
     heap_unlock(h);
+}
+
+/* Fork: every arena's lock, in index order (a thread never holds two), before
+ * the caller takes hooks->lock, which the arenas take inside theirs. */
+void hl_cache_fork_prepare(void *heap) {
+    cache_heap *h = heap;
+    for (unsigned i = 0; i < HL_CACHE_ARENAS; i++) arena_lock(&h->arenas[i]);
+}
+void hl_cache_fork_release(void *heap) {
+    cache_heap *h = heap;
+    for (unsigned i = HL_CACHE_ARENAS; i-- > 0;) arena_unlock(&h->arenas[i]);
 }
 
 /* ---- one table per wrapped design ---------------------------------------------------- */

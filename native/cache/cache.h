@@ -73,6 +73,12 @@ extern "C" {
 #ifndef HL_CACHE_LIVE_TIMES
 #define HL_CACHE_LIVE_TIMES 8
 #endif
+/* Instances of the design behind the bins (arenas, default 4): a new thread is
+ * given the one with the fewest live threads, so a program with one thread has
+ * one design and two threads rarely meet at a lock. */
+#ifndef HL_CACHE_ARENAS
+#define HL_CACHE_ARENAS 4
+#endif
 enum {
     HL_CACHE_MAX_BYTES = 1 << HL_CACHE_MAX_LOG2,         /* larger requests are not cached */
     HL_CACHE_CLASSES = 16 + 8 * (HL_CACHE_MAX_LOG2 - 8), /* 16..256 by 16, then 8 per power of two */
@@ -92,6 +98,7 @@ typedef struct hl_cache_stats {
     size_t flushes;          /* batches given back to the heap                   */
     size_t cached_bytes;     /* bytes held now: in bins, or on their way back    */
     size_t double_frees;     /* second frees of a cached block, ignored          */
+    size_t arenas;           /* instances of the design made so far              */
 } hl_cache_stats;
 void hl_cache_get_stats(void *heap, hl_cache_stats *out);
 
@@ -99,7 +106,11 @@ void hl_cache_get_stats(void *heap, hl_cache_stats *out);
  * keeps its pool or segment from going back to the page source. */
 void hl_cache_flush_thread(void *heap);
 
-/* Fork handlers: the cache's lock is the heap's own (hooks->lock); nothing more. */
+/* Fork: hl_cache_fork_prepare takes every arena's lock, and must run before the
+ * caller takes hooks->lock (the arenas take it inside theirs); release, in the
+ * parent and in the child, after the caller releases hooks->lock. */
+void hl_cache_fork_prepare(void *heap);
+void hl_cache_fork_release(void *heap);
 
 #ifdef __cplusplus
 }

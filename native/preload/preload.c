@@ -594,16 +594,30 @@ HL_EXPORT int malloc_info(int options, FILE *fp) {
 
 static int g_fork_heap_locked;
 
+/* The thread cache's arenas have their own locks, taken before the heap lock. */
+static void cache_fork_prepare(void) {
+#ifdef HL_PRELOAD_CACHE
+    if (g_allocator != &HL_PRELOAD_ALLOCATOR) hl_cache_fork_prepare(g_heap);
+#endif
+}
+static void cache_fork_release(void) {
+#ifdef HL_PRELOAD_CACHE
+    if (g_allocator != &HL_PRELOAD_ALLOCATOR) hl_cache_fork_release(g_heap);
+#endif
+}
+
 static void fork_prepare(void) {
     hl_trace_fork_prepare();
     hl_spin_lock(&g_init_lock);
     g_fork_heap_locked = atomic_load_explicit(&g_state, memory_order_acquire) == 1;
     if (g_fork_heap_locked && g_debug) hl_debug_lock(g_debug);
+    if (g_fork_heap_locked) cache_fork_prepare();
     if (g_fork_heap_locked) g_src_hooks.lock(g_src_hooks.ctx);
 }
 
 static void fork_parent(void) {
     if (g_fork_heap_locked) g_src_hooks.unlock(g_src_hooks.ctx);
+    if (g_fork_heap_locked) cache_fork_release();
     if (g_fork_heap_locked && g_debug) hl_debug_unlock(g_debug);
     hl_spin_unlock(&g_init_lock);
     hl_trace_fork_parent();
@@ -611,6 +625,7 @@ static void fork_parent(void) {
 
 static void fork_child(void) {
     if (g_fork_heap_locked) g_src_hooks.unlock(g_src_hooks.ctx);
+    if (g_fork_heap_locked) cache_fork_release();
     if (g_fork_heap_locked && g_debug) hl_debug_unlock(g_debug);
     hl_spin_unlock(&g_init_lock);
     hl_trace_fork_child();

@@ -38,7 +38,7 @@ enum { THREADS = 2, SLOTS = 512, EXCHANGE = 64, FORKS = 12, CHILD_BLOCKS = 2000 
 
 typedef struct heap_under_test {
     const hl_allocator *a;
-    int debug;
+    int debug, cache;
     hl_mmap_pages pages;
     hl_hooks hooks;
     void *heap;
@@ -161,6 +161,7 @@ enum { LAYER_NONE = 0, LAYER_DEBUG = 1, LAYER_CACHE = 2 };
 static int open_heap(heap_under_test *h, const hl_allocator *a, int layer) {
     memset(h, 0, sizeof *h);
     h->debug = layer == LAYER_DEBUG;
+    h->cache = layer == LAYER_CACHE;
     h->a = layer == LAYER_DEBUG ? hl_debug_wrap(a) : layer == LAYER_CACHE ? hl_cache_wrap(a) : a;
     hl_mmap_pages_init(&h->pages, 0, 0);
     h->hooks = hl_mmap_pages_hooks(&h->pages, 1);
@@ -223,12 +224,14 @@ static void fork_prepare(void) {
     heap_under_test *h = atomic_load(&fork_heap);
     if (!h) return;
     if (h->debug) hl_debug_lock(h->heap);
+    if (h->cache) hl_cache_fork_prepare(h->heap);
     h->hooks.lock(h->hooks.ctx);
 }
 static void fork_release(void) {
     heap_under_test *h = atomic_load(&fork_heap);
     if (!h) return;
     h->hooks.unlock(h->hooks.ctx);
+    if (h->cache) hl_cache_fork_release(h->heap);
     if (h->debug) hl_debug_unlock(h->heap);
 }
 
