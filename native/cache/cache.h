@@ -6,10 +6,18 @@
  *
  *   thread A: bins[class] -> block -> block -> ...     (LIFO, through each
  *   thread B: bins[class] -> block -> ...               block's first word)
- *                    |  refill / flush, in batches, under the heap lock
+ *                    |  refill / flush, in batches, under the arena's lock
  *                    v
- *             the design's heap (one lock, hooks->lock)
+ *   arena 0: the design   arena 1: the design   ...    (HL_CACHE_ARENAS, each
+ *                    |                                  with its own lock)
+ *                    v
+ *             the page source (hooks->alloc_page, under hooks->lock)
  *
+ *  - each thread refills from one arena, an instance of the design of its
+ *    own: the arena with the fewest live threads when the thread first calls
+ *    (so one thread has one design, and two threads rarely meet at a lock);
+ *    a page map, one byte per 4 KiB page, says which arena's pages a block
+ *    lies on, and a block always goes back to the arena it came from;
  *  - sizes up to HL_CACHE_MAX_BYTES fall in HL_CACHE_CLASSES size classes
  *    (16-byte steps to 256, then eight per power of two: a request is rounded up
  *    by at most 1/8); a cached malloc asks the
@@ -32,15 +40,20 @@
  *  - a thread's bins go back to the heap when the thread exits (a destructor of
  *    the heap's thread key); after fork the child keeps only its own thread's
  *    bins (the others' blocks stay allocated: a leak, never a shared block).
- * Everything else (memalign, large blocks and their realloc, usable_size, check)
- * goes to the design under the lock.
+ * Everything else (memalign and large blocks: the calling thread's arena; a
+ * block's realloc and usable_size: the block's arena) goes to a design under
+ * its arena's lock; check and walk go through every arena in turn (the walk's
+ * regions numbered on from one arena to the next).
  *
  * What it needs from the host, in one place, so that a kernel can run it per
  * CPU: a per-thread slot with a destructor (here POSIX thread keys, with a
- * _Thread_local fast path; a kernel would use per-CPU data with interrupts off)
- * and the design's lock (hooks->lock). The design itself is created with no-op
- * lock hooks: this layer takes the real lock around every call into it, and
- * around a whole batch at once.
+ * _Thread_local fast path; a kernel would use per-CPU data with interrupts off),
+ * a lock per arena (C11-atomic spinlocks, pages/spinlock.h), the page source's
+ * lock (hooks->lock, taken only around the page hooks and the thread list), and
+ * room for the page map (here mmap'd 1 MiB leaves, one per 4 GiB region in use;
+ * a kernel would keep the arena in its page descriptors). Each design is
+ * created with no-op lock hooks: this layer takes its arena's lock around every
+ * call into it, and around a whole batch at once.
  *
  * Not combined with the debug layer (the debug layer wants to see every free).
  */

@@ -417,9 +417,96 @@ static void test_cache_promises(const hl_allocator *a) {
     close_heap(&h);
 }
 
+/* Arenas: a thread's blocks come from its own instance of the design, and a
+ * block freed on another thread goes back to the arena it came from. */
+enum { ARENA_BLOCKS = 64 };
+typedef struct arena_job {
+    heap_under_test *h;
+    void *blocks[ARENA_BLOCKS + 1];
+    pthread_barrier_t *made, *done;
+} arena_job;
+
+static void *allocate_and_wait(void *arg) {
+    arena_job *j = arg;
+    for (int i = 0; i < ARENA_BLOCKS; i++) {
+        j->blocks[i] = j->h->a->malloc(j->h->heap, 100);
+        if (j->blocks[i]) block_write(j->blocks[i], 100, (uint64_t)i);
+    }
+    j->blocks[ARENA_BLOCKS] = j->h->a->malloc(j->h->heap, (size_t)1 << 20); /* beyond the bins */
+    pthread_barrier_wait(j->made);
+    pthread_barrier_wait(j->done); /* alive while the other thread is made: it gets an arena of its own */
+    return NULL;
+}
+
+typedef struct region_of_blocks { void *const *blocks; size_t count, used; unsigned lowest, highest; } region_of_blocks;
+static void find_blocks(void *start, size_t size, void *payload, size_t usable, int state, unsigned region, void *user) {
+    (void)payload, (void)usable;
+    region_of_blocks *w = user;
+    if (state != HL_WALK_USED) return;
+    for (size_t i = 0; i < w->count; i++) {
+        if ((char *)w->blocks[i] < (char *)start || (char *)w->blocks[i] >= (char *)start + size) continue;
+        w->used++;
+        if (region < w->lowest) w->lowest = region;
+        if (region > w->highest) w->highest = region;
+    }
+}
+
+static void test_cache_arenas(const hl_allocator *a) {
+    heap_under_test h;
+    CHECK(open_heap(&h, a, LAYER_CACHE), "%s+cache: create", a->name);
+    void *mine = h.a->malloc(h.heap, 100);
+    hl_cache_stats st;
+    hl_cache_get_stats(h.heap, &st);
+    CHECK(st.arenas == 1, "%s+cache: one thread, %zu arenas", a->name, st.arenas);
+    pthread_barrier_t made, done;
+    pthread_barrier_init(&made, NULL, 3);
+    pthread_barrier_init(&done, NULL, 3);
+    arena_job job[2];
+    pthread_t th[2];
+    for (int k = 0; k < 2; k++) {
+        job[k] = (arena_job){.h = &h, .made = &made, .done = &done};
+        pthread_create(&th[k], NULL, allocate_and_wait, &job[k]);
+    }
+    pthread_barrier_wait(&made);
+    hl_cache_get_stats(h.heap, &st);
+    CHECK(st.arenas == 3, "%s+cache: three live threads, %zu arenas", a->name, st.arenas);
+    /* the two threads' blocks lie in different regions of the walk (each arena's own) */
+    region_of_blocks w[2];
+    for (int k = 0; k < 2; k++) {
+        w[k] = (region_of_blocks){job[k].blocks, ARENA_BLOCKS + 1, 0, UINT32_MAX, 0};
+        h.a->walk(h.heap, find_blocks, &w[k]);
+        CHECK(w[k].used == ARENA_BLOCKS + 1, "%s+cache: %zu of thread %d's blocks are used in the walk", a->name, w[k].used, k);
+    }
+    CHECK(w[0].highest < w[1].lowest || w[1].highest < w[0].lowest,
+          "%s+cache: the threads' blocks share regions (%u-%u, %u-%u)", a->name, w[0].lowest, w[0].highest, w[1].lowest, w[1].highest);
+    pthread_barrier_wait(&done);
+    for (int k = 0; k < 2; k++) pthread_join(th[k], NULL);
+    /* this thread frees them: into its bins, and back to their own arenas */
+    size_t bad = 0;
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i <= ARENA_BLOCKS; i++) {
+            if (i < ARENA_BLOCKS) bad += !block_ok(job[k].blocks[i], 100);
+            h.a->free(h.heap, job[k].blocks[i]);
+        }
+    CHECK(bad == 0, "%s+cache: %zu blocks of other threads changed", a->name, bad);
+    CHECK(h.a->check(h.heap) == 0, "%s+cache: check with other arenas' blocks in this thread's bins", a->name);
+    hl_cache_flush_thread(h.heap);
+    for (int k = 0; k < 2; k++) {
+        w[k] = (region_of_blocks){job[k].blocks, ARENA_BLOCKS + 1, 0, UINT32_MAX, 0};
+        h.a->walk(h.heap, find_blocks, &w[k]);
+        CHECK(w[k].used == 0, "%s+cache: %zu of thread %d's blocks still used after the flush", a->name, w[k].used, k);
+    }
+    CHECK(h.a->check(h.heap) == 0, "%s+cache: check after the other arenas' blocks went back", a->name);
+    h.a->free(h.heap, mine);
+    pthread_barrier_destroy(&made);
+    pthread_barrier_destroy(&done);
+    close_heap(&h);
+}
+
 int main(void) {
     pthread_atfork(fork_prepare, fork_release, fork_release);
     for (const hl_allocator *const *a = hl_allocators; *a; a++) test_cache_promises(*a);
+    for (const hl_allocator *const *a = hl_allocators; *a; a++) test_cache_arenas(*a);
     size_t count = 0;
     for (const hl_allocator *const *a = hl_allocators; *a; a++, count++) {
         for (int layer = LAYER_NONE; layer <= LAYER_CACHE; layer++) {
