@@ -52,13 +52,15 @@ export interface NativeStats {
   /**
    * The thread cache (`cache: true`; 0 elsewhere), summed over its threads: mallocs served
    * from a bin, and by a refill; batches given back to the design; bytes in bins now;
-   * second frees of a cached block, ignored.
+   * second frees of a cached block, ignored; instances of the design made so far (arenas:
+   * a thread refills from the one it was given, so threads rarely share a lock).
    */
   threadCacheHits: number;
   threadCacheMisses: number;
   threadCacheFlushes: number;
   threadCacheBytes: number;
   threadCacheDoubleFrees: number;
+  threadCacheArenas: number;
 }
 
 /** The mmap page source's cache policy (hl_page_cache_config in native/pages/pages.h), every field given. */

@@ -51,6 +51,10 @@ describe.each([...allocatorKinds.map((k) => [k, false] as const), ...allocatorKi
       const s = heap.stats();
       expect(s.blocksInUse).toBe(0);
       expect(s.allocs).toBeGreaterThan(20_000);
+      // with the cache, the workers refilled from instances of the design of their own
+      // (each worker's thread was given the arena with the fewest live threads)
+      if (cache) expect(s.threadCacheArenas).toBeGreaterThanOrEqual(2);
+      else expect(s.threadCacheArenas).toBe(0);
       heap.destroy();
     });
   },

@@ -187,6 +187,7 @@ class PortBackedHeap implements PortHeap {
       threadCacheFlushes: 0,
       threadCacheBytes: 0,
       threadCacheDoubleFrees: 0,
+      threadCacheArenas: 0,
     };
   }
 

@@ -53,7 +53,8 @@ struct Counters {
   Stats stats;
   double bytesMapped = 0, peakBytesMapped = 0, pageMaps = 0, pageUnmaps = 0, pageRemaps = 0;
   double bytesCached = 0, cacheHits = 0, cacheMisses = 0, bytesReleased = 0, bytesPrefaulted = 0;
-  double threadCacheHits = 0, threadCacheMisses = 0, threadCacheFlushes = 0, threadCacheBytes = 0, threadCacheDoubleFrees = 0;
+  double threadCacheHits = 0, threadCacheMisses = 0, threadCacheFlushes = 0, threadCacheBytes = 0, threadCacheDoubleFrees = 0,
+         threadCacheArenas = 0;
 };
 
 // The C heap itself, which several threads' NativeHeap objects may hold once it
@@ -148,6 +149,7 @@ struct Core {
       c.threadCacheFlushes = (double)cs.flushes;
       c.threadCacheBytes = (double)cs.cached_bytes;
       c.threadCacheDoubleFrees = (double)cs.double_frees;
+      c.threadCacheArenas = (double)cs.arenas;
     }
     return c;
   }
@@ -688,6 +690,7 @@ class NativeHeap : public Napi::ObjectWrap<NativeHeap> {
     o.Set("threadCacheFlushes", c.threadCacheFlushes);
     o.Set("threadCacheBytes", c.threadCacheBytes);
     o.Set("threadCacheDoubleFrees", c.threadCacheDoubleFrees);
+    o.Set("threadCacheArenas", c.threadCacheArenas);
     o.Set("bytesInUse", s.bytesInUse);
     o.Set("peakBytesInUse", s.peakBytesInUse);
     o.Set("blocksInUse", s.blocksInUse);
