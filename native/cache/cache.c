@@ -616,7 +616,10 @@ static void *cache_malloc(void *heap, size_t n) {
  * through the bins (a memalign leaves such a piece, the gap before the aligned
  * block; on `space`, 2% aligned, the designs' mapped bytes crept from 1.2 to
  * 1.55 times the live bytes over the run; given back, they stay at 1.17). */
-static __attribute__((noinline)) void cache_free_slow(cache_heap *h, cache_arena *owner, void *p, size_t usable, int merges) {
+static __attribute__((noinline)) void cache_free_slow(cache_heap *h, void *p) {
+    int merges;
+    cache_arena *owner = arena_of(h, p);
+    size_t usable = block_peek(h, owner, p, &merges);
     int c = usable <= HL_CACHE_MAX_BYTES ? class_floor(usable) : -1;
     cache_thread *t = thread_state(h); /* for a large block too: its free can bring the bound down */
     if (t && c >= 0 && ((uintptr_t *)p)[1] == h->key) { /* maybe a second free: look before trusting */
@@ -670,24 +673,28 @@ static __attribute__((noinline)) void cache_free_slow(cache_heap *h, cache_arena
 
 /* The hot path: a block of a cached class (16 <= usable < HL_CACHE_MAX_BYTES)
  * into this thread's bin, which has room, within the thread's bound (looked at
- * on every free, so that the last free of a program empties its bins). */
+ * on every free, so that the last free of a program empties its bins). The
+ * block's header is read through the thread's own arena without looking up
+ * the block's: a design that checks (liballoc) says 0 for another arena's
+ * block, which the slow path then asks its own arena about. */
 static void cache_free(void *heap, void *p) {
     cache_heap *h = heap;
     if (!p) return;
-    /* the block's own header only: a live block's size is not changed by others */
-    int merges;
-    cache_arena *owner = arena_of(h, p);
-    size_t usable = block_peek(h, owner, p, &merges);
-    if (HL_CACHE_LIKELY(!merges && usable - 16 < HL_CACHE_MAX_BYTES - 16 && tls.heap_id == h->id)) {
+    if (HL_CACHE_LIKELY(tls.heap_id == h->id)) {
         cache_thread *t = tls.thread;
-        unsigned c = class_floor_of(usable);
-        if (HL_CACHE_LIKELY(((uintptr_t *)p)[1] != h->key && t->bins[c].count < class_capacity(c) &&
-                            t->bytes + class_size(c) <= bound_with(h, t->bytes + class_size(c)))) {
-            bin_push(h, t, c, p);
-            return;
+        /* the block's own header only: a live block's size is not changed by others */
+        int merges;
+        size_t usable = block_peek(h, t->arena, p, &merges);
+        if (HL_CACHE_LIKELY(!merges && usable - 16 < HL_CACHE_MAX_BYTES - 16)) {
+            unsigned c = class_floor_of(usable);
+            if (HL_CACHE_LIKELY(((uintptr_t *)p)[1] != h->key && t->bins[c].count < class_capacity(c) &&
+                                t->bytes + class_size(c) <= bound_with(h, t->bytes + class_size(c)))) {
+                bin_push(h, t, c, p);
+                return;
+            }
         }
     }
-    cache_free_slow(h, owner, p, usable, merges);
+    cache_free_slow(h, p);
 }
 
 static void *cache_calloc(void *heap, size_t count, size_t size) {
