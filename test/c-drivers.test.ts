@@ -29,3 +29,22 @@ describe('C test drivers (ASan + UBSan)', () => {
     expect(run.status).toBe(0);
   });
 });
+
+// The threaded drivers again under ThreadSanitizer (scripts/test-tsan.sh builds them into
+// build-tsan/ and fails on any race but the one named in scripts/tsan.supp).
+function tsanBuilds(): boolean {
+  const probe = spawnSync('sh', ['-c', 'echo "int main(void){return 0;}" | cc -fsanitize=thread -x c - -o /dev/null'], { encoding: 'utf8' });
+  return probe.status === 0;
+}
+
+describe('C test drivers (ThreadSanitizer)', () => {
+  it.skipIf(!tsanBuilds())('test_threads and test_pages have no data race', () => {
+    const run = spawnSync('bash', [join(import.meta.dirname, '..', 'scripts', 'test-tsan.sh')], {
+      encoding: 'utf8',
+      timeout: 600_000,
+    });
+    expect(run.stdout, run.stderr.slice(-2000)).toMatch(/test-tsan: test_threads clean/);
+    expect(run.stdout).toMatch(/test-tsan: test_pages clean/);
+    expect(run.status, run.stdout.slice(-4000)).toBe(0);
+  }, 600_000);
+});

@@ -235,7 +235,7 @@ static void fork_release(void) {
     if (h->debug) hl_debug_unlock(h->heap);
 }
 
-typedef struct churn { heap_under_test *h; atomic_int stop; size_t rounds, bad; } churn;
+typedef struct churn { heap_under_test *h; atomic_int stop; atomic_size_t rounds; size_t bad; } churn;
 
 static void *churn_run(void *arg) {
     churn *c = arg;
@@ -252,7 +252,7 @@ static void *churn_run(void *arg) {
             keep[i] = c->h->a->malloc(c->h->heap, size);
             if (keep[i]) block_write(keep[i], size, rng);
         }
-        c->rounds++;
+        atomic_fetch_add_explicit(&c->rounds, 1, memory_order_relaxed);
     }
     for (size_t i = 0; i < 64; i++)
         if (keep[i]) c->h->a->free(c->h->heap, keep[i]);
@@ -290,7 +290,7 @@ static void test_fork(const hl_allocator *a, int layer) {
     pthread_create(&th, NULL, churn_run, &c);
     size_t ok = 0;
     for (int i = 0; i < FORKS; i++) {
-        while (c.rounds < (size_t)(i + 1) * 200) sched_yield(); /* the churn thread is busy in the heap */
+        while (atomic_load_explicit(&c.rounds, memory_order_relaxed) < (size_t)(i + 1) * 200) sched_yield(); /* the churn thread is busy in the heap */
         pid_t pid = fork();
         if (pid == 0) _exit(child_work(&h));
         int status = 0;
