@@ -53,6 +53,7 @@ const TLSF_FL_INDEX_MAX = 62;
 const TLSF_POOL_MIN_BYTES = 64 * 1024;
 const TLSF_POOL_GROWTH_SHIFT = 4;
 const TLSF_SPARE_MAX_BYTES = 256 * 1024;
+const TLSF_OWN_POOL_MIN_BYTES = 256 * 1024;
 
 /* ---- constants a user must not tune ------------------------------------- */
 
@@ -68,6 +69,7 @@ const SMALL_BLOCK_SIZE = 2 ** FL_INDEX_SHIFT;
 const BLOCK_SIZE_MAX = 2 ** FL_INDEX_MAX;
 const POOL_MIN_BYTES = TLSF_POOL_MIN_BYTES;
 const SPARE_MAX_BYTES = TLSF_SPARE_MAX_BYTES;
+const OWN_POOL_MIN_BYTES = TLSF_OWN_POOL_MIN_BYTES;
 /** x >> TLSF_POOL_GROWTH_SHIFT, exact for any x below 2**53 */
 const POOL_GROWTH_DIVISOR = 2 ** TLSF_POOL_GROWTH_SHIFT;
 /** POOL_MAGIC 0x544c5346504f4f4c ("TLSFPOOL"), as its two 32-bit halves. */
@@ -98,6 +100,10 @@ const P_BYTES = 16;
 const P_OWNED = 24;
 const P_MAGIC = 32;
 const P_RESERVED = 40;
+/** pool_record.owned: a pool blocks are carved from, or one made for a single large block (0, the
+ * caller's memory, is C's tlsf_add_pool alone: the port's pools all come from its page source). */
+const POOL_SHARED = 1;
+const POOL_OWN = 2;
 const POOL_RECORD_SIZE = 48;
 
 const HEAD_SENTINEL_SIZE = BLOCK_HEADER_SIZE + POOL_RECORD_SIZE;
@@ -514,9 +520,10 @@ class TlsfHeap implements PortAllocator {
     const m = this.m;
     this.block_remove(pool_first_block(p));
     this.pool_unlink(p);
-    if (load64(m, p + P_OWNED)) {
+    const owned = load64(m, p + P_OWNED);
+    if (owned) {
       const c = this.c;
-      store64(m, c + C_OWNED_BYTES, load64(m, c + C_OWNED_BYTES) - pool_bytes(m, p));
+      if (owned === POOL_SHARED) store64(m, c + C_OWNED_BYTES, load64(m, c + C_OWNED_BYTES) - pool_bytes(m, p));
       this.pages.freePage(pool_head(p), pool_bytes(m, p) / this.pageSize);
     }
   }
@@ -535,21 +542,29 @@ class TlsfHeap implements PortAllocator {
   }
 
   /** Adds a pool from alloc_page whose free block is at least `rounded` bytes; false if the pages cannot be had. */
-  pool_grow(rounded: number): boolean {
+  /** A new pool's free block for a request of `size` block bytes, or 0 (C's pool_grow: a pool of its own for a large request). */
+  pool_grow(size: number): number {
     const page = this.pageSize;
+    const rounded = mapping_round(size);
     let need = rounded + POOL_OVERHEAD;
-    if (need < POOL_MIN_BYTES) need = POOL_MIN_BYTES;
     const owned = load64(this.m, this.c + C_OWNED_BYTES);
     const growth = Math.floor(owned / POOL_GROWTH_DIVISOR);
-    if (need < growth) need = growth;
-    if (need > SIZE_LIMIT - page) return false; /* need > SIZE_MAX - (page - 1) */
+    let kind = POOL_SHARED;
+    if (size >= OWN_POOL_MIN_BYTES && need > growth) {
+      need = size + POOL_OVERHEAD; /* a pool of its own */
+      kind = POOL_OWN;
+    } else {
+      if (need < POOL_MIN_BYTES) need = POOL_MIN_BYTES;
+      if (need < growth) need = growth;
+    }
+    if (need > SIZE_LIMIT - page) return 0; /* need > SIZE_MAX - (page - 1) */
     const bytes = align_up(need, page);
-    if (bytes - POOL_OVERHEAD > BLOCK_SIZE_MAX) return false;
+    if (bytes - POOL_OVERHEAD > BLOCK_SIZE_MAX) return 0;
     const mem = this.pages.allocPage(bytes / page);
-    if (!mem) return false;
-    this.pool_setup(mem, bytes, 1);
-    store64(this.m, this.c + C_OWNED_BYTES, owned + bytes);
-    return true;
+    if (!mem) return 0;
+    this.pool_setup(mem, bytes, kind);
+    if (kind === POOL_SHARED) store64(this.m, this.c + C_OWNED_BYTES, owned + bytes);
+    return pool_first_block(pool_from_head(mem));
   }
 
   /* ---- the allocator ---- */
@@ -559,14 +574,14 @@ class TlsfHeap implements PortAllocator {
     this.fresh = false;
     mapping_search(size);
     let b = this.search_suitable_block(mfl, msl);
-    if (!b) {
-      if (!this.pool_grow(mapping_round(size))) return 0;
-      mapping_search(size);
-      b = this.search_suitable_block(mfl, msl);
-      if (!b) return 0; /* cannot happen: the new pool's block fits */
+    if (b) {
+      this.list_remove(b, mfl, msl);
+    } else {
+      b = this.pool_grow(size);
+      if (!b) return 0;
+      this.block_remove(b); /* the new pool's block, which the search would now find (or its own pool's) */
       this.fresh = true;
     }
-    this.list_remove(b, mfl, msl);
     const spare = this.spare();
     if (spare && b === pool_first_block(spare)) storePtr(this.m, this.c + C_SPARE, 0);
     return b;
@@ -829,7 +844,8 @@ class TlsfHeap implements PortAllocator {
     let owned = 0;
     for (; p && n < count; prev = p, p = loadPtr(m, p + P_NEXT), n++) {
       if (loadPtr(m, p + P_PREV) !== prev) bad++;
-      if (load64(m, p + P_OWNED)) owned += pool_bytes(m, p);
+      if (load64(m, p + P_OWNED) > POOL_OWN) bad++;
+      if (load64(m, p + P_OWNED) === POOL_SHARED) owned += pool_bytes(m, p);
       bad += this.check_pool_blocks(p);
       if (p === spare) {
         spare_seen = true;

@@ -48,7 +48,9 @@
 #endif
 
 /* Pools grow with the heap: a new pool holds at least 1/2^shift of the bytes
- * already in the heap's own pools (default 4: a sixteenth), so a heap that
+ * already in the heap's shared pools (default 4: a sixteenth; a large
+ * block's own pool does not count, or one 5 GiB block would make the next
+ * pool for small blocks 320 MiB), so a heap that
  * grows to N bytes makes O(log N) alloc_page calls, while at most about 1/16
  * of what it maps is a pool's untouched end. A sixty-fourth (dlmalloc's share)
  * maps less at peak on `heaplab bench`'s realtime workload (1.10 vs 1.14) but
@@ -56,6 +58,18 @@
  * cost the churn harness ~4% of its throughput. */
 #ifndef TLSF_POOL_GROWTH_SHIFT
 #define TLSF_POOL_GROWTH_SHIFT 4
+#endif
+
+/* A request of at least this many bytes (default 256 KiB) that no free block
+ * fits, and that needs more than the pool the heap would grow by, gets a pool
+ * of its own sized to it, taken whole: nothing else is carved from it, so
+ * realloc resizes its pages (resize_page) and free gives them back at once.
+ * A pool sized to the request's list (mapping_round: up to 1/32 more, 128 MiB
+ * for 5 GiB) left a free tail that the next small malloc took, after which the
+ * big block could only grow by copying: 13 s for 5 GiB to 6 GiB under the
+ * preload library, against 0.4 ms by mremap. */
+#ifndef TLSF_OWN_POOL_MIN_BYTES
+#define TLSF_OWN_POOL_MIN_BYTES (256 * 1024)
 #endif
 
 /* A pool from alloc_page that becomes wholly free is kept as the spare (so
@@ -85,6 +99,7 @@ enum {
 #define BLOCK_SIZE_MAX    ((size_t)1 << FL_INDEX_MAX)
 #define POOL_MIN_BYTES    ((size_t)TLSF_POOL_MIN_BYTES)
 #define SPARE_MAX_BYTES   ((size_t)TLSF_SPARE_MAX_BYTES)
+#define OWN_POOL_MIN_BYTES ((size_t)TLSF_OWN_POOL_MIN_BYTES)
 #define POOL_GROWTH_SHIFT TLSF_POOL_GROWTH_SHIFT
 #define POOL_MAGIC        ((size_t)0x544c5346504f4f4cull)   /* "TLSFPOOL" */
 
@@ -147,11 +162,16 @@ _Static_assert((BLOCK_FREE | BLOCK_PREV_FREE) <= BLOCK_FLAG_MASK, "flags fit bel
  *   | head: hdr + pool_record | block | block | ... | block | tail: hdr, size 0 |
  *   |<------ 64 bytes ------->|                              |<--- 16 bytes -->|
  */
+/* A pool's origin (pool_record.owned): the caller's memory (tlsf_add_pool), a
+ * pool from alloc_page that blocks are carved from, or one made for a single
+ * large block (pool_grow), which does not count in the heap's growth share. */
+enum { POOL_CALLERS = 0, POOL_SHARED = 1, POOL_OWN = 2 };
+
 typedef struct pool_record {
     struct pool_record *next;   /* the heap's pools, oldest first */
     struct pool_record *prev;
     size_t bytes;               /* the whole pool, sentinels included */
-    size_t owned;               /* 1: from alloc_page, may be given back; 0: caller's */
+    size_t owned;               /* POOL_SHARED or POOL_OWN: from alloc_page, may be given back; 0: caller's */
     size_t magic;               /* POOL_MAGIC */
     size_t reserved;
 } pool_record;
@@ -174,7 +194,7 @@ typedef struct control {
     pool_record *spare;          /* the one wholly free pool kept from alloc_page */
     size_t pool_count;
     size_t control_pages;        /* pages of this structure; 0 over caller memory */
-    size_t owned_bytes;          /* bytes of the pools from alloc_page */
+    size_t owned_bytes;          /* bytes of the shared pools from alloc_page (POOL_SHARED) */
     hl_hooks hooks;              /* all NULL over caller memory */
 } control;
 _Static_assert(sizeof(control) == 14424, "lib/ports/tlsf.ts lays control out (CONTROL_SIZE)");
@@ -436,7 +456,7 @@ static void pool_release(control *c, pool_record *p) {
     block_remove(c, pool_first_block(p));
     pool_unlink(c, p);
     if (p->owned) {
-        c->owned_bytes -= p->bytes;
+        if (p->owned == POOL_SHARED) c->owned_bytes -= p->bytes;
         c->hooks.free_page(c->hooks.ctx, pool_head(p), p->bytes / c->hooks.page_size);
     }
 }
@@ -455,25 +475,36 @@ static void pool_on_empty(control *c, pool_record *p) {
     if (old && old != p) pool_release(c, old);
 }
 
-/* Adds a pool from alloc_page whose free block is at least `rounded` bytes
- * (a list-range start from mapping_round), so the search that failed now
- * finds it. Returns 0 if the pages cannot be had. */
-static int pool_grow(control *c, size_t rounded) {
-    if (!c->hooks.alloc_page) return 0;
+/* Adds a pool from alloc_page for a request of `size` block bytes that no free
+ * block fits, and returns its free block (in its list; the only one at or
+ * above the request's, since the search failed), or NULL if the pages cannot
+ * be had. The pool holds the request's list start (mapping_round), at least
+ * POOL_MIN_BYTES and a growth share of the heap; or, for a large request that
+ * needs more than that share, just the request (OWN_POOL_MIN_BYTES). */
+static block_header *pool_grow(control *c, size_t size) {
+    if (!c->hooks.alloc_page) return NULL;
     size_t page = c->hooks.page_size;
+    size_t rounded = mapping_round(size);
     size_t need = rounded + POOL_OVERHEAD;          /* rounded <= BLOCK_SIZE_MAX: no wrap */
-    if (need < POOL_MIN_BYTES) need = POOL_MIN_BYTES;
-    if (need < c->owned_bytes >> POOL_GROWTH_SHIFT) need = c->owned_bytes >> POOL_GROWTH_SHIFT;
-    if (need > SIZE_MAX - (page - 1)) return 0;
+    size_t growth = c->owned_bytes >> POOL_GROWTH_SHIFT;
+    size_t kind = POOL_SHARED;
+    if (size >= OWN_POOL_MIN_BYTES && need > growth) {
+        need = size + POOL_OVERHEAD;                /* a pool of its own */
+        kind = POOL_OWN;
+    } else {
+        if (need < POOL_MIN_BYTES) need = POOL_MIN_BYTES;
+        if (need < growth) need = growth;
+    }
+    if (need > SIZE_MAX - (page - 1)) return NULL;
     size_t bytes = align_up(need, page);
-    if (bytes - POOL_OVERHEAD > BLOCK_SIZE_MAX) return 0;
+    if (bytes - POOL_OVERHEAD > BLOCK_SIZE_MAX) return NULL;
     void *mem = c->hooks.alloc_page(c->hooks.ctx, bytes / page);
-    if (!mem) return 0;
+    if (!mem) return NULL;
     /* grown past twice the request: a pool many blocks will be split from */
     if (c->hooks.prefault_page && bytes / 2 >= rounded + POOL_OVERHEAD) c->hooks.prefault_page(c->hooks.ctx, mem, bytes / page);
-    pool_setup(c, mem, bytes, 1);
-    c->owned_bytes += bytes;
-    return 1;
+    pool_setup(c, mem, bytes, kind);
+    if (kind == POOL_SHARED) c->owned_bytes += bytes;
+    return pool_first_block(pool_from_head(mem));
 }
 
 /* Whether used block b is alone in a pool from alloc_page (nothing after it
@@ -512,7 +543,7 @@ static block_header *pool_resize_for(control *c, block_header *b, size_t size) {
     p->bytes = bytes;
     if (prev) prev->next = p; else c->pools_first = p;
     if (after) after->prev = p; else c->pools_last = p;
-    c->owned_bytes = c->owned_bytes - old_bytes + bytes;
+    if (p->owned == POOL_SHARED) c->owned_bytes = c->owned_bytes - old_bytes + bytes;
     b = pool_first_block(p);
     b->prev_phys = head;
     b->size = (bytes - POOL_OVERHEAD) | (b->size & BLOCK_FLAG_MASK);
@@ -539,14 +570,14 @@ static block_header *block_locate_free(control *c, size_t size, int *fresh) {
     *fresh = 0;
     mapping_search(size, &fl, &sl);
     block_header *b = search_suitable_block(c, &fl, &sl);
-    if (!b) {
-        if (!pool_grow(c, mapping_round(size))) return NULL;
-        mapping_search(size, &fl, &sl);
-        b = search_suitable_block(c, &fl, &sl);
-        if (!b) return NULL;   /* cannot happen: the new pool's block fits */
+    if (b) {
+        list_remove(c, b, fl, sl);
+    } else {
+        b = pool_grow(c, size);
+        if (!b) return NULL;
+        block_remove(c, b);   /* the new pool's block, which the search would now find (or its own pool's) */
         *fresh = 1;
     }
-    list_remove(c, b, fl, sl);
     if (c->spare && b == pool_first_block(c->spare)) c->spare = NULL;
     return b;
 }
@@ -696,7 +727,7 @@ pool_t tlsf_add_pool(tlsf_t tlsf, void *mem, size_t bytes) {
     bytes &= ~(ALIGN_SIZE - 1);
     if (bytes < POOL_OVERHEAD + BLOCK_SIZE_MIN || bytes - POOL_OVERHEAD > BLOCK_SIZE_MAX) return NULL;
     heap_lock(c);
-    pool_setup(c, mem, bytes, 0);
+    pool_setup(c, mem, bytes, POOL_CALLERS);
     heap_unlock(c);
     return mem;
 }
@@ -902,7 +933,8 @@ int tlsf_check(tlsf_t tlsf) {
     size_t owned = 0;
     for (; p && n < c->pool_count; prev = p, p = p->next, n++) {
         if (p->prev != prev) bad++;
-        if (p->owned) owned += p->bytes;
+        if (p->owned > POOL_OWN) bad++;
+        if (p->owned == POOL_SHARED) owned += p->bytes;
         bad += check_pool_blocks(p, &free_blocks);
         if (p == c->spare) {
             spare_seen = 1;
