@@ -5,12 +5,11 @@
 #include "cache.h"
 
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "../layer.h"
+#include "../pages/page_map.h"
 
 #define HL_CACHE_LIKELY(x) __builtin_expect(!!(x), 1)
 #define CACHE_MAGIC ((uint64_t)0x48435348454c4f43u) /* "COLEHSCH" */
@@ -84,63 +83,15 @@ static void class_tables_init(void) {
 
 /* ---- the page map: which arena a page belongs to ------------------------------- */
 
-/* One byte per 4 KiB page that an arena's design took from the page source: the
- * arena's index + 1 (0: no arena's). A static top level with one entry per 4 GiB
- * region of the 48-bit address space, and a 1 MiB leaf per region, mapped the
- * first time the region holds an arena's page (untouched, its pages cost
- * nothing). Shared by every cache heap of the process: a page belongs to one
- * heap at a time. Written by the arena that takes or gives back the run, read
- * without a lock: a block being freed is live, so the bytes of its pages cannot
- * change under the reader. A kernel would keep this in its page descriptors
- * (as a slab allocator finds an object's cache from its struct page). */
-enum {
-    MAP_ADDR_BITS = 48,
-    MAP_PAGE_SHIFT = 12,
-    MAP_REGION_SHIFT = 32,
-    MAP_REGIONS = 1 << (MAP_ADDR_BITS - MAP_REGION_SHIFT),
-    MAP_LEAF_BYTES = 1 << (MAP_REGION_SHIFT - MAP_PAGE_SHIFT),
-};
+/* The arena's index + 1 for each page an arena's design took from the page
+ * source (0: no arena's), shared by every cache heap of the process: a page
+ * belongs to one heap at a time. Written by the arena that takes or gives back
+ * the run. */
 _Static_assert(HL_CACHE_ARENAS >= 1 && HL_CACHE_ARENAS < 255, "an arena's index + 1 fits a byte of the page map");
+static hl_page_map arena_pages;
 
-static _Atomic(uint8_t *) page_map[MAP_REGIONS];
-
-static uint8_t *page_map_leaf(uintptr_t addr, int create) {
-    _Atomic(uint8_t *) *slot = &page_map[addr >> MAP_REGION_SHIFT];
-    uint8_t *leaf = atomic_load_explicit(slot, memory_order_acquire);
-    if (leaf || !create) return leaf;
-    void *m = mmap(NULL, MAP_LEAF_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (m == MAP_FAILED) return NULL;
-    uint8_t *expected = NULL;
-    if (!atomic_compare_exchange_strong(slot, &expected, (uint8_t *)m)) { /* another arena was first */
-        munmap(m, MAP_LEAF_BYTES);
-        return expected;
-    }
-    return m;
-}
-
-/* Marks the pages of [start, start + bytes) as arena `value` (0: none); -1 if
- * a leaf could not be mapped (only when marking). */
-static int page_map_set(const void *start, size_t bytes, uint8_t value) {
-    uintptr_t a = (uintptr_t)start, end = a + bytes;
-    if (end < a || (end - 1) >> MAP_ADDR_BITS) return -1;
-    uintptr_t page = a >> MAP_PAGE_SHIFT, last = (end + ((uintptr_t)1 << MAP_PAGE_SHIFT) - 1) >> MAP_PAGE_SHIFT;
-    while (page < last) {
-        uintptr_t region_end = ((page >> (MAP_REGION_SHIFT - MAP_PAGE_SHIFT)) + 1) << (MAP_REGION_SHIFT - MAP_PAGE_SHIFT);
-        uintptr_t stop = last < region_end ? last : region_end;
-        uint8_t *leaf = page_map_leaf(page << MAP_PAGE_SHIFT, value != 0);
-        if (leaf) memset(leaf + (page & (MAP_LEAF_BYTES - 1)), value, stop - page);
-        else if (value) return -1;
-        page = stop;
-    }
-    return 0;
-}
-
-static unsigned page_map_get(const void *p) {
-    uintptr_t a = (uintptr_t)p;
-    if (a >> MAP_ADDR_BITS) return 0;
-    const uint8_t *leaf = atomic_load_explicit(&page_map[a >> MAP_REGION_SHIFT], memory_order_acquire);
-    return leaf ? leaf[(a >> MAP_PAGE_SHIFT) & (MAP_LEAF_BYTES - 1)] : 0;
-}
+static int page_map_set(const void *start, size_t bytes, uint8_t value) { return hl_page_map_set(&arena_pages, start, bytes, value); }
+static unsigned page_map_get(const void *p) { return hl_page_map_get(&arena_pages, p); }
 
 /* ---- heap, arena and thread state ----------------------------------------------- */
 

@@ -48,6 +48,7 @@
 
 #include "../allocator.h"
 #include "../cache/cache.h"
+#include "../pages/page_map.h"
 #include "../pages/pages.h"
 #include "../pages/spinlock.h"
 #include "../trace/writer.h"
@@ -83,78 +84,18 @@ static const hl_allocator *g_allocator = &HL_PRELOAD_ALLOCATOR;
 enum { HL_MIN_ALIGN = 16 };
 
 /* ---- the page registry ------------------------------------------------------
- * One bit per 4 KiB page that the page source handed to the allocator, in a
- * two-level map: a static top level with one entry per 4 GiB region of the 48-bit
- * address space, and a 128 KiB bitmap per region, mmap'd the first time the
- * region holds one of our pages. owns() is two loads and a bit test; the bits
- * are set and cleared with atomics under the heap lock (alloc_page/free_page run
- * inside the allocator's locked entry points), and read without it: a pointer
- * being freed is live, so its bit cannot change under the reader. */
-enum {
-    REG_ADDR_BITS = 48,
-    REG_PAGE_SHIFT = 12,
-    REG_REGION_SHIFT = 32,
-    REG_REGIONS = 1 << (REG_ADDR_BITS - REG_REGION_SHIFT),            /* 65536   */
-    REG_PAGES_PER_REGION = 1 << (REG_REGION_SHIFT - REG_PAGE_SHIFT),  /* 1 Mi    */
-    REG_WORDS_PER_REGION = REG_PAGES_PER_REGION / 64,
-};
-_Static_assert(REG_PAGES_PER_REGION % 64 == 0, "a region is whole bitmap words");
+ * Every page that the page source handed to the allocator is marked 1 in a
+ * page map (pages/page_map.h): owns() is two loads. Marks are set and cleared
+ * under the heap lock (alloc_page/free_page run inside the allocator's locked
+ * entry points) and read without it: a pointer being freed is live, so its
+ * page's mark cannot change under the reader. Marking a multi-GiB block is a
+ * memset of a byte per page (5 GiB: 1.3 MB). */
+static hl_page_map g_registry;
 
-static _Atomic(_Atomic uint64_t *) reg_top[REG_REGIONS];
+/* Marks [start, start + bytes) ours (on) or not; -1 if a leaf cannot be had. */
+static int reg_mark(const void *start, size_t bytes, int on) { return hl_page_map_set(&g_registry, start, bytes, on ? 1 : 0); }
 
-static _Atomic uint64_t *reg_region(uintptr_t addr, int create) {
-    size_t top = addr >> REG_REGION_SHIFT;
-    _Atomic uint64_t *leaf = atomic_load_explicit(&reg_top[top], memory_order_acquire);
-    if (leaf || !create) return leaf;
-    void *m = mmap(NULL, REG_WORDS_PER_REGION * sizeof(uint64_t), PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (m == MAP_FAILED) return NULL;
-    _Atomic uint64_t *expected = NULL;
-    if (!atomic_compare_exchange_strong(&reg_top[top], &expected, (_Atomic uint64_t *)m)) {
-        munmap(m, REG_WORDS_PER_REGION * sizeof(uint64_t));
-        return expected;
-    }
-    return m;
-}
-
-/* Marks [start, start + bytes) ours (on) or not; -1 if a bitmap cannot be had.
- * A whole bitmap word (64 pages) at a time where the range covers it, so that
- * marking a multi-GiB block costs microseconds, not a loop over its pages. */
-static int reg_mark(const void *start, size_t bytes, int on) {
-    uintptr_t a = (uintptr_t)start;
-    uintptr_t end = a + bytes;
-    if (end < a || (end - 1) >> REG_ADDR_BITS) return -1;
-    uintptr_t page = a >> REG_PAGE_SHIFT, last = (end + ((uintptr_t)1 << REG_PAGE_SHIFT) - 1) >> REG_PAGE_SHIFT;
-    while (page < last) {
-        uintptr_t region_end = ((page >> (REG_REGION_SHIFT - REG_PAGE_SHIFT)) + 1) << (REG_REGION_SHIFT - REG_PAGE_SHIFT);
-        uintptr_t stop = last < region_end ? last : region_end;
-        _Atomic uint64_t *leaf = reg_region(page << REG_PAGE_SHIFT, on);
-        if (!leaf) {
-            if (on) return -1;
-            page = stop;
-            continue;
-        }
-        while (page < stop) {
-            size_t i = page & (REG_PAGES_PER_REGION - 1);
-            size_t bit = i & 63, n = 64 - bit;
-            if (n > stop - page) n = stop - page;
-            uint64_t mask = (n == 64 ? ~(uint64_t)0 : (((uint64_t)1 << n) - 1)) << bit;
-            if (on) atomic_fetch_or_explicit(&leaf[i >> 6], mask, memory_order_relaxed);
-            else atomic_fetch_and_explicit(&leaf[i >> 6], ~mask, memory_order_relaxed);
-            page += n;
-        }
-    }
-    return 0;
-}
-
-static inline int reg_owns(const void *p) {
-    uintptr_t a = (uintptr_t)p;
-    if (a >> REG_ADDR_BITS) return 0;
-    _Atomic uint64_t *leaf = atomic_load_explicit(&reg_top[a >> REG_REGION_SHIFT], memory_order_acquire);
-    if (!leaf) return 0;
-    size_t i = (a >> REG_PAGE_SHIFT) & (REG_PAGES_PER_REGION - 1);
-    return (int)((atomic_load_explicit(&leaf[i >> 6], memory_order_relaxed) >> (i & 63)) & 1);
-}
+static inline int reg_owns(const void *p) { return hl_page_map_get(&g_registry, p) != 0; }
 
 /* ---- the heap ------------------------------------------------------------- */
 

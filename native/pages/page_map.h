@@ -1,0 +1,79 @@
+/*
+ * page_map.h — one byte per 4 KiB page of the 48-bit address space, for a
+ * layer that must tell from a pointer alone whose page it lies on: the preload
+ * library (is this page one the page source gave the allocator?) and the thread
+ * cache (which arena's design holds this page?).
+ *
+ *   leaf[addr >> 32] -> 1 MiB of bytes, one per page of that 4 GiB region
+ *
+ * A static top level (512 KiB of pointers, untouched until used) and a leaf per
+ * region, mmap'd the first time the region holds a marked page; a leaf's pages
+ * cost memory only where they are written. get() is two loads. Marks are
+ * written by whoever takes or gives back the run (under the lock that guards
+ * it) and read without a lock: a block being freed is live, so the bytes of its
+ * pages cannot change under the reader, and writers of other pages touch other
+ * bytes. A kernel would keep the same byte in its page descriptors.
+ */
+#ifndef HEAPLAB_PAGE_MAP_H
+#define HEAPLAB_PAGE_MAP_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/mman.h>
+
+enum {
+    HL_PAGE_MAP_ADDR_BITS = 48,
+    HL_PAGE_MAP_PAGE_SHIFT = 12,
+    HL_PAGE_MAP_REGION_SHIFT = 32,
+    HL_PAGE_MAP_REGIONS = 1 << (HL_PAGE_MAP_ADDR_BITS - HL_PAGE_MAP_REGION_SHIFT),     /* 65536 */
+    HL_PAGE_MAP_LEAF_BYTES = 1 << (HL_PAGE_MAP_REGION_SHIFT - HL_PAGE_MAP_PAGE_SHIFT), /* 1 MiB */
+};
+
+typedef struct hl_page_map {
+    _Atomic(uint8_t *) leaf[HL_PAGE_MAP_REGIONS];
+} hl_page_map;
+
+static inline uint8_t *hl_page_map_leaf(hl_page_map *map, uintptr_t addr, int create) {
+    _Atomic(uint8_t *) *slot = &map->leaf[addr >> HL_PAGE_MAP_REGION_SHIFT];
+    uint8_t *leaf = atomic_load_explicit(slot, memory_order_acquire);
+    if (leaf || !create) return leaf;
+    void *m = mmap(NULL, HL_PAGE_MAP_LEAF_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (m == MAP_FAILED) return NULL;
+    uint8_t *expected = NULL;
+    if (!atomic_compare_exchange_strong(slot, &expected, (uint8_t *)m)) { /* another thread was first */
+        munmap(m, HL_PAGE_MAP_LEAF_BYTES);
+        return expected;
+    }
+    return m;
+}
+
+/* Marks the pages of [start, start + bytes) with `value` (0: unmarked); -1 if
+ * a leaf could not be mapped (only when marking: unmarking needs none). */
+static inline int hl_page_map_set(hl_page_map *map, const void *start, size_t bytes, uint8_t value) {
+    uintptr_t a = (uintptr_t)start, end = a + bytes;
+    if (end < a || (end - 1) >> HL_PAGE_MAP_ADDR_BITS) return -1;
+    uintptr_t page = a >> HL_PAGE_MAP_PAGE_SHIFT;
+    uintptr_t last = (end + ((uintptr_t)1 << HL_PAGE_MAP_PAGE_SHIFT) - 1) >> HL_PAGE_MAP_PAGE_SHIFT;
+    while (page < last) {
+        uintptr_t region_end = ((page >> (HL_PAGE_MAP_REGION_SHIFT - HL_PAGE_MAP_PAGE_SHIFT)) + 1)
+                               << (HL_PAGE_MAP_REGION_SHIFT - HL_PAGE_MAP_PAGE_SHIFT);
+        uintptr_t stop = last < region_end ? last : region_end;
+        uint8_t *leaf = hl_page_map_leaf(map, page << HL_PAGE_MAP_PAGE_SHIFT, value != 0);
+        if (leaf) memset(leaf + (page & (HL_PAGE_MAP_LEAF_BYTES - 1)), value, stop - page);
+        else if (value) return -1;
+        page = stop;
+    }
+    return 0;
+}
+
+/* The mark of p's page (0 for a page never marked, or outside 48 bits). */
+static inline unsigned hl_page_map_get(const hl_page_map *map, const void *p) {
+    uintptr_t a = (uintptr_t)p;
+    if (a >> HL_PAGE_MAP_ADDR_BITS) return 0;
+    const uint8_t *leaf = atomic_load_explicit(&map->leaf[a >> HL_PAGE_MAP_REGION_SHIFT], memory_order_acquire);
+    return leaf ? leaf[(a >> HL_PAGE_MAP_PAGE_SHIFT) & (HL_PAGE_MAP_LEAF_BYTES - 1)] : 0;
+}
+
+#endif
