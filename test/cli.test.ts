@@ -133,4 +133,21 @@ describe('every command, as a newcomer types it', () => {
     expect(compare.status).toBe(0);
     expect(JSON.parse(compare.stdout).results[0]).toMatchObject({ kind: 'tlsf', trace: 'small-churn', equal: true });
   });
+
+  it('compare says which V8 inlining budget the ports ran with, and who chose it', () => {
+    const run = (env: Record<string, string>, nodeArgs: string[] = []) => {
+      const r = spawnSync(process.execPath, [...nodeArgs, cli, 'compare', '--json', '-a', 'dlmalloc', '--trace', 'tiny-exact', '--no-thing'], {
+        encoding: 'utf8',
+        timeout: 60_000,
+        env: { ...process.env, ...env },
+      });
+      expect(r.status, r.stderr).toBe(0);
+      return (JSON.parse(r.stdout) as { jit: unknown }).jit;
+    };
+    expect(run({})).toEqual({ inlineBudget: 3000, source: 'heaplab' });
+    expect(run({ HEAPLAB_V8_DEFAULTS: '1' })).toEqual({ inlineBudget: 920, source: 'v8-default' });
+    expect(run({}, ['--max-inlined-bytecode-size-cumulative=1500'])).toEqual({ inlineBudget: 1500, source: 'process' });
+    const text = heaplab('compare', '-a', 'tlsf', '--trace', 'tiny-exact', '--no-thing');
+    expect(text.stdout).toMatch(/V8 inlining budget for the ports: 3000 bytes/);
+  });
 });

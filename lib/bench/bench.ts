@@ -23,6 +23,7 @@ import { type AllocatorKind, allocatorKinds, isAllocatorName } from '../kinds.js
 import { packageRoot } from '../util/package-root.js';
 import { portFactories } from '../ports/index.js';
 import { replayPort } from '../replay/replay.js';
+import { tuneJitForPorts } from '../ports/jit.js';
 import { summarizeTrace, writeTrace } from '../trace/file.js';
 import { churn } from '../trace/workloads.js';
 import { type Trace } from '../trace/trace.js';
@@ -392,6 +393,7 @@ export function runBench(options: BenchOptions = {}): BenchReport {
     const recordWanted = (options.record ?? true) && !options.customWorkloads;
     const programs = recordedPrograms.filter((p) => !options.workloads || options.workloads.includes(p.name));
     const portKinds = (options.ports ?? true) ? heaplab.filter((k) => portFactories[k as AllocatorKind]) : [];
+    const portJit = portKinds.length ? tuneJitForPorts() : undefined; // before any port function is optimized
     const napiOn = options.napi ?? true;
 
     // a rough step count for the progress bar: probes, recordings, runs, ports, napi
@@ -532,6 +534,7 @@ export function runBench(options: BenchOptions = {}): BenchReport {
       allocators,
       peers,
       ports: portKinds,
+      ...(portJit ? { portJit } : {}),
       memorySources,
       recordings,
       workloads: results,

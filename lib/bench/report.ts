@@ -2,6 +2,7 @@
  * report.ts — what \`heaplab bench\` reports: the shape of its results (the JSON
  * of --json, read by ./html.ts) and the text tables the CLI prints.
  */
+import type { PortJit } from '../ports/jit.js';
 import type { Goal } from './workloads.js';
 
 export interface LatencySummary {
@@ -90,6 +91,8 @@ export interface BenchReport {
   allocators: string[];
   peers: PeerStatus[];
   ports: string[];
+  /** V8's inlining budget the ports ran with (lib/ports/jit.ts); absent when no port ran. */
+  portJit?: PortJit;
   memorySources: Record<string, string>;
   recordings: Array<{ name: string; ok: boolean; reason?: string; recordedOps?: number }>;
   workloads: WorkloadResult[];

@@ -2,6 +2,7 @@
  * `heaplab bench [--quick]`: every allocator on the same workloads, one run,
  * ratios to glibc; prints a table per workload and writes an HTML report.
  */
+import { describePortJit } from '../ports/jit.js';
 import { existsSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { peerNames, runBench, type BenchOptions } from '../bench/bench.js';
@@ -136,6 +137,7 @@ export async function main(argv: string[]): Promise<number> {
   const out: string[] = [];
   out.push(`heaplab bench — ${report.date} — ${report.quick ? 'quick' : 'full'} run, ${(report.durationMs / 1000).toFixed(0)} s`);
   out.push(`${report.machine.cpu}, ${report.machine.cores} cores, Node ${report.machine.node}; clock ${report.clock.name}, ${report.clock.overheadNs.toFixed(1)} ns per reading (subtracted)`);
+  if (report.portJit) out.push(describePortJit(report.portJit));
   for (const p of report.peers) if (p.reason !== 'not selected') out.push(p.ok ? `peer ${p.name}: ${p.path}` : `peer ${p.name}: skipped (${p.reason})`);
   for (const r of report.recordings) if (!r.ok) out.push(`recording ${r.name}: skipped (${r.reason})`);
   out.push('Lower is better in every column. time×, p99.9×, mem×: ratio to glibc. Latencies in ns (k = µs, M = ms).');

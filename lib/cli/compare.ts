@@ -8,6 +8,7 @@ import { allocatorKinds, type AllocatorKind } from '../kinds.js';
 import { allocatorArgument, parseOptions, usageFailure } from './common.js';
 import { usageLines } from './usage.js';
 import { portFactories } from '../ports/index.js';
+import { describePortJit, tuneJitForPorts } from '../ports/jit.js';
 import { Progress, table } from '../util/progress.js';
 import { compareTrace, type Comparison } from '../replay/compare.js';
 import { defaultTraces } from '../trace/workloads.js';
@@ -111,6 +112,7 @@ export async function main(argv: string[]): Promise<number> {
     else return true;
     return false;
   });
+  const jit = tuneJitForPorts(); // before any port function is optimized
   const progress = new Progress('compare', kinds.length * traces.length);
   const results: Comparison[] = [];
   // V8 compiles a port's hot functions only after thousands of calls: one
@@ -137,8 +139,9 @@ export async function main(argv: string[]): Promise<number> {
   }
   progress.end();
   if (args.json) {
-    console.log(JSON.stringify({ date: new Date().toISOString(), node: process.version, results, thing, thingNote }, null, 2));
+    console.log(JSON.stringify({ date: new Date().toISOString(), node: process.version, jit, results, thing, thingNote }, null, 2));
   } else {
+    console.log(`\n${describePortJit(jit)}`);
     for (const kind of kinds) {
       const mine = results.filter((r) => r.kind === kind);
       console.log(`\n${kind}: C original vs TypeScript port (arena page source)\n`);
