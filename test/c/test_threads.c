@@ -10,7 +10,8 @@
  *    seed in its first 16 bytes and a pattern after; every block is verified
  *    before it is resized or freed. One op in 16 trades a block with another
  *    thread through a shared exchange, so blocks are freed by a thread that did
- *    not allocate them.
+ *    not allocate them. Behind the cache it runs again with CROWD threads, more
+ *    than the cache has arenas, sharing the same number of operations.
  *  - fork: one thread allocates and frees without pause while the main thread
  *    forks FORKS times. pthread_atfork takes the heap's lock (and the debug
  *    layer's, first) in prepare and releases it in parent and child, as the
@@ -34,7 +35,8 @@
 #include "driver.h"
 #include "../../native/pages/pages.h"
 
-enum { THREADS = 2, SLOTS = 512, EXCHANGE = 64, FORKS = 12, CHILD_BLOCKS = 2000 };
+/* CROWD: threads on one cached heap, more than it has arenas (two threads per arena). */
+enum { THREADS = 2, CROWD = HL_CACHE_ARENAS + 2, SLOTS = 512, EXCHANGE = 64, FORKS = 12, CHILD_BLOCKS = 2000 };
 
 typedef struct heap_under_test {
     const hl_allocator *a;
@@ -174,7 +176,7 @@ static void close_heap(heap_under_test *h) {
     CHECK(h->pages.bytes_mapped == 0, "%s: destroy left %zu bytes mapped", h->a->name, h->pages.bytes_mapped);
 }
 
-static void test_stress(const hl_allocator *a, int layer) {
+static void test_stress(const hl_allocator *a, int layer, int threads) {
     int debug = layer == LAYER_DEBUG;
     heap_under_test h;
     CHECK(open_heap(&h, a, layer), "%s: create", a->name);
@@ -182,14 +184,15 @@ static void test_stress(const hl_allocator *a, int layer) {
     memset(&s, 0, sizeof s);
     s.h = &h;
     s.ops = debug ? env_size("HEAPLAB_STRESS_DEBUG_OPS", 100000) : env_size("HEAPLAB_STRESS_OPS", 1000000);
-    pthread_t th[THREADS];
-    stress_thread args[THREADS];
-    for (int i = 0; i < THREADS; i++) {
+    if (threads > THREADS) s.ops /= (size_t)threads; /* the crowd shares the 2-thread run's work */
+    pthread_t th[CROWD];
+    stress_thread args[CROWD];
+    for (int i = 0; i < threads; i++) {
         args[i] = (stress_thread){&s, 0xC0FFEEULL * (uint64_t)(i + 1) + (uint64_t)layer, 0, 0, 0, 0};
         pthread_create(&th[i], NULL, stress_run, &args[i]);
     }
     size_t bad = 0, failed = 0, traded = 0, done = 0;
-    for (int i = 0; i < THREADS; i++) {
+    for (int i = 0; i < threads; i++) {
         pthread_join(th[i], NULL);
         bad += args[i].bad;
         failed += args[i].failed;
@@ -203,10 +206,10 @@ static void test_stress(const hl_allocator *a, int layer) {
             h.a->free(h.heap, p);
         }
     }
-    CHECK(bad == 0, "%s: %zu corrupted bytes or blocks under %d threads", h.a->name, bad, THREADS);
+    CHECK(bad == 0, "%s: %zu corrupted bytes or blocks under %d threads", h.a->name, bad, threads);
     CHECK(failed == 0, "%s: %zu allocations failed without a limit", h.a->name, failed);
     CHECK(traded > 0, "%s: no block crossed threads", h.a->name);
-    CHECK(done + 0 >= s.ops, "%s: only %zu operations ran", h.a->name, done);
+    CHECK(done >= s.ops * (size_t)threads, "%s: only %zu operations ran", h.a->name, done);
     CHECK(h.a->check(h.heap) == 0, "%s: heap sound after the stress", h.a->name);
     if (debug) {
         hl_debug_finding f;
@@ -510,9 +513,10 @@ int main(void) {
     size_t count = 0;
     for (const hl_allocator *const *a = hl_allocators; *a; a++, count++) {
         for (int layer = LAYER_NONE; layer <= LAYER_CACHE; layer++) {
-            test_stress(*a, layer); /* with the cache: threads exit with full bins */
+            test_stress(*a, layer, THREADS); /* with the cache: threads exit with full bins */
             test_fork(*a, layer);
         }
+        test_stress(*a, LAYER_CACHE, CROWD); /* more threads than arenas: two share each of some */
     }
     CHECK(count > 0, "no allocator in this build");
     return driver_finish("test_threads");
