@@ -119,6 +119,7 @@ typedef struct cache_thread {
     cache_arena *arena;                 /* where its refills come from */
     struct cache_thread *next, *prev;   /* the heap's threads, under the lock */
     size_t bytes;                       /* weight of the blocks in bins and pending */
+    size_t limit;                       /* what `bytes` may reach on a cached free (thread_limit) */
     size_t hits, misses, flushes, double_frees;
     void *pending;                      /* blocks on their way back to the design (cache_free_slow) */
     uint32_t pending_count;
@@ -293,6 +294,19 @@ static size_t bound_with(const cache_heap *h, size_t bins_bytes) { /* the bound 
 }
 static size_t thread_bound(const cache_heap *h, const cache_thread *t) { return bound_with(h, t->bytes); }
 
+/* The most bytes the bins may hold and still be within the bound, for the hot
+ * free's one compare: B <= bound_with(h, B) holds exactly for B <= 8I/9 (I =
+ * inner_bytes; the bins count in I), or B <= the cap once I >= 9/8 of it. Set
+ * again after each of the thread's own calls that change I (its slow paths),
+ * so that the hot free reads neither inner_bytes, a line other threads write,
+ * nor the arithmetic; another thread's change is seen at this one's next slow
+ * path. */
+static void thread_limit(const cache_heap *h, cache_thread *t) {
+    size_t held = __atomic_load_n(&h->inner_bytes, __ATOMIC_RELAXED);
+    size_t cap = HL_CACHE_THREAD_BYTES;
+    t->limit = held >= cap + cap / HL_CACHE_LIVE_TIMES ? cap : held / (HL_CACHE_LIVE_TIMES + 1) * HL_CACHE_LIVE_TIMES;
+}
+
 static uint64_t next_heap_id = 1;
 
 /* The calling thread's state for the last heap it used: one compare on the hot
@@ -346,6 +360,7 @@ static void thread_flush_all(cache_heap *h, cache_thread *t) {
     pending_flush(&g, t);
     for (unsigned c = 0; c < HL_CACHE_CLASSES; c++) bin_flush(&g, t, c, UINT32_MAX);
     give_done(&g);
+    thread_limit(h, t);
 }
 
 /* The thread key's destructor: the exiting thread's bins go back to the heap. */
@@ -400,6 +415,7 @@ static cache_thread *thread_state_make(cache_heap *h) {
     memset(t, 0, sizeof *t);
     t->heap = h;
     t->arena = a;
+    thread_limit(h, t);
     heap_lock(h);
     t->next = h->threads;
     if (h->threads) h->threads->prev = t;
@@ -441,6 +457,11 @@ static cache_thread *thread_state(cache_heap *h) {
 static cache_arena *arena_here(cache_heap *h) {
     cache_thread *t = thread_state(h);
     return t ? t->arena : &h->arenas[0];
+}
+
+/* After a call that changed inner_bytes outside the bins' paths. */
+static void limit_here(cache_heap *h) {
+    if (tls.heap_id == h->id) thread_limit(h, tls.thread);
 }
 
 /* ---- the operations ---------------------------------------------------------------- */
@@ -515,7 +536,11 @@ static void *locked_malloc(cache_heap *h, cache_arena *a, size_t n) {
 static __attribute__((noinline)) void *cache_malloc_slow(cache_heap *h, size_t n) {
     cache_thread *t = thread_state(h);
     if (!t) return locked_malloc(h, &h->arenas[0], n);
-    if (n > HL_CACHE_MAX_BYTES) return locked_malloc(h, t->arena, n);
+    if (n > HL_CACHE_MAX_BYTES) {
+        void *p = locked_malloc(h, t->arena, n);
+        thread_limit(h, t);
+        return p;
+    }
     unsigned c = class_of(n);
     if (t->bins[c].head) {
         t->hits++;
@@ -536,6 +561,7 @@ static __attribute__((noinline)) void *cache_malloc_slow(cache_heap *h, size_t n
         bin_push(h, t, c, p);
     }
     arena_unlock(a);
+    thread_limit(h, t);
     t->misses++;
     return t->bins[c].head ? bin_pop(t, c) : NULL;
 }
@@ -620,6 +646,7 @@ static __attribute__((noinline)) void cache_free_slow(cache_heap *h, void *p) {
         give_done(&g);
         t->flushes++;
     }
+    thread_limit(h, t);
 }
 
 /* The hot path: a block of a cached class (16 <= usable < HL_CACHE_MAX_BYTES)
@@ -639,7 +666,7 @@ static void cache_free(void *heap, void *p) {
         if (HL_CACHE_LIKELY(!merges && usable - 16 < HL_CACHE_MAX_BYTES - 16)) {
             unsigned c = class_floor_of(usable);
             if (HL_CACHE_LIKELY(((uintptr_t *)p)[1] != h->key && t->bins[c].count < class_capacity(c) &&
-                                t->bytes + class_size(c) <= bound_with(h, t->bytes + class_size(c)))) {
+                                t->bytes + class_size(c) <= t->limit)) {
                 bin_push(h, t, c, p);
                 return;
             }
@@ -657,6 +684,7 @@ static void *cache_calloc(void *heap, size_t count, size_t size) {
         arena_lock(a);
         void *p = inner_counted(h, a, h->inner->calloc(a->inner_heap, count, size));
         arena_unlock(a);
+        limit_here(h);
         return p;
     }
     void *p = cache_malloc(heap, n);
@@ -670,6 +698,7 @@ static void *cache_memalign(void *heap, size_t align, size_t n) {
     arena_lock(a);
     void *p = inner_counted(h, a, h->inner->memalign(a->inner_heap, align, n));
     arena_unlock(a);
+    limit_here(h);
     return p;
 }
 
@@ -703,6 +732,7 @@ static void *cache_realloc(void *heap, void *p, size_t n) {
         __atomic_fetch_add(&h->inner_bytes, weight_of(inner_usable(h, a, q)), __ATOMIC_RELAXED);
     }
     arena_unlock(a);
+    limit_here(h);
     return q;
 }
 
