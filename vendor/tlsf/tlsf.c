@@ -48,16 +48,19 @@
 #endif
 
 /* Pools grow with the heap: a new pool holds at least 1/2^shift of the bytes
- * already in the heap's shared pools (default 4: a sixteenth; a large
+ * already in the heap's shared pools (default 5: a thirty-second; a large
  * block's own pool does not count, or one 5 GiB block would make the next
- * pool for small blocks 320 MiB), so a heap that
- * grows to N bytes makes O(log N) alloc_page calls, while at most about 1/16
- * of what it maps is a pool's untouched end. A sixty-fourth (dlmalloc's share)
- * maps less at peak on `heaplab bench`'s realtime workload (1.10 vs 1.14) but
- * makes pools small enough to cycle through the page cache, whose clearing
- * cost the churn harness ~4% of its throughput. */
+ * pool for small blocks 160 MiB), so a heap that grows to N bytes makes
+ * O(log N) alloc_page calls, while at most about 1/32 of what it maps is a
+ * pool's untouched end. With a sixteenth, the peak's last pool made `heaplab
+ * bench`'s space workload behind the thread cache 1.07 or 1.14 times glibc's
+ * memory depending on where an unrelated 8 bytes moved the first blocks (a
+ * pool more or less at the peak); a thirty-second gives 1.07-1.08 and the
+ * same churn throughput (1.126 vs 1.125 x glibc, 7 runs). A sixty-fourth
+ * (dlmalloc's share) made pools small enough to cycle through the page
+ * cache, whose clearing cost the churn harness ~4% of its throughput. */
 #ifndef TLSF_POOL_GROWTH_SHIFT
-#define TLSF_POOL_GROWTH_SHIFT 4
+#define TLSF_POOL_GROWTH_SHIFT 5
 #endif
 
 /* A request of at least this many bytes (default 256 KiB) that no free block
