@@ -110,14 +110,14 @@ typedef struct cache_arena {
     void *inner_heap;        /* made when a thread is first given this arena */
     cache_heap *heap;
     uint8_t tag;             /* its index + 1, as the page map holds it */
-    unsigned threads;        /* live threads given this arena (under the heap lock) */
+    unsigned threads;        /* live threads given this arena (under hooks->lock) */
     hl_hooks hooks;          /* what the design sees: the arena's page hooks, no-op locks */
 } cache_arena;
 
 typedef struct cache_thread {
     cache_heap *heap;
     cache_arena *arena;                 /* where its refills come from */
-    struct cache_thread *next, *prev;   /* the heap's threads, under the lock */
+    struct cache_thread *next, *prev;   /* the heap's threads, under hooks->lock */
     size_t bytes;                       /* weight of the blocks in bins and pending */
     size_t limit;                       /* what `bytes` may reach on a cached free (thread_limit) */
     size_t hits, misses, flushes, double_frees;

@@ -2,7 +2,7 @@
  * cache.h — heaplab's thread cache: ONE layer, generic over the allocator table
  * (as the debug layer is), that puts per-thread free lists of small blocks in
  * front of any design, so that most malloc/free calls of a threaded program
- * never take the heap's lock.
+ * never take a lock.
  *
  *   thread A: bins[class] -> block -> block -> ...     (LIFO, through each
  *   thread B: bins[class] -> block -> ...               block's first word)
