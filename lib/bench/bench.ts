@@ -23,7 +23,7 @@ import { type AllocatorKind, allocatorKinds, isAllocatorName } from '../kinds.js
 import { packageRoot } from '../util/package-root.js';
 import { portFactories } from '../ports/index.js';
 import { replayPort } from '../replay/replay.js';
-import { tuneJitForPorts } from '../ports/jit.js';
+import { tuneJitForPorts, type PortJit } from '../ports/jit.js';
 import { summarizeTrace, writeTrace } from '../trace/file.js';
 import { churn } from '../trace/workloads.js';
 import { type Trace } from '../trace/trace.js';
@@ -393,7 +393,7 @@ export function runBench(options: BenchOptions = {}): BenchReport {
     const recordWanted = (options.record ?? true) && !options.customWorkloads;
     const programs = recordedPrograms.filter((p) => !options.workloads || options.workloads.includes(p.name));
     const portKinds = (options.ports ?? true) ? heaplab.filter((k) => portFactories[k as AllocatorKind]) : [];
-    const portJit = portKinds.length ? tuneJitForPorts() : undefined; // before any port function is optimized
+    let portJit: PortJit | undefined; // set before the first port runs, after the Node-API paths
     const napiOn = options.napi ?? true;
 
     // a rough step count for the progress bar: probes, recordings, runs, ports, napi
@@ -448,6 +448,15 @@ export function runBench(options: BenchOptions = {}): BenchReport {
     const mapSteps = !quick && (options.maps ?? true) ? Math.min(2, workloads.filter((w) => w.name === 'stable' || w.goal === 'recorded').length) : 0;
     total = workloads.reduce((s, w) => s + allocators.length * perWorkload(w) + (w.traces.length > 1 ? 0 : portKinds.length), 0) + (napiOn ? 1 : 0) + mapSteps;
 
+    // The Node-API paths first, under V8's own flags, as a program that uses
+    // heaplab from Node runs them: the ports' inlining budget, set below, is
+    // the whole process's.
+    let napi: NapiResult[] = [];
+    if (napiOn) {
+      step('Node-API paths');
+      napi = benchNapi(heaplab as AllocatorKind[], (options.napiScale ?? 1) * (quick ? 0.3 : 1));
+    }
+
     const memorySources: Record<string, string> = {};
     const results: WorkloadResult[] = [];
     for (const w of workloads) {
@@ -483,18 +492,13 @@ export function runBench(options: BenchOptions = {}): BenchReport {
         const trace = w.traces[0]!;
         const peakLive = summarizeTrace(trace).peakLiveBytes;
         for (const kind of portKinds) {
+          portJit ??= tuneJitForPorts(); // before any port function is optimized
           step(`${w.name}: ${kind} (TS port)`);
           result.runs.push(portRun(kind as AllocatorKind, trace, peakLive, runs));
         }
       }
       fillRatios(result);
       results.push(result);
-    }
-
-    let napi: NapiResult[] = [];
-    if (napiOn) {
-      step('Node-API paths');
-      napi = benchNapi(heaplab as AllocatorKind[], (options.napiScale ?? 1) * (quick ? 0.3 : 1));
     }
 
     // heap maps of the stable workload and the first recorded program, at their peaks (full runs: a map walks the heap hundreds of times)

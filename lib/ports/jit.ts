@@ -16,6 +16,8 @@
  * optimizes), unless the process was started with a budget of its own, or
  * HEAPLAB_V8_DEFAULTS=1 asks for V8's defaults. A program that runs a port itself
  * can start node with the same flag; the library never changes its host's flags.
+ * The flag is the whole process's: `heaplab bench` times its Node-API paths
+ * before it sets it, under V8's own flags, as a program using heaplab runs them.
  */
 import v8 from 'node:v8';
 
