@@ -147,6 +147,7 @@ describe('every command, as a newcomer types it', () => {
     expect(run({})).toEqual({ inlineBudget: 3000, source: 'heaplab' });
     expect(run({ HEAPLAB_V8_DEFAULTS: '1' })).toEqual({ inlineBudget: 920, source: 'v8-default' });
     expect(run({}, ['--max-inlined-bytecode-size-cumulative=1500'])).toEqual({ inlineBudget: 1500, source: 'process' });
+    expect(run({}, ['--max_inlined_bytecode_size_cumulative=1200'])).toEqual({ inlineBudget: 1200, source: 'process' });
     const text = heaplab('compare', '-a', 'tlsf', '--trace', 'tiny-exact', '--no-thing');
     expect(text.stdout).toMatch(/V8 inlining budget for the ports: 3000 bytes/);
   });

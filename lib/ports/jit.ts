@@ -32,10 +32,13 @@ export interface PortJit {
   source: 'heaplab' | 'process' | 'v8-default';
 }
 
+/** A budget node was started with (`--flag=N` or `--flag N`, V8's `_` spelling too), if any. */
 function givenBudget(): number | undefined {
-  const args = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)];
-  for (const a of args) {
+  const args = process.execArgv.map((a) => a.replace(/_/g, '-')); /* node refuses this flag in NODE_OPTIONS */
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
     if (a.startsWith(`${FLAG}=`)) return Number(a.slice(FLAG.length + 1));
+    if (a === FLAG) return Number(args[i + 1]);
   }
   return undefined;
 }
