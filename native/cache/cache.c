@@ -90,7 +90,7 @@ static void class_tables_init(void) {
 _Static_assert(HL_CACHE_ARENAS >= 1 && HL_CACHE_ARENAS < 255, "an arena's index + 1 fits a byte of the page map");
 static hl_page_map arena_pages;
 
-static int page_map_set(const void *start, size_t bytes, uint8_t value) { return hl_page_map_set(&arena_pages, start, bytes, value); }
+static void page_map_set(const void *start, size_t bytes, uint8_t value) { hl_page_map_set(&arena_pages, start, bytes, value); }
 static unsigned page_map_get(const void *p) { return hl_page_map_get(&arena_pages, p); }
 
 /* ---- heap, arena and thread state ----------------------------------------------- */
@@ -142,8 +142,9 @@ struct cache_heap {
     /* Usable bytes of the inner heaps' blocks that this layer took and has not
      * given back (the program's and every thread's bins; not the threads'
      * own states, so that a program holding nothing has a bound of 0): changed
-     * atomically under the arenas' locks, read on each cached free. Its own
-     * line: the fields above are read on every hot call. */
+     * atomically under the arenas' locks, read at a thread's slow paths
+     * (thread_limit, thread_bound). Its own line: the fields above are read on
+     * every hot call. */
     _Alignas(64) size_t inner_bytes;
 };
 
@@ -162,15 +163,15 @@ static cache_arena *arena_of(cache_heap *h, const void *p) {
 }
 
 /* The arena's page hooks: the caller's, under the caller's lock (the page
- * source is shared by every arena), marking the page map. */
+ * source is shared by every arena), marking the page map with the arena's tag
+ * (what a lost mark costs: pages/page_map.h, hl_page_map_resized). */
 static void *arena_alloc_page(void *ctx, size_t pages) {
     cache_arena *a = ctx;
     cache_heap *h = a->heap;
     heap_lock(h);
     void *p = h->hooks.alloc_page(h->hooks.ctx, pages);
     heap_unlock(h);
-    if (p && page_map_set(p, pages * h->hooks.page_size, a->tag)) {
-        page_map_set(p, pages * h->hooks.page_size, 0);
+    if (p && hl_page_map_mark_run(&arena_pages, p, pages * h->hooks.page_size, a->tag)) {
         heap_lock(h);
         h->hooks.free_page(h->hooks.ctx, p, pages);
         heap_unlock(h);
@@ -186,28 +187,14 @@ static void arena_free_page(void *ctx, void *start, size_t pages) {
     h->hooks.free_page(h->hooks.ctx, start, pages);
     heap_unlock(h);
 }
-/* A run that moved is unmarked where it was and marked where it is now; one
- * that grew or shrank in place changes only its tail (marked after the resize:
- * before it, those pages may be another run's). Only a block on pages of its
- * own is resized, and it is found by its first page: a tail the map could not
- * mark (its 1 MiB leaf for a new 4 GiB region refused) is harmless, but a
- * moved run left unmarked would send its block to the first arena. That takes
- * a refused 1 MiB mapping just after a remap succeeded: not covered. */
 static void *arena_resize_page(void *ctx, void *start, size_t old_pages, size_t new_pages) {
     cache_arena *a = ctx;
     cache_heap *h = a->heap;
     size_t ps = h->hooks.page_size;
     heap_lock(h);
-    char *p = h->hooks.resize_page(h->hooks.ctx, start, old_pages, new_pages);
+    void *p = h->hooks.resize_page(h->hooks.ctx, start, old_pages, new_pages);
     heap_unlock(h);
-    if (!p) return NULL;
-    if (p == (char *)start) {
-        if (new_pages < old_pages) page_map_set(p + new_pages * ps, (old_pages - new_pages) * ps, 0);
-        else page_map_set(p + old_pages * ps, (new_pages - old_pages) * ps, a->tag);
-        return p;
-    }
-    page_map_set(start, old_pages * ps, 0);
-    page_map_set(p, new_pages * ps, a->tag);
+    if (p) hl_page_map_resized(&arena_pages, start, old_pages * ps, p, new_pages * ps, a->tag);
     return p;
 }
 

@@ -68,6 +68,33 @@ static inline int hl_page_map_set(hl_page_map *map, const void *start, size_t by
     return 0;
 }
 
+/* Marks a run just taken from alloc_page; if the map cannot (a leaf refused),
+ * leaves it unmarked and returns -1: the caller gives the run back. */
+static inline int hl_page_map_mark_run(hl_page_map *map, const void *run, size_t bytes, uint8_t value) {
+    if (hl_page_map_set(map, run, bytes, value) == 0) return 0;
+    hl_page_map_set(map, run, bytes, 0);
+    return -1;
+}
+
+/* After resize_page took the run [old, old + old_bytes) to [now, now +
+ * new_bytes): a run resized in place changes only its tail (marked after the
+ * resize: before it, those pages may be another run's); one that moved is
+ * unmarked where it was and marked where it is. A tail the map cannot mark (a
+ * leaf for a new region refused) stays unmarked; the run's block, found by its
+ * first page, is unaffected. A moved run left unmarked takes a refused 1 MiB
+ * mapping just after the remap succeeded: its block is then unknown to the map. */
+static inline void hl_page_map_resized(hl_page_map *map, const void *old, size_t old_bytes, const void *now,
+                                       size_t new_bytes, uint8_t value) {
+    const char *o = old, *n = now;
+    if (n == o) {
+        if (new_bytes < old_bytes) hl_page_map_set(map, o + new_bytes, old_bytes - new_bytes, 0);
+        else if (new_bytes > old_bytes) hl_page_map_set(map, o + old_bytes, new_bytes - old_bytes, value);
+        return;
+    }
+    hl_page_map_set(map, old, old_bytes, 0);
+    hl_page_map_set(map, now, new_bytes, value);
+}
+
 /* The mark of p's page (0 for a page never marked, or outside 48 bits). */
 static inline unsigned hl_page_map_get(const hl_page_map *map, const void *p) {
     uintptr_t a = (uintptr_t)p;

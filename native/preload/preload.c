@@ -92,9 +92,6 @@ enum { HL_MIN_ALIGN = 16 };
  * memset of a byte per page (5 GiB: 1.3 MB). */
 static hl_page_map g_registry;
 
-/* Marks [start, start + bytes) ours (on) or not; -1 if a leaf cannot be had. */
-static int reg_mark(const void *start, size_t bytes, int on) { return hl_page_map_set(&g_registry, start, bytes, on ? 1 : 0); }
-
 static inline int reg_owns(const void *p) { return hl_page_map_get(&g_registry, p) != 0; }
 
 /* ---- the heap ------------------------------------------------------------- */
@@ -112,8 +109,7 @@ static hl_spinlock g_init_lock = HL_SPINLOCK_INIT;
 static void *registry_alloc_page(void *ctx, size_t pages) {
     (void)ctx;
     void *p = g_src_hooks.alloc_page(g_src_hooks.ctx, pages);
-    if (p && reg_mark(p, pages * g_src.page_size, 1)) {
-        reg_mark(p, pages * g_src.page_size, 0);
+    if (p && hl_page_map_mark_run(&g_registry, p, pages * g_src.page_size, 1)) {
         g_src_hooks.free_page(g_src_hooks.ctx, p, pages);
         return NULL;
     }
@@ -122,28 +118,18 @@ static void *registry_alloc_page(void *ctx, size_t pages) {
 
 static void registry_free_page(void *ctx, void *start, size_t pages) {
     (void)ctx;
-    reg_mark(start, pages * g_src.page_size, 0);
+    hl_page_map_set(&g_registry, start, pages * g_src.page_size, 0);
     g_src_hooks.free_page(g_src_hooks.ctx, start, pages);
 }
 
-/* A run that moved is unmarked where it was and marked where it is now; one
- * that grew or shrank in place changes only its tail. Marking can fail only
- * when a 128 KiB bitmap cannot be mapped for a new 4 GiB region; the run that
- * moved there is then still returned (its bytes are the caller's), and stays
- * unknown to free, which ignores it: a leak, never a lost or shared block. */
+/* A run that moved or was resized: hl_page_map_resized. A run the map cannot
+ * mark stays unknown to free, which ignores its block: a leak, never a lost or
+ * shared block. */
 static void *registry_resize_page(void *ctx, void *start, size_t old_pages, size_t new_pages) {
     (void)ctx;
     size_t page = g_src.page_size;
-    char *old_lo = start;
-    char *p = g_src_hooks.resize_page(g_src_hooks.ctx, start, old_pages, new_pages);
-    if (!p) return NULL;
-    if (p == old_lo) {
-        if (new_pages > old_pages) reg_mark(old_lo + old_pages * page, (new_pages - old_pages) * page, 1);
-        else reg_mark(old_lo + new_pages * page, (old_pages - new_pages) * page, 0);
-        return p;
-    }
-    reg_mark(old_lo, old_pages * page, 0);
-    reg_mark(p, new_pages * page, 1);
+    void *p = g_src_hooks.resize_page(g_src_hooks.ctx, start, old_pages, new_pages);
+    if (p) hl_page_map_resized(&g_registry, start, old_pages * page, p, new_pages * page, 1);
     return p;
 }
 
