@@ -75,10 +75,11 @@ export function replayNative(kind: AllocatorKind, trace: Trace, options: ReplayO
  * after it (first reached at the loop's end) deoptimized on every call, so each
  * run began in the interpreter again (`--trace-deopt`: 898 deopts of replayPort
  * in 300 runs of one trace), and the port was timed as partly unoptimized.
- * Returns the number of failed allocations.
+ * Returns the number of failed allocations. It reads nothing but its arguments
+ * (the op codes too) and globals: replayOpsFor compiles copies of its text.
  */
 function replayOps(heap: PortAllocator, pages: ArenaPages, trace: Trace, ptr: Float64Array, offsets: Float64Array | undefined,
-  touch: boolean, sample: ReplayOptions['sample']): number {
+  touch: boolean, sample: ReplayOptions['sample'], codes: typeof Op): number {
   const n = trace.op.length;
   const { op, id, size, alignLog2 } = trace;
   const u8 = pages.u8;
@@ -91,10 +92,10 @@ function replayOps(heap: PortAllocator, pages: ArenaPages, trace: Trace, ptr: Fl
     const bytes = size[i]!;
     let p = 0;
     switch (op[i]) {
-      case Op.malloc: p = heap.malloc(bytes); break;
-      case Op.calloc: p = heap.calloc(1, bytes); break;
-      case Op.memalign: p = heap.memalign(2 ** alignLog2[i]!, bytes); break;
-      case Op.realloc:
+      case codes.malloc: p = heap.malloc(bytes); break;
+      case codes.calloc: p = heap.calloc(1, bytes); break;
+      case codes.memalign: p = heap.memalign(2 ** alignLog2[i]!, bytes); break;
+      case codes.realloc:
         p = heap.realloc(ptr[block]!, bytes);
         if (p === 0) {
           failures++;
@@ -102,7 +103,7 @@ function replayOps(heap: PortAllocator, pages: ArenaPages, trace: Trace, ptr: Fl
           continue;
         }
         break;
-      case Op.free:
+      case codes.free:
         heap.free(ptr[block]!);
         ptr[block] = 0;
         if (offsets) offsets[i] = 0;
@@ -121,6 +122,24 @@ function replayOps(heap: PortAllocator, pages: ArenaPages, trace: Trace, ptr: Fl
   return failures;
 }
 
+/**
+ * One copy of replayOps per port, compiled from its text. V8 keeps type
+ * feedback per function: one loop for the three ports saw three heap classes
+ * at every heap call (polymorphic, so less was inlined), and the ports timed
+ * after the first ran in code shaped by the others' feedback (`heaplab
+ * compare`, medians of 3 runs: dlmalloc's geometric mean 2.04x -> 1.94x,
+ * liballoc's 1.96x -> 1.81x). The loop keeps its one definition above.
+ */
+const replayOpsCopies = new Map<AllocatorKind, typeof replayOps>();
+function replayOpsFor(kind: AllocatorKind): typeof replayOps {
+  let copy = replayOpsCopies.get(kind);
+  if (!copy) {
+    copy = new Function(`return ${replayOps.toString()}`)() as typeof replayOps;
+    replayOpsCopies.set(kind, copy);
+  }
+  return copy;
+}
+
 /** Replays `trace` in the TypeScript port, op by op as native/replay/replay.h's hl_replay_step does. */
 export function replayPort(kind: AllocatorKind, trace: Trace, options: ReplayOptions = {}): ReplayResult {
   const factory = portFactories[kind];
@@ -134,7 +153,7 @@ export function replayPort(kind: AllocatorKind, trace: Trace, options: ReplayOpt
   // page faults are not the allocator's time
   const ptr = new Float64Array(trace.maxId + 1).fill(0);
   const start = process.hrtime.bigint();
-  const failures = replayOps(heap, pages, trace, ptr, offsets, options.touch ?? false, options.sample);
+  const failures = replayOpsFor(kind)(heap, pages, trace, ptr, offsets, options.touch ?? false, options.sample, Op);
   const elapsedNs = Number(process.hrtime.bigint() - start);
   if (options.sample && n > 0) options.sample.fn(n - 1, heap, pages);
   let liveBlocks = 0;
