@@ -78,10 +78,10 @@ export function replayNative(kind: AllocatorKind, trace: Trace, options: ReplayO
  * Returns the number of failed allocations. It reads nothing but its arguments
  * (the op codes too) and globals: replayOpsFor compiles copies of its text.
  */
-function replayOps(heap: PortAllocator, pages: ArenaPages, trace: Trace, ptr: Float64Array, offsets: Float64Array | undefined,
-  touch: boolean, sample: ReplayOptions['sample'], codes: typeof Op): number {
+function replayOps(heap: PortAllocator, pages: ArenaPages, trace: Trace, size: Int32Array | Float64Array, ptr: Uint32Array,
+  offsets: Float64Array | undefined, touch: boolean, sample: ReplayOptions['sample'], codes: typeof Op): number {
   const n = trace.op.length;
-  const { op, id, size, alignLog2 } = trace;
+  const { op, id, alignLog2 } = trace;
   const u8 = pages.u8;
   let failures = 0;
   const every = sample ? Math.max(1, Math.floor(sample.every)) : 0;
@@ -94,7 +94,11 @@ function replayOps(heap: PortAllocator, pages: ArenaPages, trace: Trace, ptr: Fl
     switch (op[i]) {
       case codes.malloc: p = heap.malloc(bytes); break;
       case codes.calloc: p = heap.calloc(1, bytes); break;
-      case codes.memalign: p = heap.memalign(2 ** alignLog2[i]!, bytes); break;
+      case codes.memalign: {
+        const log2 = alignLog2[i]!;
+        p = heap.memalign(log2 < 31 ? 1 << log2 : 2 ** log2, bytes);
+        break;
+      }
       case codes.realloc:
         p = heap.realloc(ptr[block]!, bytes);
         if (p === 0) {
@@ -120,6 +124,25 @@ function replayOps(heap: PortAllocator, pages: ArenaPages, trace: Trace, ptr: Fl
     if (offsets) offsets[i] = p === 0 ? -1 : p;
   }
   return failures;
+}
+
+/**
+ * The trace's sizes as the port's calls should get them: small integers. V8's
+ * interpreter reads a Float64Array's element as a heap number (even 16), so
+ * every port function that took a size or a pointer from one recorded
+ * "Number" and was optimized into double arithmetic, with a conversion back
+ * to an integer at each typed-array index. Traces whose sizes all fit an
+ * Int32Array get that copy (made once per trace); the block table is a
+ * Uint32Array (offsets in the port's space are below 4 GiB).
+ */
+const intSizes = new WeakMap<Trace, Int32Array | Float64Array>();
+function sizesOf(trace: Trace): Int32Array | Float64Array {
+  let sizes = intSizes.get(trace);
+  if (!sizes) {
+    sizes = trace.size.every((bytes) => bytes <= 0x7fffffff) ? Int32Array.from(trace.size) : trace.size;
+    intSizes.set(trace, sizes);
+  }
+  return sizes;
 }
 
 /**
@@ -151,9 +174,10 @@ export function replayPort(kind: AllocatorKind, trace: Trace, options: ReplayOpt
   const offsets = options.offsets === false ? undefined : new Float64Array(n);
   // touched now, as the C replay's table is (MAP_POPULATE): a table's first-touch
   // page faults are not the allocator's time
-  const ptr = new Float64Array(trace.maxId + 1).fill(0);
+  const ptr = new Uint32Array(trace.maxId + 1).fill(0);
+  const sizes = sizesOf(trace);
   const start = process.hrtime.bigint();
-  const failures = replayOpsFor(kind)(heap, pages, trace, ptr, offsets, options.touch ?? false, options.sample, Op);
+  const failures = replayOpsFor(kind)(heap, pages, trace, sizes, ptr, offsets, options.touch ?? false, options.sample, Op);
   const elapsedNs = Number(process.hrtime.bigint() - start);
   if (options.sample && n > 0) options.sample.fn(n - 1, heap, pages);
   let liveBlocks = 0;
