@@ -127,50 +127,50 @@ const WALK_LIMIT = 2 ** 26;
 // ---- arithmetic helpers (exact for every number below 2**53) ---------------------------
 
 /** align_up for a power of two `a`. */
-function align_up(x: number, a: number): number {
+const align_up = function align_up(x: number, a: number): number {
   if (x + a <= TWO_32) return ((x + a - 1) & -a) >>> 0;
   return Math.ceil(x / a) * a;
-}
-function align_down(x: number, a: number): number {
+};
+const align_down = function align_down(x: number, a: number): number {
   if (x < TWO_32 && a <= TWO_32) return (x & -a) >>> 0;
   return Math.floor(x / a) * a;
-}
-function is_pow2(x: number): boolean {
+};
+const is_pow2 = function is_pow2(x: number): boolean {
   return x > 0 && Number.isInteger(Math.log2(x));
-}
+};
 /** Bit b of s (s < 2**54), 0 for b < 0 (what C's repeated `bits <<= 1` leaves). */
-function bit_at(s: number, b: number): number {
+const bit_at = function bit_at(s: number, b: number): number {
   if (b < 0) return 0;
   if (s < TWO_32) return b < 32 ? (s >>> b) & 1 : 0;
   return Math.floor(s / 2 ** b) % 2;
-}
+};
 /** lowest_bit_index of a non-zero 32-bit map. */
-function lowest_bit_index(x: number): number {
+const lowest_bit_index = function lowest_bit_index(x: number): number {
   return 31 - Math.clz32(x & -x);
-}
+};
 
 /** Chunk size for a request: user bytes + 8, rounded to 16, at least 32. */
-function request2size(bytes: number): number {
+const request2size = function request2size(bytes: number): number {
   const s = align_up(bytes + CHUNK_OVERHEAD, CHUNK_ALIGN);
   return s < MIN_CHUNK ? MIN_CHUNK : s;
-}
+};
 
-function small_index(s: number): number {
+const small_index = function small_index(s: number): number {
   return s >>> SMALLBIN_SHIFT;
-}
+};
 
 /** Bin i covers half of a power-of-two range above 512; bin 31 takes everything larger. */
-function tree_index(s: number): number {
+const tree_index = function tree_index(s: number): number {
   if (s >= 2 ** 25) return NTREEBINS - 1; // s >> 9 > 0xFFFF
   const x = s >>> TREEBIN_SHIFT;
   if (x === 0) return 0;
   const k = 31 - Math.clz32(x);
   return (k << 1) + ((s >>> (k + TREEBIN_SHIFT - 1)) & 1);
-}
-function leftshift_for_tree_index(i: number): number {
+};
+const leftshift_for_tree_index = function leftshift_for_tree_index(i: number): number {
   if (i === NTREEBINS - 1) return 0;
   return 63 - ((i >>> 1) + TREEBIN_SHIFT - 2);
-}
+};
 
 class Dlmalloc implements PortAllocator {
   readonly name = 'dlmalloc';

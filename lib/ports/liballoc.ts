@@ -43,9 +43,13 @@
  * words, as the C compares all 64 bits.
  */
 import type { ArenaPages } from '../pages/arena.js';
-import { ffs32, flsSize, load64 } from './memory.js';
+import * as memory from './memory.js';
 import type { PortAllocator, PortFactory } from './types.js';
 import { WalkState, type WalkBuilder } from '../walk.js';
+
+/* Module constants, not imports: V8 folds a const binding into its callers but
+ * checks an import's cell at every call (./memory.ts). */
+const { ffs32, flsSize, load64 } = memory;
 
 // ---- build options (as compiled: the C defaults) -----------------------------------
 const LIBALLOC_MAJOR_PAGES = 16;
@@ -101,19 +105,19 @@ const LA_MIN_MINOR = SIZEOF_MINOR + LA_MIN_PAYLOAD; // 64
 
 // ---- small accessors ------------------------------------------------------------------
 
-function align_up(x: number, a: number): number {
+const align_up = function align_up(x: number, a: number): number {
   return Math.ceil(x / a) * a; // exact for integers below 2**53 and a power of two a
-}
+};
 
 /** Bytes of a minor that holds `size` requested bytes (size <= LA_MAX_REQUEST). */
-function minor_total(size: number): number {
+const minor_total = function minor_total(size: number): number {
   if (size < LA_MIN_PAYLOAD) size = LA_MIN_PAYLOAD;
   if (size <= 0x7fffffe0) return ((size + 15) & ~15) + SIZEOF_MINOR;
   return align_up(size, LA_ALIGN) + SIZEOF_MINOR;
-}
+};
 
 /** The class of a dead minor of `size` bytes (a multiple of 16). */
-function class_of(size: number): number {
+const class_of = function class_of(size: number): number {
   if (size < LA_LINEAR_LIMIT) return size >>> 4;
   let fl: number, sl: number;
   if (size <= 0xffffffff) {
@@ -124,12 +128,12 @@ function class_of(size: number): number {
     sl = Math.floor(size / 2 ** (fl - LA_SL_BITS)) & (LA_SL_COUNT - 1);
   }
   return LA_LINEAR_CLASSES + (fl - LA_LINEAR_SHIFT) * LA_SL_COUNT + sl;
-}
+};
 
-function is_power_of_two(x: number): boolean {
+const is_power_of_two = function is_power_of_two(x: number): boolean {
   if (x <= 0x7fffffff) return (x & (x - 1)) === 0;
   return 2 ** Math.round(Math.log2(x)) === x;
-}
+};
 
 class LiballocHeap implements PortAllocator {
   readonly name = 'liballoc';

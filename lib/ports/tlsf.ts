@@ -14,8 +14,8 @@
  *   control (fl_bitmap, sl_bitmap,      C_FL_BITMAP .. C_HOOKS, from the control
  *     blocks, pools_*, spare, ...)        structure at the heap's first pages
  *   block_*, pool_* accessors           module functions over `m` (the u32 view)
- *   mapping_insert / mapping_round /    the same; the (fl, sl) out-parameters are
- *     mapping_search                      the module variables mfl, msl
+ *   mapping_insert / mapping_round /    the same; the (fl, sl) out-parameters come
+ *     mapping_search                      back as one list index (list_of)
  *   search_suitable_block, list_*,      TlsfHeap methods (the `control *c` is
  *     block_insert/remove, merge,         `this`, its bytes at this.c)
  *     split, pool_*, heap_*, tlsf_*
@@ -39,12 +39,18 @@
  * always fits its low word: the hot paths read that word alone (the port writes
  * both words, as C does), and the checker reads all 64 bits.
  */
-import { ffs32, fls32, flsSize, load64, loadPtr, store64, storePtr } from './memory.js';
+import * as memory from './memory.js';
 import type { ArenaPages } from '../pages/arena.js';
 import type { PortAllocator, PortFactory } from './types.js';
 import { WalkState, type WalkBuilder } from '../walk.js';
 
 const TWO_32 = 4294967296;
+
+/* Module constants, not imports or function declarations: V8 folds a const
+ * binding into the code that calls it, but checks an import (the module's
+ * cell, for the temporal dead zone) and a function declaration's binding (it
+ * can be reassigned) at every inlined call. See ./memory.ts. */
+const { ffs32, fls32, flsSize, load64, loadPtr, store64, storePtr } = memory;
 
 /* ---- build options (tlsf.c defaults) ------------------------------------ */
 
@@ -137,144 +143,145 @@ if (CONTROL_SIZE !== 14424 || C_BLOCKS !== 232 || HEAD_SENTINEL_SIZE !== 64 || F
 /* ---- bit scans and rounding ------------------------------------------------- */
 
 /** size_fls for any size below 2**64. */
-function size_fls(size: number): number {
+const size_fls = function size_fls(size: number): number {
   return size < TWO_32 ? fls32(size) : flsSize(size);
-}
+};
 
 /** align_up for a power-of-two `align`, exact for every number below 2**53 (and for multiples of align above). */
-function align_up(x: number, align: number): number {
+const align_up = function align_up(x: number, align: number): number {
   if (x + align <= 0x80000000) return (x + (align - 1)) & -align;
   return Math.ceil(x / align) * align;
-}
+};
 
-function is_pow2(x: number): boolean {
+const is_pow2 = function is_pow2(x: number): boolean {
   return x > 0 && Number.isInteger(x) && 2 ** size_fls(x) === x;
-}
+};
 
 /* ---- block accessors (m: the u32 view; b: a block's byte offset) ------------ */
 
-function block_size(m: Uint32Array, b: number): number {
+const block_size = function block_size(m: Uint32Array, b: number): number {
   const s = m[(b + B_SIZE) >>> 2]!;
   return s - (s & BLOCK_FLAG_MASK);
-}
-function block_set_size(m: Uint32Array, b: number, size: number): void {
+};
+const block_set_size = function block_set_size(m: Uint32Array, b: number, size: number): void {
   const i = (b + B_SIZE) >>> 2;
   m[i] = size + (m[i]! & BLOCK_FLAG_MASK);
   m[i + 1] = 0;
-}
-function block_is_free(m: Uint32Array, b: number): boolean {
+};
+const block_is_free = function block_is_free(m: Uint32Array, b: number): boolean {
   return (m[(b + B_SIZE) >>> 2]! & BLOCK_FREE) !== 0;
-}
-function block_is_prev_free(m: Uint32Array, b: number): boolean {
+};
+const block_is_prev_free = function block_is_prev_free(m: Uint32Array, b: number): boolean {
   return (m[(b + B_SIZE) >>> 2]! & BLOCK_PREV_FREE) !== 0;
-}
-function block_set_free_bit(m: Uint32Array, b: number): void {
+};
+const block_set_free_bit = function block_set_free_bit(m: Uint32Array, b: number): void {
   const i = (b + B_SIZE) >>> 2;
   m[i] = m[i]! | BLOCK_FREE;
-}
-function block_clear_free_bit(m: Uint32Array, b: number): void {
+};
+const block_clear_free_bit = function block_clear_free_bit(m: Uint32Array, b: number): void {
   const i = (b + B_SIZE) >>> 2;
   m[i] = m[i]! & ~BLOCK_FREE;
-}
-function block_set_prev_free(m: Uint32Array, b: number): void {
+};
+const block_set_prev_free = function block_set_prev_free(m: Uint32Array, b: number): void {
   const i = (b + B_SIZE) >>> 2;
   m[i] = m[i]! | BLOCK_PREV_FREE;
-}
-function block_set_prev_used(m: Uint32Array, b: number): void {
+};
+const block_set_prev_used = function block_set_prev_used(m: Uint32Array, b: number): void {
   const i = (b + B_SIZE) >>> 2;
   m[i] = m[i]! & ~BLOCK_PREV_FREE;
-}
-function block_is_tail(m: Uint32Array, b: number): boolean {
+};
+const block_is_tail = function block_is_tail(m: Uint32Array, b: number): boolean {
   return block_size(m, b) === 0;
-}
-function prev_phys(m: Uint32Array, b: number): number {
+};
+const prev_phys = function prev_phys(m: Uint32Array, b: number): number {
   return m[b >>> 2]!;
-}
-function next_free(m: Uint32Array, b: number): number {
+};
+const next_free = function next_free(m: Uint32Array, b: number): number {
   return m[(b + B_NEXT_FREE) >>> 2]!;
-}
-function prev_free(m: Uint32Array, b: number): number {
+};
+const prev_free = function prev_free(m: Uint32Array, b: number): number {
   return m[(b + B_PREV_FREE) >>> 2]!;
-}
+};
 
-function block_next(m: Uint32Array, b: number): number {
+const block_next = function block_next(m: Uint32Array, b: number): number {
   return b + block_size(m, b);
-}
-function block_to_ptr(b: number): number {
+};
+const block_to_ptr = function block_to_ptr(b: number): number {
   return b + BLOCK_HEADER_SIZE;
-}
-function block_from_ptr(ptr: number): number {
+};
+const block_from_ptr = function block_from_ptr(ptr: number): number {
   return ptr - BLOCK_HEADER_SIZE;
-}
-function block_usable(m: Uint32Array, b: number): number {
+};
+const block_usable = function block_usable(m: Uint32Array, b: number): number {
   return block_size(m, b) - BLOCK_HEADER_SIZE;
-}
+};
 
 /** Points the next block back at b and returns it. */
-function block_link_next(m: Uint32Array, b: number): number {
+const block_link_next = function block_link_next(m: Uint32Array, b: number): number {
   const next = block_next(m, b);
   storePtr(m, next + B_PREV_PHYS, b);
   return next;
-}
-function block_mark_free(m: Uint32Array, b: number): void {
+};
+const block_mark_free = function block_mark_free(m: Uint32Array, b: number): void {
   block_set_free_bit(m, b);
   block_set_prev_free(m, block_link_next(m, b));
-}
-function block_mark_used(m: Uint32Array, b: number): void {
+};
+const block_mark_used = function block_mark_used(m: Uint32Array, b: number): void {
   block_clear_free_bit(m, b);
   block_set_prev_used(m, block_next(m, b));
-}
+};
 
 /* ---- pool accessors (p: a pool_record's byte offset) --------------------------- */
 
-function pool_head(p: number): number {
+const pool_head = function pool_head(p: number): number {
   return p - BLOCK_HEADER_SIZE;
-}
-function pool_from_head(head: number): number {
+};
+const pool_from_head = function pool_from_head(head: number): number {
   return head + BLOCK_HEADER_SIZE;
-}
-function pool_first_block(p: number): number {
+};
+const pool_first_block = function pool_first_block(p: number): number {
   return pool_head(p) + HEAD_SENTINEL_SIZE;
-}
-function pool_bytes(m: Uint32Array, p: number): number {
+};
+const pool_bytes = function pool_bytes(m: Uint32Array, p: number): number {
   return load64(m, p + P_BYTES);
-}
-function pool_tail(m: Uint32Array, p: number): number {
+};
+const pool_tail = function pool_tail(m: Uint32Array, p: number): number {
   return pool_head(p) + pool_bytes(m, p) - TAIL_SENTINEL_SIZE;
-}
+};
 /** The head sentinel is the only block whose prev_phys is NULL. */
-function block_is_first(m: Uint32Array, b: number): boolean {
+const block_is_first = function block_is_first(m: Uint32Array, b: number): boolean {
   return prev_phys(m, prev_phys(m, b)) === 0;
-}
+};
 /** A free block that fills its pool from head to tail: the pool is unused. */
-function block_fills_pool(m: Uint32Array, b: number): boolean {
+const block_fills_pool = function block_fills_pool(m: Uint32Array, b: number): boolean {
   return block_is_first(m, b) && block_is_tail(m, block_next(m, b));
-}
+};
 
 /* ---- the two-level mapping (the paper's names) --------------------------------- */
 
-/** mapping_insert's and search_suitable_block's out-parameters (fli, sli). */
-let mfl = 0;
-let msl = 0;
+/**
+ * The C's (fl, sl) out-parameters come back as one list index, fl <<
+ * SL_INDEX_COUNT_LOG2 | sl (the index of blocks[fl][sl]): a returned integer
+ * stays in a register, where a pair of module variables was stored to the
+ * module and loaded back, with a dead-zone check at each load.
+ */
+const list_fl = (list: number): number => list >>> SL_INDEX_COUNT_LOG2;
+const list_sl = (list: number): number => list & (SL_INDEX_COUNT - 1);
+const list_of = (fl: number, sl: number): number => (fl << SL_INDEX_COUNT_LOG2) | sl;
 
-/** The list a block of `size` bytes belongs to, in (mfl, msl). */
-function mapping_insert(size: number): void {
-  if (size < SMALL_BLOCK_SIZE) {
-    mfl = 0;
-    msl = size >>> ALIGN_SIZE_LOG2;
-  } else if (size < TWO_32) {
+/** The list a block of `size` bytes belongs to. */
+const mapping_insert = function mapping_insert(size: number): number {
+  if (size < SMALL_BLOCK_SIZE) return list_of(0, size >>> ALIGN_SIZE_LOG2);
+  if (size < TWO_32) {
     const fl = fls32(size);
-    msl = (size >>> (fl - SL_INDEX_COUNT_LOG2)) ^ SL_INDEX_COUNT;
-    mfl = fl - (FL_INDEX_SHIFT - 1);
-  } else {
-    const fl = flsSize(size);
-    msl = Math.floor(size / 2 ** (fl - SL_INDEX_COUNT_LOG2)) ^ SL_INDEX_COUNT;
-    mfl = fl - (FL_INDEX_SHIFT - 1);
+    return list_of(fl - (FL_INDEX_SHIFT - 1), (size >>> (fl - SL_INDEX_COUNT_LOG2)) ^ SL_INDEX_COUNT);
   }
-}
+  const fl = flsSize(size);
+  return list_of(fl - (FL_INDEX_SHIFT - 1), Math.floor(size / 2 ** (fl - SL_INDEX_COUNT_LOG2)) ^ SL_INDEX_COUNT);
+};
 
 /** `size` rounded up to the start of the next list's range. */
-function mapping_round(size: number): number {
+const mapping_round = function mapping_round(size: number): number {
   if (size < SMALL_BLOCK_SIZE) return size;
   if (size < 0x40000000) {
     /* the common case in int32 arithmetic: size + step stays below 2**31 */
@@ -283,22 +290,22 @@ function mapping_round(size: number): number {
   }
   const step = 2 ** (size_fls(size) - SL_INDEX_COUNT_LOG2);
   return align_up(size, step);
-}
+};
 
-function mapping_search(size: number): void {
-  mapping_insert(mapping_round(size));
-}
+const mapping_search = function mapping_search(size: number): number {
+  return mapping_insert(mapping_round(size));
+};
 
 /* ---- the allocator ------------------------------------------------------------ */
 
 /** Request bytes to block bytes, or 0 if it cannot be served. */
-function adjust_request(bytes: number): number {
+const adjust_request = function adjust_request(bytes: number): number {
   /* bytes > BLOCK_SIZE_MAX - BLOCK_HEADER_SIZE: no double lies strictly between the two */
   if (bytes >= BLOCK_SIZE_MAX) return 0;
   /* align_up(bytes + 16, 16) == align_up(bytes, 16) + 16, without rounding bytes + 16 above 2**53 */
   const size = align_up(bytes, ALIGN_SIZE) + BLOCK_HEADER_SIZE;
   return size < BLOCK_SIZE_MIN ? BLOCK_SIZE_MIN : size;
-}
+};
 
 class TlsfHeap implements PortAllocator {
   readonly name = 'tlsf';
@@ -310,6 +317,8 @@ class TlsfHeap implements PortAllocator {
   readonly pageSize: number;
   /** block_locate_free's *fresh. */
   fresh = false;
+  /** search_suitable_block's *fli, *sli, as one list index (list_of). */
+  found = 0;
   /** check_pool_blocks' *free_blocks. */
   freeBlocks = 0;
 
@@ -330,7 +339,7 @@ class TlsfHeap implements PortAllocator {
     return loadPtr(this.m, this.c + C_SPARE);
   }
 
-  /** The first non-empty list at or above (fl, sl), or 0; sets (mfl, msl). */
+  /** The first non-empty list at or above (fl, sl), or 0; sets this.found to its list. */
   search_suitable_block(fl: number, sl: number): number {
     const m = this.m;
     const cw = this.c >>> 2;
@@ -351,8 +360,7 @@ class TlsfHeap implements PortAllocator {
       sl_map = m[cw + W_SL_BITMAP + fl]!;
     }
     sl = ffs32(sl_map);
-    mfl = fl;
-    msl = sl;
+    this.found = list_of(fl, sl);
     return m[cw + W_BLOCKS + ((fl << SL_INDEX_COUNT_LOG2) + sl) * 2]!;
   }
 
@@ -395,13 +403,13 @@ class TlsfHeap implements PortAllocator {
   }
 
   block_remove(b: number): void {
-    mapping_insert(block_size(this.m, b));
-    this.list_remove(b, mfl, msl);
+    const list = mapping_insert(block_size(this.m, b));
+    this.list_remove(b, list_fl(list), list_sl(list));
   }
 
   block_insert(b: number): void {
-    mapping_insert(block_size(this.m, b));
-    this.list_insert(b, mfl, msl);
+    const list = mapping_insert(block_size(this.m, b));
+    this.list_insert(b, list_fl(list), list_sl(list));
   }
 
   /* ---- split and merge ---- */
@@ -572,10 +580,10 @@ class TlsfHeap implements PortAllocator {
   /** A free block of at least `size` bytes, taken out of its list, or 0; sets this.fresh. */
   block_locate_free(size: number): number {
     this.fresh = false;
-    mapping_search(size);
-    let b = this.search_suitable_block(mfl, msl);
+    const list = mapping_search(size);
+    let b = this.search_suitable_block(list_fl(list), list_sl(list));
     if (b) {
-      this.list_remove(b, mfl, msl);
+      this.list_remove(b, list_fl(this.found), list_sl(this.found));
     } else {
       b = this.pool_grow(size);
       if (!b) return 0;
@@ -795,9 +803,9 @@ class TlsfHeap implements PortAllocator {
           let bfl = -1;
           let bsl = -1;
           if (size >= BLOCK_SIZE_MIN && size <= BLOCK_SIZE_MAX) {
-            mapping_insert(size);
-            bfl = mfl;
-            bsl = msl;
+            const list = mapping_insert(size);
+            bfl = list_fl(list);
+            bsl = list_sl(list);
           }
           if (bfl !== fl || bsl !== sl) bad++;
         }

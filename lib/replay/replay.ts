@@ -133,10 +133,11 @@ function replayOps(heap: PortAllocator, pages: ArenaPages, trace: Trace, size: I
  * "Number" and was optimized into double arithmetic, with a conversion back
  * to an integer at each typed-array index. Traces whose sizes all fit an
  * Int32Array get that copy (made once per trace); the block table is a
- * Uint32Array (offsets in the port's space are below 4 GiB).
+ * Uint32Array (offsets in the port's space are below 4 GiB). @thi.ng/malloc's
+ * replay (./thing.ts) gets both too.
  */
 const intSizes = new WeakMap<Trace, Int32Array | Float64Array>();
-function sizesOf(trace: Trace): Int32Array | Float64Array {
+export function integerSizes(trace: Trace): Int32Array | Float64Array {
   let sizes = intSizes.get(trace);
   if (!sizes) {
     sizes = trace.size.every((bytes) => bytes <= 0x7fffffff) ? Int32Array.from(trace.size) : trace.size;
@@ -175,7 +176,7 @@ export function replayPort(kind: AllocatorKind, trace: Trace, options: ReplayOpt
   // touched now, as the C replay's table is (MAP_POPULATE): a table's first-touch
   // page faults are not the allocator's time
   const ptr = new Uint32Array(trace.maxId + 1).fill(0);
-  const sizes = sizesOf(trace);
+  const sizes = integerSizes(trace);
   const start = process.hrtime.bigint();
   const failures = replayOpsFor(kind)(heap, pages, trace, sizes, ptr, offsets, options.touch ?? false, options.sample, Op);
   const elapsedNs = Number(process.hrtime.bigint() - start);

@@ -9,6 +9,7 @@
  */
 import { createRequire } from 'node:module';
 import { Op, type Trace } from '../trace/trace.js';
+import { integerSizes } from './replay.js';
 
 interface Pool {
   malloc(bytes: number): number;
@@ -62,8 +63,9 @@ function poolSize(trace: Trace): number {
 function pass(Pool: PoolConstructor, trace: Trace, sample: boolean): { ns: number; failures: number; memory: number } {
   const pool = new Pool({ size: poolSize(trace), align: 16 });
   const n = trace.op.length;
-  const { op, id, size } = trace;
-  const ptr = new Float64Array(trace.maxId + 1).fill(0); // touched now: its page faults are not timed
+  const { op, id } = trace;
+  const size = integerSizes(trace); // integers, as the ports get them (./replay.ts)
+  const ptr = new Uint32Array(trace.maxId + 1).fill(0); // touched now: its page faults are not timed
   const bytesOf = sample ? new Float64Array(trace.maxId + 1) : undefined;
   const top = pool as unknown as { top: number };
   let live = 0;
