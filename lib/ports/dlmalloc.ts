@@ -144,9 +144,9 @@ const bit_at = function bit_at(s: number, b: number): number {
   if (s < TWO_32) return b < 32 ? (s >>> b) & 1 : 0;
   return Math.floor(s / 2 ** b) % 2;
 };
-/** lowest_bit_index of a non-zero 32-bit map. */
+/** lowest_bit_index of a non-zero 32-bit map (as ./memory.ts's ffs32: no negation). */
 const lowest_bit_index = function lowest_bit_index(x: number): number {
-  return 31 - Math.clz32(x & -x);
+  return 31 - Math.clz32(x ^ (x - 1));
 };
 
 /** Chunk size for a request: user bytes + 8, rounded to 16, at least 32. */

@@ -27,7 +27,8 @@ export const load64 = function load64(u32: Uint32Array, at: number): number {
 export const store64 = function store64(u32: Uint32Array, at: number, value: number): void {
   const i = at >>> 2;
   u32[i] = value >>> 0;
-  u32[i + 1] = Math.floor(value / TWO_32);
+  /* no division for the usual value: it made the caller's arithmetic doubles */
+  u32[i + 1] = value > 0xffffffff ? Math.floor(value / TWO_32) : 0;
 };
 
 /** A pointer field: the high half is always 0 in port memory. */
@@ -41,9 +42,13 @@ export const storePtr = function storePtr(u32: Uint32Array, at: number, offset: 
   u32[i + 1] = 0;
 };
 
-/** Index of the lowest set bit of a 32-bit word, -1 for 0 (ffs - 1). */
+/**
+ * Index of the lowest set bit of a 32-bit word, -1 for 0 (ffs - 1). word ^
+ * (word - 1) sets the bits up to the lowest: 32-bit operations all through,
+ * where -word of a word above 2**31 is no int32 and V8 negated it in doubles.
+ */
 export const ffs32 = function ffs32(word: number): number {
-  return word === 0 ? -1 : 31 - Math.clz32(word & -word);
+  return word === 0 ? -1 : 31 - Math.clz32(word ^ (word - 1));
 };
 
 /** Index of the highest set bit of a 32-bit word, -1 for 0 (fls - 1). */

@@ -343,12 +343,14 @@ class TlsfHeap implements PortAllocator {
   search_suitable_block(fl: number, sl: number): number {
     const m = this.m;
     const cw = this.c >>> 2;
+    /* the bitmaps as int32 (| 0): a variable that holds both a Uint32Array
+     * element and a bitwise result is no int32 or uint32, so V8 kept it in doubles */
     let sl_map = m[cw + W_SL_BITMAP + fl]! & (~0 << sl);
     if (sl_map === 0) {
       /* fl_bitmap & (~0 << (fl + 1)), as two 32-bit halves */
       const shift = fl + 1;
-      let lo = m[cw]!;
-      let hi = m[cw + 1]!;
+      let lo = m[cw]! | 0;
+      let hi = m[cw + 1]! | 0;
       if (shift < 32) lo &= ~0 << shift;
       else {
         lo = 0;
@@ -357,7 +359,7 @@ class TlsfHeap implements PortAllocator {
       if (lo !== 0) fl = ffs32(lo);
       else if (hi !== 0) fl = 32 + ffs32(hi);
       else return 0;
-      sl_map = m[cw + W_SL_BITMAP + fl]!;
+      sl_map = m[cw + W_SL_BITMAP + fl]! | 0;
     }
     sl = ffs32(sl_map);
     this.found = list_of(fl, sl);
