@@ -127,15 +127,19 @@ const WALK_LIMIT = 2 ** 26;
 // ---- arithmetic helpers (exact for every number below 2**53) ---------------------------
 
 /** align_up for a power of two `a`. */
+/* The 32-bit paths compare with Smi constants only: 2**31 and 2**32 are heap
+ * numbers, and a compare with one made V8 convert the other side to a double. */
 const align_up = function align_up(x: number, a: number): number {
-  if (x + a <= TWO_32) return ((x + a - 1) & -a) >>> 0;
+  if (x <= 0x7fffffff - (a - 1)) return (x + a - 1) & -a;
   return Math.ceil(x / a) * a;
 };
 const align_down = function align_down(x: number, a: number): number {
-  if (x < TWO_32 && a <= TWO_32) return (x & -a) >>> 0;
+  if (x <= 0x7fffffff && a <= 0x40000000) return x & -a;
   return Math.floor(x / a) * a;
 };
 const is_pow2 = function is_pow2(x: number): boolean {
+  /* 32-bit for the usual alignment (Math.log2 is a double) */
+  if (x > 0 && x <= 0x7fffffff) return (x & (x - 1)) === 0;
   return x > 0 && Number.isInteger(Math.log2(x));
 };
 /** Bit b of s (s < 2**54), 0 for b < 0 (what C's repeated `bits <<= 1` leaves). */

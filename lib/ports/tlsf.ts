@@ -149,11 +149,14 @@ const size_fls = function size_fls(size: number): number {
 
 /** align_up for a power-of-two `align`, exact for every number below 2**53 (and for multiples of align above). */
 const align_up = function align_up(x: number, align: number): number {
-  if (x + align <= 0x80000000) return (x + (align - 1)) & -align;
+  /* x + align <= 2**31, against Smi constants only (2**31 is a heap number) */
+  if (x <= 0x7fffffff - (align - 1)) return (x + (align - 1)) & -align;
   return Math.ceil(x / align) * align;
 };
 
 const is_pow2 = function is_pow2(x: number): boolean {
+  /* 32-bit for the usual alignment: 2 ** n at run time is a double */
+  if (x > 0 && x <= 0x7fffffff) return (x & (x - 1)) === 0;
   return x > 0 && Number.isInteger(x) && 2 ** size_fls(x) === x;
 };
 
