@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { allocatorKinds } from '../lib/index.js';
 import { preloadLibraryPath } from '../lib/preload/preload.js';
 import { compareTrace } from '../lib/replay/compare.js';
+import { integerSizes } from '../lib/replay/replay.js';
 import { readTrace, traceFiles, type RecordedTrace } from '../lib/trace/file.js';
 import { defaultTraces, edgeTraces } from '../lib/trace/workloads.js';
 import { type Trace } from '../lib/trace/trace.js';
@@ -61,5 +62,18 @@ describe.each(allocatorKinds)('%s: TypeScript port vs C original', (kind) => {
     expect(recorded).toBeDefined();
     expect(recorded!.op.length).toBeGreaterThan(10_000);
     expectEqual(kind, { ...recorded!, name: 'python3-recorded' });
+  });
+});
+
+describe('the sizes the ports are called with', () => {
+  it("are an Int32Array copy when every size fits, else the trace's own Float64Array (edge traces)", () => {
+    const small = defaultTraces(1)[0]!;
+    const sizes = integerSizes(small);
+    expect(sizes).toBeInstanceOf(Int32Array);
+    expect(Array.from(sizes)).toEqual(Array.from(small.size));
+    expect(integerSizes(small)).toBe(sizes); // made once per trace
+    const huge = edgeTraces().find((t) => t.size.some((s) => s > 0x7fffffff));
+    expect(huge).toBeDefined();
+    expect(integerSizes(huge!)).toBe(huge!.size);
   });
 });
