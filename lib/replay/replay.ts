@@ -83,6 +83,8 @@ function replayOps(heap: PortAllocator, pages: ArenaPages, trace: Trace, size: I
   const n = trace.op.length;
   const { op, id, alignLog2 } = trace;
   const u8 = pages.u8;
+  // the codes in locals: a case that reads codes.x is a load at every operation
+  const { malloc: MALLOC, calloc: CALLOC, memalign: MEMALIGN, realloc: REALLOC, free: FREE } = codes;
   let failures = 0;
   const every = sample ? Math.max(1, Math.floor(sample.every)) : 0;
   for (let i = 0; i < n; i++) {
@@ -92,14 +94,14 @@ function replayOps(heap: PortAllocator, pages: ArenaPages, trace: Trace, size: I
     const bytes = size[i]!;
     let p = 0;
     switch (op[i]) {
-      case codes.malloc: p = heap.malloc(bytes); break;
-      case codes.calloc: p = heap.calloc(1, bytes); break;
-      case codes.memalign: {
+      case MALLOC: p = heap.malloc(bytes); break;
+      case CALLOC: p = heap.calloc(1, bytes); break;
+      case MEMALIGN: {
         const log2 = alignLog2[i]!;
         p = heap.memalign(log2 < 31 ? 1 << log2 : 2 ** log2, bytes);
         break;
       }
-      case codes.realloc:
+      case REALLOC:
         p = heap.realloc(ptr[block]!, bytes);
         if (p === 0) {
           failures++;
@@ -107,7 +109,7 @@ function replayOps(heap: PortAllocator, pages: ArenaPages, trace: Trace, size: I
           continue;
         }
         break;
-      case codes.free:
+      case FREE:
         heap.free(ptr[block]!);
         ptr[block] = 0;
         if (offsets) offsets[i] = 0;
