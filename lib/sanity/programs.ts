@@ -107,6 +107,19 @@ function gccSources(ctx: Context): string[] {
   return ctx.quick ? all.slice(0, 1) : all;
 }
 
+/** Why test/fixtures/NAME.c cannot be built here, if it is not in this package. */
+function fixtureMissing(ctx: Context, name: string): string | undefined {
+  return existsSync(join(ctx.root, 'test', 'fixtures', `${name}.c`)) ? undefined : `test/fixtures/${name}.c is not in this package`;
+}
+
+/** Builds test/fixtures/NAME.c into the scratch directory, against glibc. */
+function buildFixture(ctx: Context, name: string): void {
+  const build = spawnSync('gcc', ['-O2', '-pthread', '-o', join(ctx.scratch, name), join(ctx.root, 'test', 'fixtures', `${name}.c`)], {
+    encoding: 'utf8',
+  });
+  if (build.status !== 0) throw new Error(`gcc could not build test/fixtures/${name}.c:\n${build.stderr}`);
+}
+
 function shellQuote(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }
@@ -199,18 +212,23 @@ export const programs: Program[] = [
     name: 'threads',
     what: 'test/fixtures/threads.c: 4 threads allocating, reallocating and freeing across threads',
     requires: ['gcc'],
-    unavailable: (ctx) =>
-      existsSync(join(ctx.root, 'test', 'fixtures', 'threads.c')) ? undefined : 'test/fixtures/threads.c is not in this package',
-    prepare: (ctx) => {
-      const build = spawnSync(
-        'gcc',
-        ['-O2', '-pthread', '-o', join(ctx.scratch, 'threads'), join(ctx.root, 'test', 'fixtures', 'threads.c')],
-        { encoding: 'utf8' },
-      );
-      if (build.status !== 0) throw new Error(`gcc could not build test/fixtures/threads.c:\n${build.stderr}`);
-    },
+    unavailable: (ctx) => fixtureMissing(ctx, 'threads'),
+    prepare: (ctx) => buildFixture(ctx, 'threads'),
     invocation: (ctx) => ({
       argv: [join(ctx.scratch, 'threads'), '4', String(ctx.quick ? 50_000 : 400_000)],
+      cwd: ctx.scratch,
+      env: {},
+      outputs: [],
+    }),
+  },
+  {
+    name: 'transfer',
+    what: 'test/fixtures/transfer.c: blocks swapped between threads through a shared array, threads replaced in rounds',
+    requires: ['gcc'],
+    unavailable: (ctx) => fixtureMissing(ctx, 'transfer'),
+    prepare: (ctx) => buildFixture(ctx, 'transfer'),
+    invocation: (ctx) => ({
+      argv: [join(ctx.scratch, 'transfer'), '4', ctx.quick ? '3' : '10', String(ctx.quick ? 2_000 : 20_000)],
       cwd: ctx.scratch,
       env: {},
       outputs: [],
