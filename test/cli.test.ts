@@ -151,4 +151,13 @@ describe('every command, as a newcomer types it', () => {
     const text = heaplab('compare', '-a', 'tlsf', '--trace', 'tiny-exact', '--no-thing');
     expect(text.stdout).toMatch(/V8 inlining budget for the ports: 3000 bytes/);
   });
+
+  it('compare runs where node may not compile code from strings (the ports then share one replay loop)', () => {
+    const r = spawnSync(process.execPath, ['--disallow-code-generation-from-strings', cli, 'compare', '--json', '-a', 'tlsf', '--trace', 'tiny-exact', '--no-thing'], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).results[0]).toMatchObject({ kind: 'tlsf', trace: 'tiny-exact', equal: true });
+  });
 });
