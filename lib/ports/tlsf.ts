@@ -336,7 +336,7 @@ class TlsfHeap implements PortAllocator {
   /* ---- control fields ---- */
 
   list_head_at(fl: number, sl: number): number {
-    return this.c + C_BLOCKS + ((fl << SL_INDEX_COUNT_LOG2) + sl) * 8;
+    return this.c + C_BLOCKS + list_of(fl, sl) * 8;
   }
   spare(): number {
     return loadPtr(this.m, this.c + C_SPARE);
@@ -366,7 +366,7 @@ class TlsfHeap implements PortAllocator {
     }
     sl = ffs32(sl_map);
     this.found = list_of(fl, sl);
-    return m[cw + W_BLOCKS + ((fl << SL_INDEX_COUNT_LOG2) + sl) * 2]!;
+    return m[cw + W_BLOCKS + this.found * 2]!;
   }
 
   /* ---- free lists ---- */

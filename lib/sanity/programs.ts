@@ -107,17 +107,20 @@ function gccSources(ctx: Context): string[] {
   return ctx.quick ? all.slice(0, 1) : all;
 }
 
-/** Why test/fixtures/NAME.c cannot be built here, if it is not in this package. */
-function fixtureMissing(ctx: Context, name: string): string | undefined {
-  return existsSync(join(ctx.root, 'test', 'fixtures', `${name}.c`)) ? undefined : `test/fixtures/${name}.c is not in this package`;
-}
-
-/** Builds test/fixtures/NAME.c into the scratch directory, against glibc. */
-function buildFixture(ctx: Context, name: string): void {
-  const build = spawnSync('gcc', ['-O2', '-pthread', '-o', join(ctx.scratch, name), join(ctx.root, 'test', 'fixtures', `${name}.c`)], {
-    encoding: 'utf8',
-  });
-  if (build.status !== 0) throw new Error(`gcc could not build test/fixtures/${name}.c:\n${build.stderr}`);
+/** A program of test/fixtures/NAME.c, built against glibc in the scratch directory and run with args(quick). */
+function fixtureProgram(name: string, what: string, args: (quick: boolean) => string[]): Program {
+  const source = join('test', 'fixtures', `${name}.c`);
+  return {
+    name,
+    what: `${source}: ${what}`,
+    requires: ['gcc'],
+    unavailable: (ctx) => (existsSync(join(ctx.root, source)) ? undefined : `${source} is not in this package`),
+    prepare: (ctx) => {
+      const build = spawnSync('gcc', ['-O2', '-pthread', '-o', join(ctx.scratch, name), join(ctx.root, source)], { encoding: 'utf8' });
+      if (build.status !== 0) throw new Error(`gcc could not build ${source}:\n${build.stderr}`);
+    },
+    invocation: (ctx) => ({ argv: [join(ctx.scratch, name), ...args(ctx.quick)], cwd: ctx.scratch, env: {}, outputs: [] }),
+  };
 }
 
 function shellQuote(s: string): string {
@@ -208,32 +211,12 @@ export const programs: Program[] = [
       outputs: [],
     }),
   },
-  {
-    name: 'threads',
-    what: 'test/fixtures/threads.c: 4 threads allocating, reallocating and freeing across threads',
-    requires: ['gcc'],
-    unavailable: (ctx) => fixtureMissing(ctx, 'threads'),
-    prepare: (ctx) => buildFixture(ctx, 'threads'),
-    invocation: (ctx) => ({
-      argv: [join(ctx.scratch, 'threads'), '4', String(ctx.quick ? 50_000 : 400_000)],
-      cwd: ctx.scratch,
-      env: {},
-      outputs: [],
-    }),
-  },
-  {
-    name: 'transfer',
-    what: 'test/fixtures/transfer.c: blocks swapped between threads through a shared array, threads replaced in rounds',
-    requires: ['gcc'],
-    unavailable: (ctx) => fixtureMissing(ctx, 'transfer'),
-    prepare: (ctx) => buildFixture(ctx, 'transfer'),
-    invocation: (ctx) => ({
-      argv: [join(ctx.scratch, 'transfer'), '4', ctx.quick ? '3' : '10', String(ctx.quick ? 2_000 : 20_000)],
-      cwd: ctx.scratch,
-      env: {},
-      outputs: [],
-    }),
-  },
+  fixtureProgram('threads', '4 threads allocating, reallocating and freeing across threads', (quick) => ['4', String(quick ? 50_000 : 400_000)]),
+  fixtureProgram('transfer', 'blocks swapped between threads through a shared array, threads replaced in rounds', (quick) => [
+    '4',
+    quick ? '3' : '10',
+    String(quick ? 2_000 : 20_000),
+  ]),
 ];
 
 export const sanityPrograms: readonly string[] = programs.map((p) => p.name);
