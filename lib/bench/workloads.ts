@@ -8,7 +8,7 @@
  *   stable    a long run in phases whose size band and live count shift, with a
  *             few blocks pinned for the whole run: overhead sampled over time
  *   scalable  2 threads, each its own trace (16 B–2 KiB churn), one shared heap
- *   realtime  a steady mix (16 B–4 KiB, 4 000 live): only the latency tail matters
+ *   realtime  a steady mix (16 B–4 KiB, 8 000 live): only the latency tail matters
  *   python3, gcc, node   recorded (lib/trace/file.ts reads them)
  */
 import { spawnSync } from 'node:child_process';
