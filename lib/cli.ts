@@ -52,6 +52,11 @@ export const commands: Record<string, Command> = {
     usage: usageLines.bench,
     load: () => import('./cli/bench.js'),
   },
+  churn: {
+    summary: 'the churn harness as a program of its own under each allocator (LD_PRELOAD), interleaved rounds: throughput, malloc tail, memory; medians, ratios to glibc',
+    usage: usageLines.churn,
+    load: () => import('./cli/churn.js'),
+  },
 };
 
 export function usage(): string {

@@ -4,7 +4,8 @@
 // `node-gyp rebuild --target=... --devdir=...`; we build with cmake-js in a
 // folder of its own (build-prebuild: without the C test drivers, and without
 // touching build/'s cache, so `npm test` still builds them), copy the .node to
-// build/Release (where prebuildify looks for it) and the preload libraries into
+// build/Release (where prebuildify looks for it) and the preload libraries (and
+// the churn harness, heaplab-churn) into
 // prebuilds/PLATFORM-ARCH so a prebuilt install has them too.
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, readdirSync } from 'node:fs';
@@ -23,4 +24,4 @@ mkdirSync(forPrebuildify, { recursive: true });
 for (const f of readdirSync(release)) if (f.endsWith('.node')) copyFileSync(join(release, f), join(forPrebuildify, f));
 const dest = join(root, 'prebuilds', `${process.platform}-${process.arch}`);
 mkdirSync(dest, { recursive: true });
-for (const f of readdirSync(release)) if (/^libheaplab-.*\.so$/.test(f)) copyFileSync(join(release, f), join(dest, f));
+for (const f of readdirSync(release)) if (/^libheaplab-.*\.so$/.test(f) || f === 'heaplab-churn') copyFileSync(join(release, f), join(dest, f));

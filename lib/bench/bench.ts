@@ -29,16 +29,9 @@ import { churn } from '../trace/workloads.js';
 import { type Trace } from '../trace/trace.js';
 import { binding } from '../addon/native.js';
 import { statusError } from '../errors.js';
+import { peerNames, peerPackages } from './peers.js';
 
-export const peerNames = ['jemalloc', 'mimalloc', 'tcmalloc'] as const;
-export type PeerName = (typeof peerNames)[number];
-
-/** Debian packages of the peers (`npm run bench:peers` installs them). */
-export const peerPackages: Record<PeerName, string> = {
-  jemalloc: 'libjemalloc2',
-  mimalloc: 'libmimalloc2.0',
-  tcmalloc: 'libtcmalloc-minimal4',
-};
+export { peerNames, peerPackages, type PeerName } from './peers.js';
 
 export interface BenchOptions {
   /** The quick run: about 0.15 of the full operation counts, one throughput pass. */

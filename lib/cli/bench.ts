@@ -3,15 +3,14 @@
  * ratios to glibc; prints a table per workload and writes an HTML report.
  */
 import { describePortJit } from '../ports/jit.js';
-import { existsSync, writeFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { writeFileSync } from 'node:fs';
 import { peerNames, runBench, type BenchOptions } from '../bench/bench.js';
 import { writeReport } from '../bench/html.js';
 import { formatNs, leaders, workloadTable } from '../bench/report.js';
 import { allocatorNames } from '../kinds.js';
 import { benchWorkloadNames, recordedPrograms } from '../bench/workloads.js';
 import { Progress, table } from '../util/progress.js';
-import { parseOptions, usageFailure } from './common.js';
+import { parseOptions, peerLibraries, type PeerLibrary, usageFailure, UsageError } from './common.js';
 import { usageLines } from './usage.js';
 
 const USAGE = usageLines.bench;
@@ -83,19 +82,12 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(HELP);
     return 0;
   }
-  const libraries: Array<{ name: string; path: string }> = [];
-  for (const spec of values.peer ?? []) {
-    const eq = spec.indexOf('=');
-    const name = eq > 0 ? spec.slice(0, eq) : '';
-    const path = eq > 0 ? spec.slice(eq + 1) : '';
-    if (!/^[A-Za-z0-9_.+-]{1,31}$/.test(name) || !path) {
-      return usageFailure('bench', USAGE, `--peer wants NAME=PATH (NAME: up to 31 letters, digits, _ . + -); received ${JSON.stringify(spec)}`);
-    }
-    if (reservedNames.includes(name) || libraries.some((l) => l.name === name)) {
-      return usageFailure('bench', USAGE, `--peer ${name}: that name is taken (${[...reservedNames, ...libraries.map((l) => l.name)].join(', ')})`);
-    }
-    if (!existsSync(path)) return usageFailure('bench', USAGE, `--peer ${name}: no file at ${path}`);
-    libraries.push({ name, path: resolve(path) });
+  let libraries: PeerLibrary[];
+  try {
+    libraries = peerLibraries(values.peer ?? [], reservedNames);
+  } catch (error) {
+    if (error instanceof UsageError) return usageFailure('bench', USAGE, error.message);
+    throw error;
   }
   let progress: Progress | undefined;
   let phase = '';

@@ -2,7 +2,9 @@
 import { HeaplabError } from '../errors.js';
 import { type AllocatorKind, type AllocatorName, allocatorKinds, allocatorNames, isAllocatorKind, isAllocatorName } from '../kinds.js';
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { constants } from 'node:os';
+import { resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 
 /** A usage error: the command prints it with its usage and exits with 2. */
@@ -54,6 +56,36 @@ function parseErrorText(error: Error & { code?: string }): string {
     default:
       return m;
   }
+}
+
+/** A malloc-compatible shared library given as `--peer NAME=PATH` (bench, churn). */
+export interface PeerLibrary {
+  name: string;
+  /** Absolute. */
+  path: string;
+}
+
+/**
+ * The `--peer NAME=PATH` values of a command, checked: NAME up to 31 letters,
+ * digits, `_ . + -`, not one of `reserved` (the allocators the command knows)
+ * nor given twice, and a file at PATH. Throws a UsageError saying what is wrong.
+ */
+export function peerLibraries(specs: readonly string[], reserved: readonly string[]): PeerLibrary[] {
+  const libraries: PeerLibrary[] = [];
+  for (const spec of specs) {
+    const eq = spec.indexOf('=');
+    const name = eq > 0 ? spec.slice(0, eq) : '';
+    const path = eq > 0 ? spec.slice(eq + 1) : '';
+    if (!/^[A-Za-z0-9_.+-]{1,31}$/.test(name) || !path) {
+      throw new UsageError(`--peer wants NAME=PATH (NAME: up to 31 letters, digits, _ . + -); received ${JSON.stringify(spec)}`);
+    }
+    if (reserved.includes(name) || libraries.some((l) => l.name === name)) {
+      throw new UsageError(`--peer ${name}: that name is taken (${[...reserved, ...libraries.map((l) => l.name)].join(', ')})`);
+    }
+    if (!existsSync(path)) throw new UsageError(`--peer ${name}: no file at ${path}`);
+    libraries.push({ name, path: resolve(path) });
+  }
+  return libraries;
 }
 
 /** `name` as a design (compare), or the one usage error every command gives for a wrong one. */

@@ -63,6 +63,11 @@ export function preloadTestProgramPath(root: string = packageRoot): string {
   return find('heaplab-preload-test', 'the preload test program', root);
 }
 
+/** The churn harness (native/bench/churn.c) that `heaplab churn` runs under each allocator. */
+export function churnProgramPath(root: string = packageRoot): string {
+  return find('heaplab-churn', 'the churn harness', root);
+}
+
 /** LD_PRELOAD for `library`, ahead of whatever the environment preloads already. */
 export function preloadEnv(library: string, env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
   const existing = env['LD_PRELOAD'];

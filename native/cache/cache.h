@@ -69,7 +69,7 @@ extern "C" {
 
 /* MiB one thread may hold in its bins (default 4), with bins of about 128 KiB
  * (HL_CACHE_BIN_BYTES in cache.c). Measured with the churn harness
- * (test/perf/churn.c, 10k live blocks of 8 B-64 KiB per thread, 1 M pairs):
+ * (native/bench/churn.c, 10k live blocks of 8 B-64 KiB per thread, 1 M pairs):
  * 4 MiB / 128 KiB gave 9.7 M pairs/s on one thread and 14.7 M on two (tlsf);
  * 8 MiB / 256 KiB 11.1 and 17.7, at twice the memory; a bound below what the
  * bins settle at (1 MiB / 256 KiB) made every free a flush: 1.2 M pairs/s. */

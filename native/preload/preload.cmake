@@ -5,7 +5,8 @@
 # allocator's sources compiled into the library (release flags, no sanitizer: it
 # runs inside other programs). Plus heaplab-preload-test, the C test of the
 # libraries (test/preload/), which is linked against glibc and run under each
-# library with LD_PRELOAD by test/preload.test.ts.
+# library with LD_PRELOAD by test/preload.test.ts. And heaplab-churn, the churn
+# harness `heaplab churn` runs under each library.
 #
 # Output: next to the addon. cmake-js sets CMAKE_LIBRARY_OUTPUT_DIRECTORY to
 # build/Release; a plain cmake build puts them in <build>/Release too, which is
@@ -73,3 +74,11 @@ if(HEAPLAB_TESTS AND EXISTS ${CMAKE_SOURCE_DIR}/test/preload/preload_test.c)
   target_compile_options(heaplab-preload-test PRIVATE -O1 -g -fno-builtin ${HEAPLAB_WARN})
   target_link_libraries(heaplab-preload-test PRIVATE Threads::Threads)
 endif()
+
+# The churn harness (native/bench/churn.c), a plain glibc program that `heaplab
+# churn` runs under each preload library (and a peer's library, and none for
+# glibc): built with the libraries, since the command is for users, not tests.
+add_executable(heaplab-churn ${CMAKE_SOURCE_DIR}/native/bench/churn.c)
+set_target_properties(heaplab-churn PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${HEAPLAB_PRELOAD_DIR})
+target_compile_options(heaplab-churn PRIVATE -O2 -g ${HEAPLAB_WARN})
+target_link_libraries(heaplab-churn PRIVATE Threads::Threads m ${CMAKE_DL_LIBS})

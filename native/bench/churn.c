@@ -2,12 +2,15 @@
  * churn.c — a malloc benchmark of the usual kind, run under LD_PRELOAD (or not,
  * for the process's own malloc): `live` blocks of log-uniform sizes in
  * [min, max], then `pairs` random replacements (free one block, malloc a new
- * one in its slot). Every block carries a tag in its first and last 8 bytes,
- * checked before it is freed, so an allocator that hands out overlapping or
+ * one in its slot). Every block carries a tag in its first and last 8 bytes
+ * (a block under 16 bytes: in its first 8), checked before it is freed, so an allocator that hands out overlapping or
  * stale memory fails the run.
  *
- *   gcc -O2 -o /tmp/churn test/perf/churn.c -lm
- *   LD_PRELOAD=build/Release/libheaplab-tlsf.so /tmp/churn 2000000   (omit LD_PRELOAD for glibc)
+ * `heaplab churn` runs it under each allocator, in interleaved rounds, and
+ * prints the medians (lib/bench/churn.ts); cmake builds it as
+ * build/Release/heaplab-churn. By hand:
+ *
+ *   LD_PRELOAD=$(npx heaplab which tlsf) build/Release/heaplab-churn 2000000   (no LD_PRELOAD: glibc)
  *
  *   churn [pairs] [live] [min] [max] [seed] [fill] [threads]
  *
@@ -23,7 +26,10 @@
  * malloc latency percentiles (a second, timed pass: every malloc between two
  * fenced TSC reads, net of the reads' own cost), peak RSS, RSS after freeing
  * every block, the peak live bytes, and the minor page faults per 1000 pairs of
- * the timed pass. Exit 1 on a tag mismatch or NULL.
+ * the timed pass; last, malloc_from= the file that defines the malloc this
+ * process calls (so that a library the dynamic linker refused to preload, which
+ * it only warns about, cannot pass for the allocator under test). Exit 1 on a
+ * tag mismatch or NULL.
  */
 #define _GNU_SOURCE
 #include <stdint.h>
@@ -33,6 +39,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <pthread.h>
+#include <dlfcn.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <x86intrin.h>
@@ -58,11 +65,12 @@ static void tag_block(slot *s) {
     s->tag = rng() | 1;
     if (fill_blocks) memset(s->p, (int)(s->tag & 0xff), s->n);
     memcpy(s->p, &s->tag, 8);
-    memcpy(s->p + s->n - 8, &s->tag, 8);
+    if (s->n >= 16) memcpy(s->p + s->n - 8, &s->tag, 8);
 }
 static int tag_ok(const slot *s) {
     uint64_t a, b;
     memcpy(&a, s->p, 8);
+    if (s->n < 16) return a == s->tag;
     memcpy(&b, s->p + s->n - 8, 8);
     return a == s->tag && b == s->tag;
 }
@@ -83,6 +91,13 @@ static uint64_t now_ns(void) {
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 static inline uint64_t tsc(void) { _mm_lfence(); uint64_t t = __rdtsc(); _mm_lfence(); return t; }
+
+/* The object whose malloc this process calls: under LD_PRELOAD, the library. */
+static const char *malloc_from(void) {
+    Dl_info info;
+    void *(*volatile fn)(size_t) = malloc; /* the address as the program resolves it */
+    return dladdr((void *)fn, &info) && info.dli_fname ? info.dli_fname : "?";
+}
 
 static int cmp_u32(const void *a, const void *b) {
     uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
@@ -153,7 +168,7 @@ static int run_threaded(size_t threads, size_t pairs, size_t live, uint64_t seed
     }
     double secs = (double)(now_ns() - t0) / 1e9;
     if (failed) { puts("error=tag-or-null"); return 1; }
-    printf("threads=%zu mpairs=%.3f\n", threads, (double)(pairs * threads) / secs / 1e6);
+    printf("threads=%zu mpairs=%.3f malloc_from=%s\n", threads, (double)(pairs * threads) / secs / 1e6, malloc_from());
     return 0;
 }
 
@@ -165,7 +180,8 @@ int main(int argc, char **argv) {
     rng_state = argc > 5 ? strtoull(argv[5], NULL, 10) : 42;
     fill_blocks = argc > 6 ? atoi(argv[6]) : 0;
     size_t threads = argc > 7 ? strtoull(argv[7], NULL, 10) : 1;
-    if (min < 16) min = 16;   /* room for both tags */
+    if (min < 8) min = 8;     /* room for a tag */
+    if (max < min) max = min;
     lg_min = __builtin_log((double)min);
     lg_span = __builtin_log((double)max + 1) - lg_min;
     if (argc > 7) return run_threaded(threads, pairs, live, rng_state);
@@ -215,8 +231,8 @@ int main(int argc, char **argv) {
     munmap(s, live * sizeof *s);
     size_t after_kib = rss_kib("VmRSS:");
     printf("mpairs=%.3f p50=%.0f p99=%.0f p999=%.0f p9999=%.0f max=%.0f peak_rss_mb=%.1f after_rss_mb=%.2f "
-           "live_mb=%.1f faults_per_kpair=%.2f\n",
+           "live_mb=%.1f faults_per_kpair=%.2f malloc_from=%s\n",
            (double)pairs / secs / 1e6, q[0], q[1], q[2], q[3], q[4], (double)peak_kib / 1024,
-           (double)after_kib / 1024, (double)live_bytes / 1048576, (double)faults * 1000 / (double)pairs);
+           (double)after_kib / 1024, (double)live_bytes / 1048576, (double)faults * 1000 / (double)pairs, malloc_from());
     return 0;
 }
