@@ -107,6 +107,7 @@ describe('heaplab churn (the command)', () => {
       [['--peer', 'tlsf=/bin/sh'], '--peer tlsf: that name is taken'],
       [['--peer', 'x=/no/such.so'], '--peer x: no file at /no/such.so'],
       [['stray'], 'unexpected argument "stray"'],
+      [['--fill', '--live', '10000000', '--min', '1048576', '--max', '1073741824'], 'would keep about'],
     ] as const) {
       const r = heaplab('churn', ...args);
       expect(r.status, args.join(' ')).toBe(2);

@@ -4,6 +4,7 @@
  * by round (lib/bench/churn.ts).
  */
 import { writeFileSync } from 'node:fs';
+import { totalmem } from 'node:os';
 import { runChurn, defaultChurnConfig, type ChurnConfig, type ChurnRow, type ChurnTarget } from '../bench/churn.js';
 import { findPeerLibrary, peerNames, type PeerName } from '../bench/peers.js';
 import { allocatorNames, isAllocatorName } from '../kinds.js';
@@ -103,6 +104,11 @@ export async function main(argv: string[]): Promise<number> {
       seed: integer('seed', values.seed, d.seed, 0, Number.MAX_SAFE_INTEGER),
       fill: values.fill ?? false,
     };
+    // with --fill every live byte is resident: refuse what would not fit in half the machine
+    const liveBytes = config.live * config.threads * meanSize(config.min, config.max);
+    if (config.fill && liveBytes > totalmem() / 2) {
+      throw new UsageError(`--fill with ${config.live} live blocks of ${formatBytes(config.min)}–${formatBytes(config.max)}${config.threads > 1 ? ` on each of ${config.threads} threads` : ''} would keep about ${formatBytes(liveBytes)} resident; this machine has ${formatBytes(totalmem())}`);
+    }
     libraries = peerLibraries(values.peer ?? [], ['glibc', ...allocatorNames, ...peerNames]);
     names = list(values.allocator);
     const known = ['glibc', ...allocatorNames, ...peerNames, ...libraries.map((l) => l.name)];
@@ -174,6 +180,11 @@ export async function main(argv: string[]): Promise<number> {
   process.stdout.write(`${out.join('\n')}\n`);
   if (json) writeFileSync(json, JSON.stringify({ ...report, notes }, null, 1));
   return report.rows.every((r) => r.ok) ? 0 : 1;
+}
+
+/** The mean of a log-uniform size in [min, max]. */
+function meanSize(min: number, max: number): number {
+  return max === min ? min : (max - min) / Math.log(max / min);
 }
 
 function ns(v: number | undefined): string {
