@@ -73,10 +73,17 @@ describe('heaplab churn (the command)', () => {
     const dir = mkdtempSync(join(tmpdir(), 'heaplab-churn-cli-'));
     try {
       const json = join(dir, 'churn.json');
+      const page = join(dir, 'churn.html');
       const bad = join(dir, 'bad.so');
       writeFileSync(bad, 'text');
-      const r = heaplab('churn', '-a', 'glibc,liballoc', '--peer', `bad=${bad}`, '--rounds', '1', '--pairs', '20000', '--live', '300', '--max', '4096', '--json', json);
+      const r = heaplab('churn', '-a', 'glibc,liballoc', '--peer', `bad=${bad}`, '--rounds', '1', '--pairs', '20000', '--live', '300', '--max', '4096', '--json', json, '--out', page);
       expect(r.status, r.stderr).toBe(1);
+      expect(r.stdout).toContain(`report: ${page}`);
+      const html = readFileSync(page, 'utf8');
+      expect(html).toMatch(/^<!doctype html>/);
+      expect(html.match(/<svg /g)).toHaveLength(3);
+      expect(html).toContain('<td><span class="sw" style="background:#2ca02c"></span>liballoc</td>');
+      expect(html).toMatch(/<tr class="fail"><td>bad<\/td><td colspan="10">failed: round 1: the dynamic linker did not preload bad\.so/);
       expect(r.stdout).toMatch(/^heaplab churn — 300 live blocks of 8 B–4\.0 KiB .*20,000 random replacements, 1 thread; 1 round, interleaved/m);
       expect(r.stdout).toMatch(/^liballoc +[\d.]+ +[\d.]+×/m);
       expect(r.stdout).toMatch(/^bad \(failed\)/m);
@@ -90,7 +97,9 @@ describe('heaplab churn (the command)', () => {
   });
 
   it('runs threads and reports their total throughput', () => {
-    const r = heaplab('churn', '-a', 'glibc,tlsf+cache', '--threads', '2', '--rounds', '1', '--pairs', '20000', '--live', '300', '--max', '4096');
+    const dir = mkdtempSync(join(tmpdir(), 'heaplab-churn-threads-'));
+    const r = heaplab('churn', '-a', 'glibc,tlsf+cache', '--threads', '2', '--rounds', '1', '--pairs', '20000', '--live', '300', '--max', '4096', '-o', join(dir, 'c.html'));
+    rmSync(dir, { recursive: true, force: true });
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/2 threads; 1 round/);
     expect(r.stdout).toMatch(/^tlsf\+cache +[\d.]+ +[\d.]+× +[\d.]+$/m);

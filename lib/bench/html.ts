@@ -6,29 +6,8 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { barChart, bytes, esc, lineChart, num, type Bar, type Series } from '../util/charts.js';
+import { barChart, bytes, colorOf, esc, lineChart, num, pageStyle, type Bar, type Series } from '../util/charts.js';
 import { leaders, runCells, type AllocatorRun, type BenchReport, type CellFormat, type NapiResult, type WorkloadResult } from './report.js';
-
-const palette: Record<string, string> = {
-  tlsf: '#1f77b4',
-  dlmalloc: '#ff7f0e',
-  liballoc: '#2ca02c',
-  glibc: '#444444',
-  jemalloc: '#d62728',
-  mimalloc: '#9467bd',
-  tcmalloc: '#8c564b',
-  'Buffer.allocUnsafe': '#17becf',
-  'external Buffer (floor)': '#bcbd22',
-};
-/** An allocator's colour; NAME+cache is its design's, lighter. */
-const colorOf = (name: string): string => {
-  const base = name.endsWith('+cache') ? palette[name.slice(0, -'+cache'.length)] : undefined;
-  if (base) {
-    const mix = (i: number): string => Math.round(parseInt(base.slice(i, i + 2), 16) * 0.55 + 255 * 0.45).toString(16).padStart(2, '0');
-    return `#${mix(1)}${mix(3)}${mix(5)}`;
-  }
-  return palette[name] ?? '#7f7f7f';
-};
 
 const label = (r: AllocatorRun): string => (r.engine === 'ts' ? `${r.allocator} (TS)` : r.allocator);
 const ns = (x: number): string =>
@@ -168,17 +147,8 @@ export function renderHtml(report: BenchReport): string {
 ${table(w)}<div class="row">${charts.join('')}</div>${mapHtml}</section>`;
     })
     .join('\n');
-  const css = `body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px auto;max-width:1360px;color:#222;padding:0 16px}
-h1{margin:0 0 4px}h2{margin:28px 0 6px;border-bottom:1px solid #ddd;padding-bottom:4px}h2 small{font-weight:normal;color:#777;font-size:14px}
-table{border-collapse:collapse;margin:8px 0;font-variant-numeric:tabular-nums}th,td{padding:3px 6px;font-size:12.5px;border-bottom:1px solid #eee;text-align:right;white-space:nowrap}
-th:first-child,td:first-child{text-align:left}thead th{background:#f4f4f4}tr.ts td{color:#555;font-style:italic}tr.fail td{color:#b00}
-.overview td{text-align:center}.sw{display:inline-block;width:10px;height:10px;margin-right:6px;border-radius:2px}
-.row{display:flex;flex-wrap:wrap;gap:12px 28px;align-items:flex-start}.note{color:#666}
-figure{margin:0}figcaption{margin-bottom:4px;max-width:600px}.key{margin-right:16px;white-space:nowrap}.key .sw{width:12px;height:12px;border:1px solid #aaa;vertical-align:-1px}
-svg.chart{background:#fff;border:1px solid #e3e3e3;border-radius:4px}svg .ttl{font-weight:600;font-size:13px}svg .lbl{font-size:12px}svg .val{font-size:11px;fill:#333}
-svg .tick{font-size:11px;fill:#555}svg .axis{font-size:12px;fill:#333}svg .grid{stroke:#eee}svg .frame{stroke:#bbb}code{background:#f4f4f4;padding:0 3px;border-radius:3px}`;
   return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>heaplab bench ${esc(report.date.slice(0, 10))}</title><style>${css}</style></head>
+<html lang="en"><head><meta charset="utf-8"><title>heaplab bench ${esc(report.date.slice(0, 10))}</title><style>${pageStyle}</style></head>
 <body>
 <h1>heaplab bench</h1>
 <p>${esc(report.date)} · ${report.quick ? 'quick run' : 'full run'} (scale ${report.scale}) · ${esc(report.machine.cpu)}, ${report.machine.cores} cores, ${bytes(report.machine.memory)} · Linux ${esc(report.machine.kernel)} · Node ${esc(report.machine.node)} · ${(report.durationMs / 1000).toFixed(0)} s</p>

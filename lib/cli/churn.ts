@@ -5,6 +5,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { totalmem } from 'node:os';
+import { writeChurnReport } from '../bench/churn-html.js';
 import { runChurn, defaultChurnConfig, type ChurnConfig, type ChurnRow, type ChurnTarget } from '../bench/churn.js';
 import { findPeerLibrary, peerNames, type PeerName } from '../bench/peers.js';
 import { allocatorNames, isAllocatorName } from '../kinds.js';
@@ -45,6 +46,8 @@ Options:
   --seed N              the sizes' and replacements' seed (default ${d.seed})
   --fill                write every byte of each new block (resident memory is then
                         what the allocator hands out, not what it touches)
+  -o, --out FILE        the HTML page: the table, bars of the ratios, every round
+                        (default report/churn.html)
   --json FILE           also write the results as JSON
   -h, --help            this text
 
@@ -70,6 +73,7 @@ export async function main(argv: string[]): Promise<number> {
   let names: string[] | undefined;
   let libraries: PeerLibrary[];
   let json: string | undefined;
+  let html = 'report/churn.html';
   try {
     const { values } = parseOptions({
       args: argv,
@@ -86,6 +90,7 @@ export async function main(argv: string[]): Promise<number> {
         seed: { type: 'string' },
         fill: { type: 'boolean' },
         json: { type: 'string' },
+        out: { type: 'string', short: 'o' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -116,6 +121,7 @@ export async function main(argv: string[]): Promise<number> {
     if (bad !== undefined) throw new UsageError(`unknown allocator ${JSON.stringify(bad)} (expected some of ${known.join(', ')})`);
     if (names?.length === 0) throw new UsageError('--allocator needs at least one name');
     json = values.json;
+    if (values.out !== undefined) html = values.out;
   } catch (error) {
     if (error instanceof UsageError) return usageFailure('churn', USAGE, error.message);
     throw error;
@@ -177,6 +183,7 @@ export async function main(argv: string[]): Promise<number> {
     'set at its peak and once it has freed every block, MiB. faults/kpair: minor page faults per 1000 pairs (first touches).',
   );
   for (const r of report.rows) if (!r.ok) out.push(`${r.name} failed: ${r.reason}`);
+  out.push('', `report: ${writeChurnReport(report, ['heaplab', 'churn', ...argv].join(' '), html)}`);
   process.stdout.write(`${out.join('\n')}\n`);
   if (json) writeFileSync(json, JSON.stringify({ ...report, notes }, null, 1));
   return report.rows.every((r) => r.ok) ? 0 : 1;

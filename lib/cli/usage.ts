@@ -11,5 +11,5 @@ export const usageLines = {
   trace: 'trace [--allocator NAME] [--out FILE] [--json] -- COMMAND [ARGS...]',
   map: 'map [--trace NAME|FILE] [--allocator a,b] [--at N] [--out FILE] [--json]',
   bench: 'bench [--quick] [--out FILE] [--json FILE] [--allocator a,b] [--workload w,x] [--peer NAME=PATH.so]... [--no-record] [--no-ports] [--no-napi] [--scale N]',
-  churn: 'churn [--allocator a,b] [--peer NAME=PATH.so]... [--rounds N] [--pairs N] [--live N] [--min BYTES] [--max BYTES] [--threads N] [--seed N] [--fill] [--json FILE]',
+  churn: 'churn [--allocator a,b] [--peer NAME=PATH.so]... [--rounds N] [--pairs N] [--live N] [--min BYTES] [--max BYTES] [--threads N] [--seed N] [--fill] [--out FILE] [--json FILE]',
 } as const;
