@@ -285,7 +285,7 @@ static void give_done(giver *g) {
  * freed most of what it had. Its bins then hold nothing, so that the design can
  * give its pools, segments and majors back: a few cached blocks, one in each,
  * would keep them all (the churn harness after freeing all, at 200 000 pairs:
- * tlsf+cache and liballoc+cache kept 41-74 MB resident, with 1 KiB in the
+ * tlsf+cache and liballoc+cache kept up to 74 MB resident, with 1 KiB in the
  * bins). A small heap (under HL_CACHE_DRAIN_FLOOR) never drains. */
 #ifndef HL_CACHE_DRAIN_RATIO
 #define HL_CACHE_DRAIN_RATIO 8
