@@ -4,7 +4,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { defaultChurnConfig, median, parseChurnOutput, runChurn, type ChurnReport, type ChurnTarget } from '../lib/bench/churn.js';
+import { median } from '../lib/util/stats.js';
+import { defaultChurnConfig, parseChurnOutput, runChurn, type ChurnReport, type ChurnTarget } from '../lib/bench/churn.js';
 import { churnProgramPath, preloadLibraryPath } from '../lib/preload/preload.js';
 import { repoRoot } from './util.js';
 

@@ -30,6 +30,7 @@ import { type Trace } from '../trace/trace.js';
 import { binding } from '../addon/native.js';
 import { statusError } from '../errors.js';
 import { peerNames, peerPackages } from './peers.js';
+import { median } from '../util/stats.js';
 
 export { peerNames, peerPackages, type PeerName } from './peers.js';
 
@@ -340,7 +341,6 @@ export function benchNapi(kinds: readonly AllocatorKind[], scale = 1): NapiResul
         }
       });
     }
-    const median = (xs: number[]): number => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
     const base = median(rounds[0]!);
     paths.forEach((p, i) => {
       const ns = median(rounds[i]!);

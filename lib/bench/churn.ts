@@ -15,6 +15,7 @@ import { spawnSync } from 'node:child_process';
 import { realpathSync } from 'node:fs';
 import { basename } from 'node:path';
 import { preloadEnv } from '../preload/preload.js';
+import { median } from '../util/stats.js';
 
 export interface ChurnConfig {
   /** Random replacements (free one block, malloc another in its slot) per pass. */
@@ -85,12 +86,6 @@ const FIELDS: Record<string, keyof ChurnRun> = {
   after_rss_mb: 'afterRssMb',
   faults_per_kpair: 'faultsPerKpair',
 };
-
-export function median(values: readonly number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-}
 
 function sameFile(a: string, b: string): boolean {
   try {

@@ -10,6 +10,7 @@ import { usageLines } from './usage.js';
 import { portFactories } from '../ports/index.js';
 import { describePortJit, tuneJitForPorts } from '../ports/jit.js';
 import { Progress, table } from '../util/progress.js';
+import { median } from '../util/stats.js';
 import { compareTrace, type Comparison } from '../replay/compare.js';
 import { defaultTraces } from '../trace/workloads.js';
 import { replayThing, THING, thingAvailable, type ThingResult } from '../replay/thing.js';
@@ -156,10 +157,9 @@ export async function main(argv: string[]): Promise<number> {
       const ratios = mine.map((r) => r.ratio).filter((x) => Number.isFinite(x) && x > 0);
       const geomean = Math.exp(ratios.reduce((s, x) => s + Math.log(x), 0) / Math.max(1, ratios.length));
       const sorted = [...ratios].sort((a, b) => a - b);
-      const mid = sorted.length >> 1;
-      const median = sorted.length === 0 ? NaN : sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+      const mid = median(ratios);
       const over = `over ${ratios.length} trace${ratios.length === 1 ? '' : 's'}`;
-      const summary = ratios.length === 1 ? `${geomean.toFixed(2)}×` : `geometric mean ${geomean.toFixed(2)}×, median ${median.toFixed(2)}×, worst ${sorted[sorted.length - 1]!.toFixed(2)}×`;
+      const summary = ratios.length === 1 ? `${geomean.toFixed(2)}×` : `geometric mean ${geomean.toFixed(2)}×, median ${mid.toFixed(2)}×, worst ${sorted[sorted.length - 1]!.toFixed(2)}×`;
       console.log(`\nequal: ${mine.every((r) => r.equal) ? 'yes' : 'no'} · TS/C ${over}: ${summary}`);
       for (const r of mine.filter((x) => x.divergence)) {
         const d = r.divergence!;

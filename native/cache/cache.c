@@ -146,8 +146,8 @@ struct cache_heap {
      * (thread_limit, thread_bound). Its own line: the fields above are read on
      * every hot call. */
     _Alignas(64) size_t inner_bytes;
-    /* Bytes the arenas hold from the page source (their page hooks count them,
-     * under hooks->lock), read with inner_bytes (heap_draining). */
+    /* Bytes the arenas hold from the page source, counted atomically by their
+     * page hooks; read with inner_bytes at the slow paths (heap_draining). */
     size_t mapped_bytes;
 };
 
@@ -272,15 +272,6 @@ static void give_done(giver *g) {
     g->held = NULL;
 }
 
-/* What one thread may keep in its bins: HL_CACHE_THREAD_BYTES, but never more
- * than HL_CACHE_LIVE_TIMES times what the heap holds for the program
- * (inner_bytes less this thread's bins). A program that frees everything thus
- * empties its bins as it goes, and the design can give its pages back: bins
- * that kept a fixed 4 MiB pinned a block in nearly every pool, segment or
- * major (the churn harness's resident set after freeing all: 93-97 MB, against
- * 2 MB for the designs alone). Refills stay within the bound too. A bound of a
- * sixteenth of the heap (at least 256 KiB), or of the program's bytes once,
- * made the bins of a small heap thrash: `heaplab bench` fast 3.5x slower. */
 /* A heap that holds far more pages than blocks is draining: the program has
  * freed most of what it had. Its bins then hold nothing, so that the design can
  * give its pools, segments and majors back: a few cached blocks, one in each,
@@ -297,6 +288,16 @@ static int heap_draining(size_t held, size_t mapped) {
     return mapped > HL_CACHE_DRAIN_FLOOR && (mapped - HL_CACHE_DRAIN_FLOOR) / HL_CACHE_DRAIN_RATIO > held;
 }
 
+/* What one thread may keep in its bins: HL_CACHE_THREAD_BYTES, but never more
+ * than HL_CACHE_LIVE_TIMES times what the heap holds for the program
+ * (inner_bytes less this thread's bins). A program that frees everything thus
+ * empties its bins as it goes (down to eight times what it keeps; a draining
+ * heap, above, holds none), and the design can give its pages back: bins
+ * that kept a fixed 4 MiB pinned a block in nearly every pool, segment or
+ * major (the churn harness's resident set after freeing all: 93-97 MB, against
+ * 2 MB for the designs alone). Refills stay within the bound too. A bound of a
+ * sixteenth of the heap (at least 256 KiB), or of the program's bytes once,
+ * made the bins of a small heap thrash: `heaplab bench` fast 3.5x slower. */
 static size_t bound_with(const cache_heap *h, size_t bins_bytes) { /* the bound if the bins held bins_bytes */
     size_t held = __atomic_load_n(&h->inner_bytes, __ATOMIC_RELAXED);
     if (heap_draining(held, __atomic_load_n(&h->mapped_bytes, __ATOMIC_RELAXED))) return 0;
