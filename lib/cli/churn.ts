@@ -7,7 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { totalmem } from 'node:os';
 import { writeChurnReport } from '../bench/churn-html.js';
 import { runChurn, defaultChurnConfig, type ChurnConfig, type ChurnRow, type ChurnTarget } from '../bench/churn.js';
-import { findPeerLibrary, peerNames, type PeerName } from '../bench/peers.js';
+import { findPeerLibrary, peerNames } from '../bench/peers.js';
 import { allocatorNames, isAllocatorName } from '../kinds.js';
 import { churnProgramPath, PreloadLibraryNotFoundError, preloadLibraryPath } from '../preload/preload.js';
 import { Progress, table } from '../util/progress.js';
@@ -152,7 +152,7 @@ export async function main(argv: string[]): Promise<number> {
     }
   }
   for (const name of peerNames.filter(wanted)) {
-    const found = findPeerLibrary(name as PeerName);
+    const found = findPeerLibrary(name);
     if ('path' in found) targets.push({ name, kind: 'peer', library: found.path });
     else notes.push(`peer ${name}: skipped, ${found.reason}`);
   }
