@@ -6,12 +6,11 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { dirname, resolve } from 'node:path';
-import { barChart, bytes, colorOf, esc, num, pageStyle, type Bar } from '../util/charts.js';
+import { barChart, bytes, colorOf, esc, nsText, num, pageStyle, ratioText, type Bar } from '../util/charts.js';
 import type { ChurnReport, ChurnRow } from './churn.js';
 
-const ns = (x: number | undefined): string =>
-  x === undefined ? '–' : x < 1000 ? `${Math.round(x)} ns` : x < 1e6 ? `${(x / 1e3).toFixed(1)} µs` : `${(x / 1e6).toFixed(2)} ms`;
-const ratio = (x: number | undefined): string => (x === undefined ? '–' : `${x.toFixed(2)}×`);
+const ns = (x: number | undefined): string => nsText(x ?? Number.NaN);
+const ratio = (x: number | undefined): string => ratioText(x ?? Number.NaN);
 const fixed = (x: number | undefined, d: number): string => (x === undefined ? '–' : x.toFixed(d));
 
 function bars(rows: readonly ChurnRow[], value: (r: ChurnRow) => number | undefined): Bar[] {

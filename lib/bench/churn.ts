@@ -76,8 +76,8 @@ export interface ChurnReport {
   rows: ChurnRow[];
 }
 
-const FIELDS: Record<string, keyof ChurnRun> = {
-  mpairs: 'mpairs',
+/** The harness's keys beside mpairs, and the fields they fill. */
+const FIELDS: Record<string, Exclude<keyof ChurnRun, 'mpairs'>> = {
   p50: 'p50',
   p999: 'p999',
   p9999: 'p9999',
@@ -116,7 +116,7 @@ export function parseChurnOutput(target: ChurnTarget, status: number | null, sig
   const run: ChurnRun = { mpairs: Number(kv.get('mpairs')) };
   for (const [key, field] of Object.entries(FIELDS)) {
     const v = kv.get(key);
-    if (v !== undefined && key !== 'mpairs') run[field] = Number(v);
+    if (v !== undefined) run[field] = Number(v);
   }
   if (!(run.mpairs > 0)) return `throughput ${kv.get('mpairs')} is not a positive number`;
   return run;
@@ -158,7 +158,7 @@ export function runChurn(harness: string, targets: readonly ChurnTarget[], confi
     const med: ChurnRun = { mpairs: median(row.runs.map((r) => r.mpairs)) };
     for (const field of Object.values(FIELDS)) {
       const values = row.runs.map((r) => r[field]).filter((v): v is number => v !== undefined);
-      if (values.length === row.runs.length && field !== 'mpairs') med[field] = median(values);
+      if (values.length === row.runs.length) med[field] = median(values);
     }
     row.median = med;
     // paired: round k of this row against round k of glibc's (when both ran)

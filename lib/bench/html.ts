@@ -6,13 +6,12 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { barChart, bytes, colorOf, esc, lineChart, num, pageStyle, type Bar, type Series } from '../util/charts.js';
+import { barChart, bytes, colorOf, esc, lineChart, nsText, num, pageStyle, ratioText, type Bar, type Series } from '../util/charts.js';
 import { leaders, runCells, type AllocatorRun, type BenchReport, type CellFormat, type NapiResult, type WorkloadResult } from './report.js';
 
 const label = (r: AllocatorRun): string => (r.engine === 'ts' ? `${r.allocator} (TS)` : r.allocator);
-const ns = (x: number): string =>
-  !Number.isFinite(x) ? '–' : x < 1000 ? `${Math.round(x)} ns` : x < 1e6 ? `${(x / 1e3).toFixed(1)} µs` : `${(x / 1e6).toFixed(2)} ms`;
-const ratio = (x: number): string => (Number.isFinite(x) ? `${x.toFixed(2)}×` : '–');
+const ns = nsText;
+const ratio = ratioText;
 const htmlFormat: CellFormat = { ms: (x) => `${num(x, 1)} ms`, num, ns, ratio, none: '–' };
 
 /** x position of a percentile on the latency chart: -log10(1 - p); the max sits one step past p99.999. */

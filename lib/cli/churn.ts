@@ -8,6 +8,7 @@ import { totalmem } from 'node:os';
 import { writeChurnReport } from '../bench/churn-html.js';
 import { runChurn, defaultChurnConfig, type ChurnConfig, type ChurnRow, type ChurnTarget } from '../bench/churn.js';
 import { findPeerLibrary, peerNames } from '../bench/peers.js';
+import { formatNs } from '../bench/report.js';
 import { allocatorNames, isAllocatorName } from '../kinds.js';
 import { churnProgramPath, PreloadLibraryNotFoundError, preloadLibraryPath } from '../preload/preload.js';
 import { Progress, table } from '../util/progress.js';
@@ -194,10 +195,7 @@ function meanSize(min: number, max: number): number {
   return max === min ? min : (max - min) / Math.log(max / min);
 }
 
-function ns(v: number | undefined): string {
-  if (v === undefined) return '-';
-  return v >= 10_000 ? `${(v / 1000).toFixed(1)}k` : v.toFixed(0);
-}
+const ns = (v: number | undefined): string => formatNs(v ?? Number.NaN);
 const fixed = (v: number | undefined, digits: number, suffix = ''): string => (v === undefined ? '-' : `${v.toFixed(digits)}${suffix}`);
 
 function churnTable(rows: readonly ChurnRow[], throughputOnly: boolean): string {

@@ -5,6 +5,10 @@
  */
 export const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 export const num = (x: number, d = 2): string => (Number.isFinite(x) ? x.toFixed(d) : '–');
+/** Nanoseconds with their unit, and a ratio, as the pages print them ('–' for none). */
+export const nsText = (x: number): string =>
+  !Number.isFinite(x) ? '–' : x < 1000 ? `${Math.round(x)} ns` : x < 1e6 ? `${(x / 1e3).toFixed(1)} µs` : `${(x / 1e6).toFixed(2)} ms`;
+export const ratioText = (x: number): string => (Number.isFinite(x) ? `${x.toFixed(2)}×` : '–');
 export const bytes = (n: number): string =>
   !Number.isFinite(n) ? '–' : n < 1024 ? `${n} B` : n < 1 << 20 ? `${(n / 1024).toFixed(1)} KiB` : n < 1 << 30 ? `${(n / (1 << 20)).toFixed(1)} MiB` : `${(n / (1 << 30)).toFixed(2)} GiB`;
 
