@@ -17,9 +17,11 @@
  *    layer that holds freed blocks back (the thread cache): a live block's
  *    usable size read from its own header without taking the lock, and in
  *    *merges whether its physical predecessor is free (freeing it now would
- *    merge the two: such a block is better given back than held); a design
- *    that checks its pointers (liballoc) says 0 for one that is not a live
- *    block of `heap`, the others read the header of whatever they are given;
+ *    merge the two: such a block is better given back than held); it says 0
+ *    for a block its header marks free (a second free: the design's to
+ *    ignore), and a design that checks its pointers (liballoc) for anything
+ *    that is not a live block of `heap`; the others read the header of
+ *    whatever they are given;
  *  - check walks the whole heap and returns how many invariants are broken;
  *  - walk reports every piece of memory the heap holds, in the design's order
  *    (its own bytes as HL_WALK_META), to a walker that must not call into it;

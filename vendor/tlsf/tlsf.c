@@ -803,7 +803,7 @@ size_t tlsf_block_size(void *ptr) {
 size_t tlsf_block_peek(const void *ptr, int *prev_free) {
     const block_header *b = block_from_ptr(ptr);
     *prev_free = block_is_prev_free(b);
-    return block_usable(b);
+    return block_is_free(b) ? 0 : block_usable(b);
 }
 
 size_t tlsf_usable_size(tlsf_t tlsf, const void *ptr) {

@@ -54,7 +54,9 @@ void tlsf_free(tlsf_t tlsf, void *ptr);
 
 size_t tlsf_block_size(void *ptr);                    /* usable bytes; 0 for NULL; unlocked */
 /* heaplab: tlsf_block_size, and in *prev_free whether the block's physical
- * predecessor is free (freeing it would merge them); unlocked, ptr not NULL. */
+ * predecessor is free (freeing it would merge them); unlocked, ptr not NULL.
+ * 0 for a block the header marks free (a second free of it is tlsf_free's to
+ * ignore, not a layer's to keep). */
 size_t tlsf_block_peek(const void *ptr, int *prev_free);
 size_t tlsf_usable_size(tlsf_t tlsf, const void *ptr); /* the same, under the lock */
 
