@@ -22,6 +22,9 @@
  *    ignore), and a design that checks its pointers (liballoc) for anything
  *    that is not a live block of `heap`; the others read the header of
  *    whatever they are given;
+ *  - header (size_mask 0 if the design has none) says how to read peek's
+ *    answer for the common block straight from its header word, without a
+ *    call, as the thread cache's free does on every call (see hl_header_word);
  *  - check walks the whole heap and returns how many invariants are broken;
  *  - walk reports every piece of memory the heap holds, in the design's order
  *    (its own bytes as HL_WALK_META), to a walker that must not call into it;
@@ -44,6 +47,16 @@ extern "C" {
 enum { HL_WALK_FREE = 0, HL_WALK_USED = 1, HL_WALK_META = 2 };
 typedef void (*hl_walker)(void *start, size_t size, void *payload, size_t usable, int state, unsigned region, void *user);
 
+/* The size_t just below a block's address, as the design keeps it: when (word
+ * & plain_mask) == plain_value (a live block of the common kind, its
+ * predecessor in use), peek would say usable (word & size_mask) - usable_less
+ * and *merges 0. Any other word is peek's to read. */
+typedef struct hl_header_word {
+    size_t size_mask;    /* 0: no such word, always call peek */
+    size_t usable_less;
+    size_t plain_mask, plain_value;
+} hl_header_word;
+
 typedef struct hl_allocator {
     const char *name;
     void  *(*create)(const hl_hooks *hooks);   /* NULL if the first pages cannot be had */
@@ -55,6 +68,7 @@ typedef struct hl_allocator {
     void   (*free)(void *heap, void *ptr);
     size_t (*usable_size)(void *heap, const void *ptr);
     size_t (*peek)(void *heap, const void *ptr, int *merges);
+    hl_header_word header;
     size_t (*check)(void *heap);
     void   (*walk)(void *heap, hl_walker walker, void *user);
 } hl_allocator;

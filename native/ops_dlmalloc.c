@@ -44,6 +44,7 @@ const hl_allocator hl_allocator_dlmalloc = {
     .free = dl_free,
     .usable_size = dl_usable_size,
     .peek = dl_peek,
+    .header = {DL_WORD_SIZE_MASK, DL_WORD_USABLE_LESS, DL_WORD_PLAIN_MASK, DL_WORD_PLAIN_VALUE},
     .check = dl_check,
     .walk = op_walk,
 };

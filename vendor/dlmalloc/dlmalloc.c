@@ -134,6 +134,10 @@ _Static_assert(sizeof(tchunk) == 64 && sizeof(tchunk) <= MIN_LARGE, "tree chunks
 _Static_assert(CHUNK_HEADER % CHUNK_ALIGN == 0, "mem = chunk + 16 keeps 16-byte alignment");
 _Static_assert(MIN_CHUNK % CHUNK_ALIGN == 0 && DIRECT_NODE % CHUNK_ALIGN == 0, "chunk sizes are 16-multiples");
 _Static_assert((FLAG_MASK & ~(CHUNK_ALIGN - 1)) == 0, "flags live below the size granule");
+_Static_assert(offsetof(chunk, head) + sizeof(size_t) == CHUNK_HEADER && DL_WORD_SIZE_MASK == ~FLAG_MASK &&
+                   DL_WORD_USABLE_LESS == CHUNK_OVERHEAD && DL_WORD_PLAIN_MASK == (PINUSE | CINUSE | DIRECT | FENCE) &&
+                   DL_WORD_PLAIN_VALUE == (PINUSE | CINUSE),
+               "dlmalloc.h describes the head word at mem - 8 as it is");
 _Static_assert(HL_DL_MMAP_THRESHOLD >= MIN_LARGE, "direct chunks are large");
 _Static_assert(HL_DL_SEGMENT_GROWTH_SHIFT >= 1 && HL_DL_SEGMENT_GROWTH_SHIFT < 64, "a segment grows by a fraction");
 _Static_assert((HL_DL_GRANULARITY & (HL_DL_GRANULARITY - 1)) == 0, "granularity is a power of two");

@@ -59,6 +59,14 @@ size_t mspace_usable_size(const void *mem);
 /* heaplab: mspace_usable_size, and in *prev_free whether the chunk before it is
  * free (PINUSE clear: freeing it would merge them); mem not NULL. */
 size_t mspace_chunk_peek(const void *mem, int *prev_free);
+/* heaplab: the word mspace_chunk_peek reads is the chunk's head, the size_t at
+ * mem - 8. When (word & DL_WORD_PLAIN_MASK) == DL_WORD_PLAIN_VALUE (in use, in
+ * a segment, the chunk before it in use), it says (word & DL_WORD_SIZE_MASK) -
+ * DL_WORD_USABLE_LESS and prev_free 0, so a layer may read the word itself. */
+#define DL_WORD_SIZE_MASK (~(size_t)15)
+#define DL_WORD_USABLE_LESS ((size_t)8)
+#define DL_WORD_PLAIN_MASK ((size_t)15)
+#define DL_WORD_PLAIN_VALUE ((size_t)3)
 /* Gives back what it can (wholly free segments, top beyond pad); 1 if anything
  * was given back, else 0. */
 int    mspace_trim(mspace msp, size_t pad);
