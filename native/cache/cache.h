@@ -26,7 +26,10 @@
  *    the calling thread's bin of the largest class it can hold, whichever thread
  *    allocated it: a block freed on another thread is simply that thread's now;
  *    but a block whose physical predecessor is free (the design's `peek` says
- *    so) goes back to the design, in batches, so that the two can merge;
+ *    so, or its header word, read here where the design describes it:
+ *    hl_header_word) goes back to the design, in batches, so that the two can
+ *    merge; a block the design holds free (a second free) goes to the
+ *    design's free, which ignores it;
  *  - realloc within the cached sizes moves the block through the bins (or
  *    keeps it when the new size fits it and is at least half of it);
  *  - a bin holds at most max(4, min(128, 128 KiB / size)) blocks and a thread at
