@@ -1,6 +1,8 @@
 // The TypeScript ports behind the Heap interface: createHeap(kind, { engine: 'ts' }).
 import { describe, expect, it } from 'vitest';
 import { allocatorKinds, createHeap } from '../lib/index.js';
+import { ArenaPages } from '../lib/pages/arena.js';
+import { portFactories } from '../lib/ports/index.js';
 import { codeOf, mulberry32 } from './util.js';
 
 describe.each(allocatorKinds)('%s port heap', (kind) => {
@@ -58,5 +60,24 @@ describe.each(allocatorKinds)('%s port heap', (kind) => {
     port.check();
     native.destroy();
     port.destroy();
+  });
+
+  it('refuses, as its C does, a realloc or free of a block that is free already', () => {
+    // what a stale pointer in a program does to the design itself (the Heap API stops it
+    // before: ERR_HEAPLAB_DOUBLE_FREE): the heap is untouched and the block comes back once
+    const pages = new ArenaPages(4096, 1 << 26, 0);
+    const heap = portFactories[kind]!(pages)!;
+    const left = heap.malloc(200), gone = heap.malloc(200), right = heap.malloc(200);
+    heap.free(gone);
+    expect(heap.realloc(gone, 100)).toBe(0);
+    expect(heap.realloc(gone, 5000)).toBe(0);
+    heap.free(gone);
+    expect(heap.check()).toBe(0);
+    const again = heap.malloc(200), other = heap.malloc(200);
+    expect([again === gone, other === gone]).toEqual([true, false]);
+    for (const p of [left, right, again, other]) heap.free(p);
+    expect(heap.check()).toBe(0);
+    heap.destroy();
+    pages.release();
   });
 });

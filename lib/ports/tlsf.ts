@@ -644,6 +644,7 @@ class TlsfHeap implements PortAllocator {
     const size = adjust_request(bytes);
     if (!size) return 0;
     const b = block_from_ptr(ptr);
+    if (block_is_free(m, b)) return 0; /* a freed block's realloc is refused, as its second free is ignored */
     const cur = block_size(m, b);
 
     if (size <= cur) {

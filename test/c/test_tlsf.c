@@ -226,6 +226,20 @@ static void test_realloc(void) {
     void *al3 = tlsf_realloc(t, al2, 2000);
     CHECK(al3 == al && aligned_to(al3, 4096), "aligned regrow in place");
 
+    /* a realloc or free of a block that is free already (a program's stale
+     * pointer) is refused: the heap is untouched, nothing is handed out twice */
+    char *left = tlsf_malloc(t, 200), *gone = tlsf_malloc(t, 200), *right = tlsf_malloc(t, 200);
+    tlsf_free(t, gone);
+    CHECK(tlsf_realloc(t, gone, 100) == NULL && tlsf_realloc(t, gone, 5000) == NULL, "realloc of a freed block succeeded");
+    tlsf_free(t, gone);
+    CHECK(tlsf_check(t) == 0, "check after a stale realloc and free");
+    char *again = tlsf_malloc(t, 200), *other = tlsf_malloc(t, 200);
+    CHECK(again == gone && other != gone, "the freed block came back %s", other == gone ? "twice" : "not first");
+    tlsf_free(t, left);
+    tlsf_free(t, right);
+    tlsf_free(t, again);
+    tlsf_free(t, other);
+
     /* realloc failing under a limit leaves the block alone */
     tlsf_free(t, s);
     tlsf_free(t, g2);

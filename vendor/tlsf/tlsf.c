@@ -631,6 +631,7 @@ static void *heap_realloc(control *c, void *ptr, size_t bytes) {
     size_t size = adjust_request(bytes);
     if (!size) return NULL;
     block_header *b = block_from_ptr(ptr);
+    if (block_is_free(b)) return NULL;       /* a freed block's realloc is refused, as its second free is ignored */
     size_t cur = block_size(b);
 
     if (size <= cur) {                       /* shrink in place */
