@@ -1,8 +1,11 @@
 // One heap, many threads: heap.share() in the main thread, attachHeap() in
 // workers; all allocate and free on the same C heap at once, contents checked.
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import { allocatorKinds, attachHeap, createHeap, type SharedHeapHandle } from '../lib/index.js';
+import { preloadLibraryPath } from '../lib/preload/preload.js';
 import { codeOf } from './util.js';
 
 const workerUrl = new URL('./fixtures/shared-heap-worker.mjs', import.meta.url);
@@ -84,6 +87,22 @@ describe('sharing: lifetimes and errors', () => {
     expect(report).toEqual({ code: 'ERR_HEAPLAB_DESTROYED', intact: true, bad: 0 });
     expect(await w.exited).toBe(0);
   });
+
+  it('a thread whose heap another thread ended lets its hold go at exit without touching freed memory', () => {
+    // Each round a worker exits with live Buffers after destroy() in the main thread: its
+    // Buffers' finalizers and its hold's teardown then run in the worker's cleanup, in
+    // either order. A finalizer that left its Token listed made the teardown write to the
+    // freed Token; glibc caught it now and then (an abort of the whole test process), and
+    // heaplab's own debug layer, preloaded under node, catches it every time.
+    const run = spawnSync(process.execPath, [fileURLToPath(new URL('./fixtures/shared-destroy-rounds.mjs', import.meta.url)), '20'], {
+      encoding: 'utf8',
+      timeout: 120_000,
+      env: { ...process.env, LD_PRELOAD: preloadLibraryPath('tlsf'), HEAPLAB_DEBUG: '1' },
+    });
+    expect(run.stderr).not.toMatch(/HEAPLAB_DEBUG/);
+    expect(run.stdout.trim(), run.stderr.slice(-2000)).toBe('ok 20');
+    expect(run.status).toBe(0);
+  }, 120_000);
 
   it('close() gives up one hold: the heap goes on for the thread that still holds it', async () => {
     const heap = createHeap('liballoc');

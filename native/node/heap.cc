@@ -278,9 +278,15 @@ void FinalizeBuffer(napi_env env, void * /*data*/, void *hint) {
   Token *t = static_cast<Token *>(hint);
   if (!t->adopted) return;
   HeapState *h = t->heap;
-  if (!t->freed && !h->Gone()) {
-    h->core->ops->free(h->core->heap, t->ptr);
-    h->core->CountFree(t->size, true);
+  if (!t->freed) {
+    if (!h->Gone()) {
+      h->core->ops->free(h->core->heap, t->ptr);
+      h->core->CountFree(t->size, true);
+    }
+    // out of `live` either way: when another thread ended the heap, this
+    // thread's TearDown is still to come and walks `live`, which must not
+    // name a Token deleted here (it did: a write to freed memory that
+    // corrupted glibc's heap, when a worker exited after destroy() elsewhere)
     h->live.erase(t->id);
   }
   if (t->buffer) napi_delete_reference(env, t->buffer);
