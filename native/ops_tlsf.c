@@ -43,7 +43,7 @@ const hl_allocator hl_allocator_tlsf = {
     .free = op_free,
     .usable_size = op_usable_size,
     .peek = op_peek,
-    .header = {TLSF_WORD_SIZE_MASK, TLSF_WORD_USABLE_LESS, TLSF_WORD_PLAIN_MASK, 0},
+    .header = {TLSF_WORD_SIZE_MASK, TLSF_WORD_USABLE_LESS, TLSF_WORD_PLAIN_MASK, TLSF_WORD_PLAIN_VALUE},
     .check = op_check,
     .walk = op_walk,
 };

@@ -10,9 +10,7 @@ import { barChart, bytes, colorOf, esc, lineChart, nsText, num, pageStyle, ratio
 import { leaders, runCells, type AllocatorRun, type BenchReport, type CellFormat, type NapiResult, type WorkloadResult } from './report.js';
 
 const label = (r: AllocatorRun): string => (r.engine === 'ts' ? `${r.allocator} (TS)` : r.allocator);
-const ns = nsText;
-const ratio = ratioText;
-const htmlFormat: CellFormat = { ms: (x) => `${num(x, 1)} ms`, num, ns, ratio, none: '–' };
+const htmlFormat: CellFormat = { ms: (x) => `${num(x, 1)} ms`, num, ns: nsText, ratio: ratioText, none: '–' };
 
 /** x position of a percentile on the latency chart: -log10(1 - p); the max sits one step past p99.999. */
 const pctX = (p: number): number => (p >= 1 ? 5.6 : -Math.log10(1 - p));
@@ -26,7 +24,7 @@ function latencyChart(w: WorkloadResult): string {
   const yMin = 10 ** Math.floor(Math.log10(lo));
   const yMax = 10 ** Math.ceil(Math.log10(hi));
   const yTicks: Array<[number, string]> = [];
-  for (let v = yMin; v <= yMax; v *= 10) yTicks.push([v, ns(v)]);
+  for (let v = yMin; v <= yMax; v *= 10) yTicks.push([v, nsText(v)]);
   const xTicks: Array<[number, string]> = [
     [pctX(0.5), 'p50'],
     [pctX(0.9), 'p90'],
@@ -46,7 +44,7 @@ function throughputChart(w: WorkloadResult): string {
     value: r.ok ? r.nsPerOp : NaN,
     color: colorOf(r.allocator),
     faded: r.engine === 'ts',
-    ...(r.ok ? { text: `${num(r.nsPerOp)} ns · ${ratio(r.ratio.time)} glibc's time` } : {}),
+    ...(r.ok ? { text: `${num(r.nsPerOp)} ns · ${ratioText(r.ratio.time)} glibc's time` } : {}),
   }));
   return barChart(`${w.name}: time per operation (ns, lower is better)`, bars, 'ns/op', 660);
 }
@@ -57,7 +55,7 @@ function memoryChart(w: WorkloadResult): string {
     value: r.ok ? r.overhead : NaN,
     color: colorOf(r.allocator),
     faded: r.engine === 'ts',
-    ...(r.ok ? { text: `${num(r.overhead, 3)} (${ratio(r.ratio.memory)} glibc)` } : {}),
+    ...(r.ok ? { text: `${num(r.overhead, 3)} (${ratioText(r.ratio.memory)} glibc)` } : {}),
   }));
   return barChart(`${w.name}: memory overhead, peak mapped ÷ peak live (lower is better)`, bars, '', 660);
 }
@@ -81,7 +79,7 @@ function table(w: WorkloadResult): string {
     if (!r.ok) return `<tr class="fail"><td>${esc(label(r))}</td><td colspan="${head.length - 1}">failed: ${esc(r.error ?? '')}</td></tr>`;
     const cells = runCells(r, w.threads, htmlFormat);
     const swatch = `<span class="sw" style="background:${colorOf(r.allocator)}${r.engine === 'ts' ? ';opacity:.45' : ''}"></span>`;
-    const note = r.portVsC !== undefined ? ` <small>(${ratio(r.portVsC)} its C)</small>` : '';
+    const note = r.portVsC !== undefined ? ` <small>(${ratioText(r.portVsC)} its C)</small>` : '';
     return `<tr class="${r.family}${r.engine === 'ts' ? ' ts' : ''}"><td>${swatch}${esc(label(r))}${note}</td>${cells.map((c) => `<td>${esc(c)}</td>`).join('')}</tr>`;
   });
   return `<table><thead><tr>${head.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>${rows.join('')}</tbody></table>`;
@@ -94,7 +92,7 @@ function napiSection(napi: NapiResult[]): string {
     .map((size) => {
       const bars: Bar[] = napi
         .filter((n) => n.size === size)
-        .map((n) => ({ label: n.path, value: n.nsPerPair, color: colorOf(n.path), text: `${num(n.nsPerPair, 0)} ns · ${ratio(n.ratio)}` }));
+        .map((n) => ({ label: n.path, value: n.nsPerPair, color: colorOf(n.path), text: `${num(n.nsPerPair, 0)} ns · ${ratioText(n.ratio)}` }));
       return barChart(`${bytes(size)}: ns per alloc + free (lower is better)`, bars, 'ns', 520);
     })
     .join('');
@@ -113,8 +111,8 @@ function overview(report: BenchReport): string {
         const t = r.ratio.time;
         const shade = Number.isFinite(t) ? Math.max(-1, Math.min(1, -Math.log2(t) / 2)) : 0;
         const bg = shade >= 0 ? `rgba(44,160,44,${(shade * 0.5).toFixed(2)})` : `rgba(214,39,40,${(-shade * 0.5).toFixed(2)})`;
-        const memory = Number.isFinite(r.ratio.memory) ? `<br><small>mem ${ratio(r.ratio.memory)}</small>` : '';
-        return `<td style="background:${bg}">${ratio(t)}${memory}</td>`;
+        const memory = Number.isFinite(r.ratio.memory) ? `<br><small>mem ${ratioText(r.ratio.memory)}</small>` : '';
+        return `<td style="background:${bg}">${ratioText(t)}${memory}</td>`;
       });
       const l = lead.get(w.name);
       const who = l ? `<b>${esc(l.leader)}</b> <small>(${esc(l.metric)}${l.heaplab ? `; heaplab: ${esc(l.heaplab.allocator)}` : ''})</small>` : '–';

@@ -10,7 +10,7 @@ import { formatNs, leaders, workloadTable } from '../bench/report.js';
 import { allocatorNames } from '../kinds.js';
 import { benchWorkloadNames, recordedPrograms } from '../bench/workloads.js';
 import { Progress, table } from '../util/progress.js';
-import { parseOptions, peerLibraries, type PeerLibrary, usageFailure, UsageError } from './common.js';
+import { commaList, parseOptions, peerLibraries, type PeerLibrary, usageFailure, UsageError } from './common.js';
 import { usageLines } from './usage.js';
 
 const USAGE = usageLines.bench;
@@ -47,8 +47,6 @@ Options:
 /** Names a --peer library may not take: the allocators bench already knows. */
 const reservedNames: readonly string[] = [...allocatorNames, 'glibc', ...peerNames];
 
-const list = (v: string | undefined): string[] | undefined => (v ? v.split(',').map((s) => s.trim()).filter(Boolean) : undefined);
-
 export async function main(argv: string[]): Promise<number> {
   let values;
   try {
@@ -78,10 +76,6 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (values.scale !== undefined && !(Number(values.scale) > 0)) return usageFailure('bench', USAGE, '--scale needs a positive number');
-  if (values.help) {
-    process.stdout.write(HELP);
-    return 0;
-  }
   let libraries: PeerLibrary[];
   try {
     libraries = peerLibraries(values.peer ?? [], reservedNames);
@@ -105,8 +99,8 @@ export async function main(argv: string[]): Promise<number> {
       progress.tick(what);
     },
   };
-  const allocators = list(values.allocator);
-  const workloads = list(values.workload);
+  const allocators = commaList(values.allocator);
+  const workloads = commaList(values.workload);
   // every name is checked before anything runs: a typo must not overwrite the last report
   const knownAllocators = [...allocatorNames, 'glibc', ...peerNames, ...libraries.map((l) => l.name)];
   const badAllocator = allocators?.find((a) => !knownAllocators.includes(a));

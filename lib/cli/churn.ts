@@ -9,10 +9,10 @@ import { writeChurnReport } from '../bench/churn-html.js';
 import { runChurn, defaultChurnConfig, type ChurnConfig, type ChurnRow, type ChurnTarget } from '../bench/churn.js';
 import { findPeerLibrary, peerNames } from '../bench/peers.js';
 import { formatNs } from '../bench/report.js';
-import { allocatorNames, isAllocatorName } from '../kinds.js';
+import { allocatorNames } from '../kinds.js';
 import { churnProgramPath, PreloadLibraryNotFoundError, preloadLibraryPath } from '../preload/preload.js';
 import { Progress, table } from '../util/progress.js';
-import { formatBytes, parseOptions, peerLibraries, type PeerLibrary, usageFailure, UsageError } from './common.js';
+import { commaList, formatBytes, parseOptions, peerLibraries, type PeerLibrary, usageFailure, UsageError } from './common.js';
 import { usageLines } from './usage.js';
 
 const USAGE = usageLines.churn;
@@ -56,8 +56,6 @@ Exit status: 0; 1 if a run failed (a block's tags changed, a crash, a library th
 dynamic linker would not preload: each costs its own row, with the reason); 2
 for a usage error.
 `;
-
-const list = (v: string | undefined): string[] | undefined => (v ? v.split(',').map((s) => s.trim()).filter(Boolean) : undefined);
 
 /** An integer option in [lo, hi], or a usage error naming it. */
 function integer(option: string, text: string | undefined, fallback: number, lo: number, hi: number): number {
@@ -116,7 +114,7 @@ export async function main(argv: string[]): Promise<number> {
       throw new UsageError(`--fill with ${config.live} live blocks of ${formatBytes(config.min)}–${formatBytes(config.max)}${config.threads > 1 ? ` on each of ${config.threads} threads` : ''} would keep about ${formatBytes(liveBytes)} resident; this machine has ${formatBytes(totalmem())}`);
     }
     libraries = peerLibraries(values.peer ?? [], ['glibc', ...allocatorNames, ...peerNames]);
-    names = list(values.allocator);
+    names = commaList(values.allocator);
     const known = ['glibc', ...allocatorNames, ...peerNames, ...libraries.map((l) => l.name)];
     const bad = names?.find((n) => !known.includes(n));
     if (bad !== undefined) throw new UsageError(`unknown allocator ${JSON.stringify(bad)} (expected some of ${known.join(', ')})`);

@@ -58,6 +58,9 @@ function parseErrorText(error: Error & { code?: string }): string {
   }
 }
 
+/** A comma-separated option (`--allocator a,b`) as its names; undefined when the option is absent. */
+export const commaList = (v: string | undefined): string[] | undefined => (v ? v.split(',').map((s) => s.trim()).filter(Boolean) : undefined);
+
 /** A malloc-compatible shared library given as `--peer NAME=PATH` (bench, churn). */
 export interface PeerLibrary {
   name: string;

@@ -154,7 +154,7 @@ _Static_assert(BLOCK_HEADER_SIZE == ALIGN_SIZE, "an aligned block has an aligned
 _Static_assert(sizeof(block_header) % ALIGN_SIZE == 0, "the minimum block keeps alignment");
 _Static_assert((BLOCK_FREE | BLOCK_PREV_FREE) <= BLOCK_FLAG_MASK, "flags fit below the alignment");
 _Static_assert(offsetof(block_header, size) + sizeof(size_t) == BLOCK_HEADER_SIZE && TLSF_WORD_SIZE_MASK == ~BLOCK_FLAG_MASK &&
-                   TLSF_WORD_USABLE_LESS == BLOCK_HEADER_SIZE && TLSF_WORD_PLAIN_MASK == (BLOCK_FREE | BLOCK_PREV_FREE),
+                   TLSF_WORD_USABLE_LESS == BLOCK_HEADER_SIZE && TLSF_WORD_PLAIN_MASK == (BLOCK_FREE | BLOCK_PREV_FREE) && TLSF_WORD_PLAIN_VALUE == 0,
                "tlsf.h describes the size word at ptr - 8 as it is");
 
 /* ---- pools ------------------------------------------------------------------

@@ -59,12 +59,13 @@ size_t tlsf_block_size(void *ptr);                    /* usable bytes; 0 for NUL
  * ignore, not a layer's to keep). */
 size_t tlsf_block_peek(const void *ptr, int *prev_free);
 /* heaplab: the word tlsf_block_peek reads is the size_t at ptr - 8. When
- * (word & TLSF_WORD_PLAIN_MASK) == 0 (in use, its predecessor in use), it says
+ * (word & TLSF_WORD_PLAIN_MASK) == TLSF_WORD_PLAIN_VALUE (in use, its predecessor in use), it says
  * (word & TLSF_WORD_SIZE_MASK) - TLSF_WORD_USABLE_LESS and prev_free 0, so a
  * layer may read the word itself. */
 #define TLSF_WORD_SIZE_MASK (~(size_t)15)
 #define TLSF_WORD_USABLE_LESS ((size_t)16)
 #define TLSF_WORD_PLAIN_MASK ((size_t)3)
+#define TLSF_WORD_PLAIN_VALUE ((size_t)0)
 size_t tlsf_usable_size(tlsf_t tlsf, const void *ptr); /* the same, under the lock */
 
 /* Overheads and limits. */
