@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { allocatorKinds } from '../lib/index.js';
 import { preloadLibraryPath } from '../lib/preload/preload.js';
-import { compareTrace } from '../lib/replay/compare.js';
+import { bestOfSettled, compareTrace, SETTLE_BUDGET_NS, SETTLE_QUIET_NS, SETTLE_RUNS } from '../lib/replay/compare.js';
 import { integerSizes } from '../lib/replay/replay.js';
 import { readTrace, traceFiles, type RecordedTrace } from '../lib/trace/file.js';
 import { defaultTraces, edgeTraces } from '../lib/trace/workloads.js';
@@ -75,5 +75,50 @@ describe('the sizes the ports are called with', () => {
     const huge = edgeTraces().find((t) => t.size.some((s) => s > 0x7fffffff));
     expect(huge).toBeDefined();
     expect(integerSizes(huge!)).toBe(huge!.size);
+  });
+});
+
+describe("compare's timing (a fake clock: each run takes 1 ms)", () => {
+  /** Runs `times` in order (C, TS per run) on a clock that each run moves by 1 ms; the best pair and the runs made. */
+  function timed(times: Array<[number, number]>, runs: number, settle: boolean): { best: [number, number]; made: number } {
+    let clock = 0;
+    let made = 0;
+    const best = bestOfSettled(() => {
+      clock += 1e6;
+      return times[Math.min(made++, times.length - 1)]!;
+    }, runs, settle, () => clock);
+    return { best, made };
+  }
+
+  it('a fixed count (timingRuns) is exactly that many runs', () => {
+    expect(timed([[5, 9], [5, 1]], 1, false)).toEqual({ best: [5, 9], made: 1 });
+  });
+
+  it('keeps going past the minimum until the port has settled: a loop optimized late is still timed', () => {
+    // the port runs at 60 for 40 runs (its optimized code not in yet), then at 20
+    const slowThenFast: Array<[number, number]> = [...Array.from({ length: 40 }, (): [number, number] => [10, 60]), [10, 20]];
+    const r = timed(slowThenFast, 10, true);
+    expect(r.best).toEqual([10, 20]);
+    // and then stops: the quiet period after the last gain, not the cap
+    expect(r.made).toBeGreaterThanOrEqual(41 + SETTLE_RUNS);
+    expect(r.made).toBeLessThan(41 + SETTLE_QUIET_NS / 1e6 + 2);
+  });
+
+  it('a steady trace stops once the quiet period has passed', () => {
+    const r = timed([[10, 20]], 3, true);
+    expect(r.made).toBeGreaterThan(SETTLE_QUIET_NS / 1e6);
+    expect(r.made).toBeLessThanOrEqual(SETTLE_QUIET_NS / 1e6 + 2);
+  });
+
+  it('a trace whose runs keep improving stops at the time budget', () => {
+    let t = 1e9;
+    let made = 0;
+    let clock = 0;
+    bestOfSettled(() => {
+      made++;
+      clock += 1e8; // 100 ms a run
+      return [(t *= 0.9), t];
+    }, 3, true, () => clock);
+    expect(made).toBe(SETTLE_BUDGET_NS / 1e8 + 1);
   });
 });
