@@ -1,66 +1,87 @@
 /**
- * V8's inlining budget in the processes that time the ports (`heaplab compare`,
+ * V8's inlining budgets in the processes that time the ports (`heaplab compare`,
  * `heaplab bench`).
  *
  * Each port mirrors its C function by function: many small ones (block_size,
  * list_remove, mapping_insert …), which gcc inlines at -O2. TurboFan inlines the
  * callees of a function it optimizes only up to a cumulative 920 bytes of their
- * bytecode (`--max-inlined-bytecode-size-cumulative`). A port's malloc path alone
- * takes that: `--trace-turbo-inlining` on the tlsf port shows the whole malloc path
- * inlined into the replay loop and free's (heap_free, list_remove, block_insert)
- * left as calls. With a budget of 3000 bytes, `heaplab compare`'s TS/C geometric
- * means went from 2.78 to 2.16 (tlsf), 2.39 to 2.09 (dlmalloc) and 2.29 to 1.94
- * (liballoc) in one session; 2000 gave less, 5000 no more.
+ * bytecode (`--max-inlined-bytecode-size-cumulative`), and never past 4600 bytes
+ * in all (`--max-inlined-bytecode-size-absolute`). A port's malloc path alone
+ * takes the first: `--trace-turbo-inlining` on the tlsf port shows the whole
+ * malloc path inlined into the replay loop and free's (heap_free, list_remove,
+ * block_insert) left as calls. Raised to 3000 alone, the second binds: perf on
+ * tlsf's stack-bursts still found mapping_insert, list_remove, list_insert and
+ * search_suitable_block as calls of their own (39% of the run), mapping_insert
+ * taking its size as a tagged number and comparing it in doubles.
  *
- * The flag is set before any port function is optimized (V8 reads it when it
- * optimizes), unless the process was started with a budget of its own, or
+ * Measured with `heaplab compare`'s timing (settled runs), medians of 3
+ * interleaved runs of the TS/C geometric mean over its 20 short traces:
+ *
+ *   cumulative / absolute   tlsf   dlmalloc   liballoc
+ *   920 / 4600 (V8's)       2.78   2.26       2.29      (an earlier session)
+ *   3000 / 4600             1.94   1.74       1.73
+ *   6000 / 20000            1.81   1.79       1.66
+ *   10000 / 20000           1.75   1.75       1.54
+ *
+ * The flags are set before any port function is optimized (V8 reads them when it
+ * optimizes), unless the process was started with either of its own, or
  * HEAPLAB_V8_DEFAULTS=1 asks for V8's defaults. A program that runs a port itself
- * can start node with the same flag; the library never changes its host's flags.
- * The flag is the whole process's: `heaplab bench` times its Node-API paths
- * before it sets it, under V8's own flags, as a program using heaplab runs them.
+ * can start node with the same flags; the library never changes its host's flags.
+ * The flags are the whole process's: `heaplab bench` times its Node-API paths
+ * before it sets them, under V8's own flags, as a program using heaplab runs them.
  */
 import v8 from 'node:v8';
 
-export const PORT_INLINE_BUDGET = 3000;
+export const PORT_INLINE_BUDGET = 10000;
+export const PORT_INLINE_LIMIT = 20000;
 const FLAG = '--max-inlined-bytecode-size-cumulative';
+const LIMIT_FLAG = '--max-inlined-bytecode-size-absolute';
 const V8_DEFAULT = 920;
+const V8_DEFAULT_LIMIT = 4600;
 
 export interface PortJit {
   /** The cumulative inlining budget the ports run with, in bytes of bytecode. */
   inlineBudget: number;
-  /** Who chose it: heaplab, the process's own flags, or V8's default. */
+  /** The most bytecode inlined into one optimized function, in bytes. */
+  inlineLimit: number;
+  /** Who chose them: heaplab, the process's own flags, or V8's defaults. */
   source: 'heaplab' | 'process' | 'v8-default';
 }
 
-/** A budget node was started with (`--flag=N` or `--flag N`, V8's `_` spelling too), if any. */
-function givenBudget(): number | undefined {
-  const args = process.execArgv.map((a) => a.replace(/_/g, '-')); /* node refuses this flag in NODE_OPTIONS */
+/** A value node was started with for `flag` (`--flag=N` or `--flag N`, V8's `_` spelling too), if any. */
+function given(flag: string): number | undefined {
+  const args = process.execArgv.map((a) => a.replace(/_/g, '-')); /* node refuses these flags in NODE_OPTIONS */
+  let value: number | undefined;
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
-    if (a.startsWith(`${FLAG}=`)) return Number(a.slice(FLAG.length + 1));
-    if (a === FLAG) return Number(args[i + 1]);
+    if (a.startsWith(`${flag}=`)) value = Number(a.slice(flag.length + 1));
+    else if (a === flag) value = Number(args[i + 1]);
   }
-  return undefined;
+  return value; /* V8 keeps the last */
 }
 
 let tuned: PortJit | undefined;
 
-/** Raises V8's inlining budget for this process (once), and says what the ports run with. */
+/** Raises V8's inlining budgets for this process (once), and says what the ports run with. */
 export function tuneJitForPorts(): PortJit {
   if (tuned) return tuned;
-  const given = givenBudget();
-  if (given !== undefined) tuned = { inlineBudget: given, source: 'process' };
-  else if (process.env.HEAPLAB_V8_DEFAULTS === '1') tuned = { inlineBudget: V8_DEFAULT, source: 'v8-default' };
-  else {
+  const budget = given(FLAG);
+  const limit = given(LIMIT_FLAG);
+  if (budget !== undefined || limit !== undefined) {
+    tuned = { inlineBudget: budget ?? V8_DEFAULT, inlineLimit: limit ?? V8_DEFAULT_LIMIT, source: 'process' };
+  } else if (process.env.HEAPLAB_V8_DEFAULTS === '1') {
+    tuned = { inlineBudget: V8_DEFAULT, inlineLimit: V8_DEFAULT_LIMIT, source: 'v8-default' };
+  } else {
     v8.setFlagsFromString(`${FLAG}=${PORT_INLINE_BUDGET}`);
-    tuned = { inlineBudget: PORT_INLINE_BUDGET, source: 'heaplab' };
+    v8.setFlagsFromString(`${LIMIT_FLAG}=${PORT_INLINE_LIMIT}`);
+    tuned = { inlineBudget: PORT_INLINE_BUDGET, inlineLimit: PORT_INLINE_LIMIT, source: 'heaplab' };
   }
   return tuned;
 }
 
-/** One line for a report: the budget and how to change it. */
+/** One line for a report: the budgets and how to change them. */
 export function describePortJit(jit: PortJit): string {
-  const why = jit.source === 'heaplab' ? `set by heaplab; V8's default is ${V8_DEFAULT}, HEAPLAB_V8_DEFAULTS=1 keeps it`
-    : jit.source === 'process' ? 'given to node' : "V8's default (HEAPLAB_V8_DEFAULTS=1)";
-  return `V8 inlining budget for the ports: ${jit.inlineBudget} bytes of bytecode (${why}); the C side is gcc -O2`;
+  const why = jit.source === 'heaplab' ? `set by heaplab; V8's defaults are ${V8_DEFAULT} and ${V8_DEFAULT_LIMIT}, HEAPLAB_V8_DEFAULTS=1 keeps them`
+    : jit.source === 'process' ? 'given to node' : "V8's defaults (HEAPLAB_V8_DEFAULTS=1)";
+  return `V8 inlining budget for the ports: ${jit.inlineBudget} bytes of bytecode, at most ${jit.inlineLimit} in one function (${why}); the C side is gcc -O2`;
 }
