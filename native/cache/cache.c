@@ -365,7 +365,18 @@ typedef struct cache_tls {
     cache_thread *thread;
     int busy;               /* setting up a thread's state: no cache meanwhile */
 } cache_tls;
-static _Thread_local cache_tls tls;
+/* Initial-exec: the record sits at a fixed offset from the thread pointer, one
+ * %fs-relative load. The default for code built -fPIC (the addon, the preload
+ * libraries) asks a TLS descriptor for its address: an indirect call, and so a
+ * stack frame, on every cached malloc and free. The record is 24 bytes of the
+ * static TLS block's room that glibc keeps for libraries loaded later
+ * (dlopen, as node loads the addon). */
+#if defined(__GNUC__) && defined(__ELF__)
+#define HL_CACHE_TLS_MODEL __attribute__((tls_model("initial-exec")))
+#else
+#define HL_CACHE_TLS_MODEL
+#endif
+static _Thread_local cache_tls tls HL_CACHE_TLS_MODEL;
 
 static void bin_push(cache_heap *h, cache_thread *t, unsigned c, void *p) {
     cache_bin *b = &t->bins[c];
