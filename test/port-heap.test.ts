@@ -81,3 +81,55 @@ describe.each(allocatorKinds)('%s port heap', (kind) => {
     pages.release();
   });
 });
+
+describe('the arena page source (the ports’ side of native/pages/arena.c)', () => {
+  /** The rule on a page-by-page model: the first n pages of the lowest maximal free interval that holds n. */
+  function modelAlloc(free: boolean[], n: number): number {
+    for (let first = 1; first < free.length; ) {
+      if (!free[first]) { first++; continue; }
+      let end = first;
+      while (end < free.length && free[end]) end++;
+      if (end - first >= n) {
+        for (let p = first; p < first + n; p++) free[p] = false;
+        return first;
+      }
+      first = end;
+    }
+    return 0;
+  }
+
+  it('hands out the pages the rule names through hundreds of free runs, and zeroes a reused run', () => {
+    const pageSize = 4096;
+    const total = 4096;
+    const pages = new ArenaPages(pageSize, total * pageSize, 0);
+    const free = Array.from({ length: total }, (_, p) => p > 0);
+    const r = mulberry32(7);
+    const live: Array<[number, number]> = [];
+    for (let step = 0; step < 6000; step++) {
+      // grow to about 600 live runs, then churn: far more free runs than the arrays start with
+      if (live.length < 600 && r() < 0.7) {
+        const n = 1 + Math.floor(r() * (r() < 0.9 ? 3 : 40));
+        const at = pages.allocPage(n);
+        expect(at / pageSize).toBe(modelAlloc(free, n));
+        if (at) {
+          expect(pages.u8[at]).toBe(0);
+          expect(pages.u8[at + n * pageSize - 1]).toBe(0);
+          pages.u8[at] = 1; // dirty it: a later run over this page must read zero again
+          pages.u8[at + n * pageSize - 1] = 1;
+          live.push([at, n]);
+        }
+      } else if (live.length) {
+        const [at, n] = live.splice(Math.floor(r() * live.length), 1)[0]!;
+        pages.freePage(at, n);
+        for (let p = at / pageSize; p < at / pageSize + n; p++) free[p] = true;
+      }
+      expect(pages.bytesMapped).toBe(live.reduce((s, [, n]) => s + n * pageSize, 0));
+    }
+    for (const [at, n] of live) pages.freePage(at, n);
+    expect(pages.bytesMapped).toBe(0);
+    // everything merged back into one run: the whole space less page 0 in one piece
+    expect(pages.allocPage(total - 1)).toBe(pageSize);
+    expect(pages.allocPage(1)).toBe(0);
+    pages.release();
+  });
+});

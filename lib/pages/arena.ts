@@ -23,15 +23,13 @@
  * port), and a fixed buffer's views never need re-making.
  */
 
-export interface PageRun {
-  first: number;
-  count: number;
-}
-
 /** Default reservation: 1 GiB of address space (virtual: untouched pages cost nothing). */
 export const DEFAULT_RESERVE = 1 << 30;
 /** Pointers in port memory are 64-bit fields whose high half stays 0: the space must stay below 4 GiB. */
 export const MAX_RESERVE = 2 ** 32 - 65536;
+
+/** Room for this many free runs at first (C's first runs array holds a page of them). */
+const INITIAL_RUNS = 64;
 
 /** Released address spaces, by size, ready for reuse (see ArenaPages#release). */
 const spares = new Map<number, ArrayBuffer[]>();
@@ -50,7 +48,17 @@ export class ArenaPages {
   /** Views over the whole space; they grow with it. */
   readonly u8: Uint8Array;
   readonly u32: Uint32Array;
-  readonly runs: PageRun[];
+  /**
+   * The free runs, sorted by first page, adjacent runs merged: run i is
+   * runFirst[i] .. runFirst[i] + runPages[i] - 1, for i < runCount. Two typed
+   * arrays shifted by hand, as C's array is by memmove: an array of run objects
+   * took each new run's object and Array#splice, and a free that split the free
+   * space cost 50 ns where C's costs a few (out-of-memory, 60 page runs in and 20 out
+   * over 1 082 operations, read 2.2x C's time in both ports).
+   */
+  private runFirst: Int32Array;
+  private runPages: Int32Array;
+  private runCount = 1;
 
   constructor(pageSize = 4096, reserve = DEFAULT_RESERVE, limit = 0) {
     if (!Number.isInteger(pageSize) || pageSize < 4096 || (pageSize & (pageSize - 1)) !== 0) {
@@ -64,7 +72,10 @@ export class ArenaPages {
     this.buffer = spares.get(reserved)?.pop() ?? new ArrayBuffer(reserved);
     this.u8 = new Uint8Array(this.buffer);
     this.u32 = new Uint32Array(this.buffer);
-    this.runs = [{ first: 1, count: reserved / pageSize - 1 }];
+    this.runFirst = new Int32Array(INITIAL_RUNS);
+    this.runPages = new Int32Array(INITIAL_RUNS);
+    this.runFirst[0] = 1;
+    this.runPages[0] = reserved / pageSize - 1;
   }
 
   /** Offset of `pages` fresh zeroed pages, or 0. */
@@ -72,14 +83,14 @@ export class ArenaPages {
     const bytes = pages * this.pageSize;
     if (pages <= 0 || bytes > this.reserved) return 0;
     if (this.limit && (bytes > this.limit || this.bytesMapped > this.limit - bytes)) return 0;
-    const runs = this.runs;
-    for (let i = 0; i < runs.length; i++) {
-      const run = runs[i]!;
-      if (run.count < pages) continue;
-      const first = run.first;
-      run.first += pages;
-      run.count -= pages;
-      if (run.count === 0) runs.splice(i, 1);
+    const runFirst = this.runFirst;
+    const runPages = this.runPages;
+    for (let i = 0; i < this.runCount; i++) {
+      if (runPages[i]! < pages) continue;
+      const first = runFirst[i]!;
+      runFirst[i] = first + pages;
+      runPages[i] = runPages[i]! - pages;
+      if (runPages[i] === 0) this.removeRun(i);
       this.bytesMapped += bytes;
       if (this.bytesMapped > this.peakBytesMapped) this.peakBytesMapped = this.bytesMapped;
       const start = first * this.pageSize;
@@ -87,7 +98,7 @@ export class ArenaPages {
       if (start < this.highWater) this.u8.fill(0, start, Math.min(end, this.highWater));
       if (end > this.highWater) this.highWater = end;
       this.mapCalls++;
-      return first * this.pageSize;
+      return start;
     }
     return 0;
   }
@@ -95,26 +106,55 @@ export class ArenaPages {
   freePage(start: number, pages: number): void {
     if (!start || !pages) return;
     const first = start / this.pageSize;
-    const runs = this.runs;
+    const runFirst = this.runFirst;
+    const runPages = this.runPages;
+    const n = this.runCount;
+    /* i: the first run above the freed one */
     let i = 0;
-    while (i < runs.length && runs[i]!.first < first) i++;
-    const below = i > 0 ? runs[i - 1]! : undefined;
-    const above = i < runs.length ? runs[i]! : undefined;
-    const mergeBelow = below !== undefined && below.first + below.count === first;
-    const mergeAbove = above !== undefined && first + pages === above.first;
+    while (i < n && runFirst[i]! < first) i++;
+    const mergeBelow = i > 0 && runFirst[i - 1]! + runPages[i - 1]! === first;
+    const mergeAbove = i < n && first + pages === runFirst[i]!;
     if (mergeBelow && mergeAbove) {
-      below.count += pages + above.count;
-      runs.splice(i, 1);
+      runPages[i - 1] = runPages[i - 1]! + pages + runPages[i]!;
+      this.removeRun(i);
     } else if (mergeBelow) {
-      below.count += pages;
+      runPages[i - 1] = runPages[i - 1]! + pages;
     } else if (mergeAbove) {
-      above.first = first;
-      above.count += pages;
+      runFirst[i] = first;
+      runPages[i] = runPages[i]! + pages;
     } else {
-      runs.splice(i, 0, { first, count: pages });
+      this.insertRun(i, first, pages);
     }
     this.bytesMapped -= pages * this.pageSize;
     this.unmapCalls++;
+  }
+
+  /** Closes the gap at run i (C: memmove down). */
+  private removeRun(i: number): void {
+    const n = --this.runCount;
+    for (let k = i; k < n; k++) {
+      this.runFirst[k] = this.runFirst[k + 1]!;
+      this.runPages[k] = this.runPages[k + 1]!;
+    }
+  }
+
+  /** Opens a gap at run i for [first, first + pages) (C: memmove up; the arrays double when full). */
+  private insertRun(i: number, first: number, pages: number): void {
+    if (this.runCount === this.runFirst.length) {
+      const runFirst = new Int32Array(this.runCount * 2);
+      const runPages = new Int32Array(this.runCount * 2);
+      runFirst.set(this.runFirst);
+      runPages.set(this.runPages);
+      this.runFirst = runFirst;
+      this.runPages = runPages;
+    }
+    for (let k = this.runCount; k > i; k--) {
+      this.runFirst[k] = this.runFirst[k - 1]!;
+      this.runPages[k] = this.runPages[k - 1]!;
+    }
+    this.runFirst[i] = first;
+    this.runPages[i] = pages;
+    this.runCount++;
   }
 
   /**
@@ -129,15 +169,15 @@ export class ArenaPages {
     const pool = spares.get(this.reserved) ?? [];
     if (pool.length < 2) pool.push(this.buffer);
     spares.set(this.reserved, pool);
-    this.runs.length = 0;
+    this.runCount = 0;
   }
 
   /** Zeroes, in `bytes` (a copy of the space from offset 0), every page that is free now (stale until handed out, on both sides). */
   clearFreeRuns(bytes: Uint8Array): void {
-    for (const run of this.runs) {
-      const start = run.first * this.pageSize;
+    for (let i = 0; i < this.runCount; i++) {
+      const start = this.runFirst[i]! * this.pageSize;
       if (start >= bytes.length) break;
-      bytes.fill(0, start, Math.min(bytes.length, start + run.count * this.pageSize));
+      bytes.fill(0, start, Math.min(bytes.length, start + this.runPages[i]! * this.pageSize));
     }
   }
 
