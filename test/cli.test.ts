@@ -144,14 +144,16 @@ describe('every command, as a newcomer types it', () => {
       expect(r.status, r.stderr).toBe(0);
       return (JSON.parse(r.stdout) as { jit: unknown }).jit;
     };
-    expect(run({})).toEqual({ inlineBudget: 10000, inlineLimit: 20000, calleeLimit: 1200, source: 'heaplab' });
-    expect(run({ HEAPLAB_V8_DEFAULTS: '1' })).toEqual({ inlineBudget: 920, inlineLimit: 4600, calleeLimit: 460, source: 'v8-default' });
-    expect(run({}, ['--max-inlined-bytecode-size-cumulative=1500'])).toEqual({ inlineBudget: 1500, inlineLimit: 4600, calleeLimit: 460, source: 'process' });
-    expect(run({}, ['--max_inlined_bytecode_size_cumulative=1200'])).toEqual({ inlineBudget: 1200, inlineLimit: 4600, calleeLimit: 460, source: 'process' });
-    expect(run({}, ['--max-inlined-bytecode-size-absolute=9000'])).toEqual({ inlineBudget: 920, inlineLimit: 9000, calleeLimit: 460, source: 'process' });
-    expect(run({}, ['--max-inlined-bytecode-size=800'])).toEqual({ inlineBudget: 920, inlineLimit: 4600, calleeLimit: 800, source: 'process' });
+    // the command starts node again to optimize on its main thread, unless told either way
+    expect(run({})).toEqual({ inlineBudget: 10000, inlineLimit: 20000, calleeLimit: 1200, source: 'heaplab', compilesOnMainThread: true });
+    expect(run({ HEAPLAB_V8_DEFAULTS: '1' })).toEqual({ inlineBudget: 920, inlineLimit: 4600, calleeLimit: 460, source: 'v8-default', compilesOnMainThread: false });
+    expect(run({}, ['--max-inlined-bytecode-size-cumulative=1500'])).toEqual({ inlineBudget: 1500, inlineLimit: 4600, calleeLimit: 460, source: 'process', compilesOnMainThread: true });
+    expect(run({}, ['--max_inlined_bytecode_size_cumulative=1200'])).toEqual({ inlineBudget: 1200, inlineLimit: 4600, calleeLimit: 460, source: 'process', compilesOnMainThread: true });
+    expect(run({}, ['--max-inlined-bytecode-size-absolute=9000'])).toEqual({ inlineBudget: 920, inlineLimit: 9000, calleeLimit: 460, source: 'process', compilesOnMainThread: true });
+    expect(run({}, ['--max-inlined-bytecode-size=800'])).toEqual({ inlineBudget: 920, inlineLimit: 4600, calleeLimit: 800, source: 'process', compilesOnMainThread: true });
+    expect(run({}, ['--concurrent-recompilation'])).toEqual({ inlineBudget: 10000, inlineLimit: 20000, calleeLimit: 1200, source: 'heaplab', compilesOnMainThread: false });
     const text = heaplab('compare', '-a', 'tlsf', '--trace', 'tiny-exact', '--no-thing');
-    expect(text.stdout).toMatch(/V8 inlining budget for the ports: 10000 bytes of bytecode, at most 20000 in one function, callees of up to 1200/);
+    expect(text.stdout).toMatch(/V8 inlining budget for the ports: 10000 bytes of bytecode, at most 20000 in one function, callees of up to 1200 .*optimized on the main thread/);
   });
 
   it('compare runs where node may not compile code from strings (the ports then share one replay loop)', () => {

@@ -8,7 +8,8 @@ import { allocatorKinds, type AllocatorKind } from '../kinds.js';
 import { allocatorArgument, parseOptions, usageFailure } from './common.js';
 import { usageLines } from './usage.js';
 import { portFactories } from '../ports/index.js';
-import { describePortJit, tuneJitForPorts } from '../ports/jit.js';
+import { spawnSync } from 'node:child_process';
+import { describePortJit, relaunchArgsForPorts, tuneJitForPorts } from '../ports/jit.js';
 import { Progress, table } from '../util/progress.js';
 import { median } from '../util/stats.js';
 import { compareTrace, type Comparison } from '../replay/compare.js';
@@ -105,6 +106,12 @@ export async function main(argv: string[]): Promise<number> {
       return usageFailure('compare', usage, `unknown trace${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')}; --list shows the traces`);
     }
     traces = traces.filter((t) => args.traces.includes(t.name));
+  }
+  const relaunch = relaunchArgsForPorts();
+  if (relaunch) { // the same command in a node that optimizes on its main thread (lib/ports/jit.ts)
+    const child = spawnSync(process.execPath, [...relaunch, ...process.argv.slice(1)], { stdio: 'inherit' });
+    if (child.error) throw child.error;
+    return child.status ?? 1;
   }
   const built = availableAllocators();
   const kinds = (args.allocators.length ? args.allocators : [...allocatorKinds]).filter((k) => {

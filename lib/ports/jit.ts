@@ -27,12 +27,19 @@
  * 460 bytes of bytecode (`--max-inlined-bytecode-size`), and `--trace-turbo-inlining`
  * names heap_alloc (829 bytes), trim_top (693), internal_realloc (593) and
  * unlink_large (544) "not inlineable" (kExceedsBytecodeLimit), so every dlmalloc
- * malloc was a call. Raised to 1200 (all 23 traces, `heaplab compare`'s
- * timing, medians of 3 interleaved runs): dlmalloc 1.61 -> 1.52, liballoc 1.48
- * -> 1.43, tlsf (no function that large) 1.59 -> 1.57.
+ * malloc was a call. Raised to 1200, over all 23 traces with `heaplab compare`'s
+ * own timing, medians of 3 interleaved runs, two sets:
+ *
+ *   callees up to           tlsf        dlmalloc    liballoc
+ *   460 (V8's)              1.59  1.60  1.61  1.63  1.48  1.51
+ *   1200                    1.57  1.60  1.52  1.54  1.43  1.47
+ *
+ * tlsf has no function that large. Bigger budgets beside it (30000 / 60000) and
+ * keeping the replay loop out of its caller (it is 487 bytes, so it is now inlined
+ * into replayPort) changed nothing.
  *
  * The flags are set before any port function is optimized (V8 reads them when it
- * optimizes), unless the process was started with either of its own, or
+ * optimizes), unless the process was started with any of the three, or
  * HEAPLAB_V8_DEFAULTS=1 asks for V8's defaults. A program that runs a port itself
  * can start node with the same flags; the library never changes its host's flags.
  * The flags are the whole process's: `heaplab bench` times its Node-API paths
@@ -59,6 +66,8 @@ export interface PortJit {
   calleeLimit: number;
   /** Who chose them: heaplab, the process's own flags, or V8's defaults. */
   source: 'heaplab' | 'process' | 'v8-default';
+  /** V8 optimizes on the main thread (node was started with --no-concurrent-recompilation). */
+  compilesOnMainThread: boolean;
 }
 
 /** A value node was started with for `flag` (`--flag=N` or `--flag N`, V8's `_` spelling too), if any. */
@@ -73,6 +82,34 @@ function given(flag: string): number | undefined {
   return value; /* V8 keeps the last */
 }
 
+/** Whether node was started with the boolean V8 flag `flag` (its last spelling wins, as in V8). */
+function givenSwitch(flag: string, negated: string): boolean | undefined {
+  let value: boolean | undefined;
+  for (const a of process.execArgv.map((x) => x.replace(/_/g, '-'))) {
+    if (a === flag) value = true;
+    else if (a === negated) value = false;
+  }
+  return value;
+}
+
+/**
+ * V8 compiles optimized code on a second thread by default, and a trace that
+ * deoptimizes a port's loop is timed on the old code until the new code is in.
+ * On this 2-core VM that compile took 30-50 ms, which the settle window covers
+ * (lib/replay/compare.ts); with a port's whole malloc inlined it takes longer,
+ * and longer still when another tenant holds the second core: one `heaplab
+ * compare` in three timed dlmalloc's first trace at 5.5x (93 ns per operation,
+ * 17 once settled). V8 reads the flag only when node starts, so the command that
+ * times the ports starts node again with it (unless it was given either way, or
+ * HEAPLAB_V8_DEFAULTS=1): the node arguments for that, or null to go on here.
+ */
+export const MAIN_THREAD_FLAG = '--no-concurrent-recompilation';
+export function relaunchArgsForPorts(): string[] | null {
+  if (process.env.HEAPLAB_V8_DEFAULTS === '1') return null;
+  if (givenSwitch('--concurrent-recompilation', MAIN_THREAD_FLAG) !== undefined) return null;
+  return [...process.execArgv, MAIN_THREAD_FLAG];
+}
+
 let tuned: PortJit | undefined;
 
 /** Raises V8's inlining budgets for this process (once), and says what the ports run with. */
@@ -81,20 +118,22 @@ export function tuneJitForPorts(): PortJit {
   const budget = given(FLAG);
   const limit = given(LIMIT_FLAG);
   const callee = given(CALLEE_FLAG);
+  const compilesOnMainThread = givenSwitch('--concurrent-recompilation', MAIN_THREAD_FLAG) === false;
   if (budget !== undefined || limit !== undefined || callee !== undefined) {
     tuned = {
       inlineBudget: budget ?? V8_DEFAULT,
       inlineLimit: limit ?? V8_DEFAULT_LIMIT,
       calleeLimit: callee ?? V8_DEFAULT_CALLEE,
       source: 'process',
+      compilesOnMainThread,
     };
   } else if (process.env.HEAPLAB_V8_DEFAULTS === '1') {
-    tuned = { inlineBudget: V8_DEFAULT, inlineLimit: V8_DEFAULT_LIMIT, calleeLimit: V8_DEFAULT_CALLEE, source: 'v8-default' };
+    tuned = { inlineBudget: V8_DEFAULT, inlineLimit: V8_DEFAULT_LIMIT, calleeLimit: V8_DEFAULT_CALLEE, source: 'v8-default', compilesOnMainThread };
   } else {
     v8.setFlagsFromString(`${FLAG}=${PORT_INLINE_BUDGET}`);
     v8.setFlagsFromString(`${LIMIT_FLAG}=${PORT_INLINE_LIMIT}`);
     v8.setFlagsFromString(`${CALLEE_FLAG}=${PORT_CALLEE_LIMIT}`);
-    tuned = { inlineBudget: PORT_INLINE_BUDGET, inlineLimit: PORT_INLINE_LIMIT, calleeLimit: PORT_CALLEE_LIMIT, source: 'heaplab' };
+    tuned = { inlineBudget: PORT_INLINE_BUDGET, inlineLimit: PORT_INLINE_LIMIT, calleeLimit: PORT_CALLEE_LIMIT, source: 'heaplab', compilesOnMainThread };
   }
   return tuned;
 }
@@ -103,5 +142,5 @@ export function tuneJitForPorts(): PortJit {
 export function describePortJit(jit: PortJit): string {
   const why = jit.source === 'heaplab' ? `set by heaplab; V8's defaults are ${V8_DEFAULT}, ${V8_DEFAULT_LIMIT} and ${V8_DEFAULT_CALLEE}, HEAPLAB_V8_DEFAULTS=1 keeps them`
     : jit.source === 'process' ? 'given to node' : "V8's defaults (HEAPLAB_V8_DEFAULTS=1)";
-  return `V8 inlining budget for the ports: ${jit.inlineBudget} bytes of bytecode, at most ${jit.inlineLimit} in one function, callees of up to ${jit.calleeLimit} (${why}); the C side is gcc -O2`;
+  return `V8 inlining budget for the ports: ${jit.inlineBudget} bytes of bytecode, at most ${jit.inlineLimit} in one function, callees of up to ${jit.calleeLimit} (${why}); optimized ${jit.compilesOnMainThread ? 'on the main thread' : 'on a second thread'}; the C side is gcc -O2`;
 }

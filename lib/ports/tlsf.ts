@@ -554,7 +554,6 @@ class TlsfHeap implements PortAllocator {
     if (old && old !== p) this.pool_release(old);
   }
 
-  /** Adds a pool from alloc_page whose free block is at least `rounded` bytes; false if the pages cannot be had. */
   /** A new pool's free block for a request of `size` block bytes, or 0 (C's pool_grow: a pool of its own for a large request). */
   pool_grow(size: number): number {
     const page = this.pageSize;
