@@ -107,7 +107,9 @@ export const MAIN_THREAD_FLAG = '--no-concurrent-recompilation';
 export function relaunchArgsForPorts(): string[] | null {
   if (process.env.HEAPLAB_V8_DEFAULTS === '1') return null;
   if (givenSwitch('--concurrent-recompilation', MAIN_THREAD_FLAG) !== undefined) return null;
-  return [...process.execArgv, MAIN_THREAD_FLAG];
+  /* the inspector's port is the parent's: a child asking for it again could not have it */
+  const own = process.execArgv.filter((a) => !/^--(inspect|debug)/.test(a));
+  return [...own, MAIN_THREAD_FLAG];
 }
 
 let tuned: PortJit | undefined;
