@@ -96,14 +96,14 @@ function givenSwitch(flag: string, negated: string): boolean | undefined {
  * V8 compiles optimized code on a second thread by default, and a trace that
  * deoptimizes a port's loop is timed on the old code until the new code is in.
  * On this 2-core VM that compile took 30-50 ms, which the settle window covers
- * (lib/replay/compare.ts); with a port's whole malloc inlined it takes longer,
- * and longer still when another tenant holds the second core: one `heaplab
+ * (lib/replay/compare.ts); with larger callees inlined there is more to compile,
+ * and it waits longer when another tenant holds the second core: one `heaplab
  * compare` in three timed dlmalloc's first trace at 5.5x (93 ns per operation,
  * 17 once settled). V8 reads the flag only when node starts, so the command that
  * times the ports starts node again with it (unless it was given either way, or
  * HEAPLAB_V8_DEFAULTS=1): the node arguments for that, or null to go on here.
  */
-export const MAIN_THREAD_FLAG = '--no-concurrent-recompilation';
+const MAIN_THREAD_FLAG = '--no-concurrent-recompilation';
 export function relaunchArgsForPorts(): string[] | null {
   if (process.env.HEAPLAB_V8_DEFAULTS === '1') return null;
   if (givenSwitch('--concurrent-recompilation', MAIN_THREAD_FLAG) !== undefined) return null;
