@@ -56,6 +56,7 @@ const CALLEE_FLAG = '--max-inlined-bytecode-size';
 const V8_DEFAULT = 920;
 const V8_DEFAULT_LIMIT = 4600;
 const V8_DEFAULT_CALLEE = 460;
+const MAIN_THREAD_FLAG = '--no-concurrent-recompilation';
 
 export interface PortJit {
   /** The cumulative inlining budget the ports run with, in bytes of bytecode. */
@@ -70,9 +71,14 @@ export interface PortJit {
   compilesOnMainThread: boolean;
 }
 
-/** A value node was started with for `flag` (`--flag=N` or `--flag N`, V8's `_` spelling too), if any. */
+/** node's own arguments, in V8's `-` spelling (V8 takes `_` too; node refuses these flags in NODE_OPTIONS). */
+function nodeArgs(): string[] {
+  return process.execArgv.map((a) => a.replace(/_/g, '-'));
+}
+
+/** A value node was started with for `flag` (`--flag=N` or `--flag N`), if any. */
 function given(flag: string): number | undefined {
-  const args = process.execArgv.map((a) => a.replace(/_/g, '-')); /* node refuses these flags in NODE_OPTIONS */
+  const args = nodeArgs();
   let value: number | undefined;
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
@@ -82,12 +88,12 @@ function given(flag: string): number | undefined {
   return value; /* V8 keeps the last */
 }
 
-/** Whether node was started with the boolean V8 flag `flag` (its last spelling wins, as in V8). */
-function givenSwitch(flag: string, negated: string): boolean | undefined {
+/** Whether node was told to optimize on its main thread (true), on a second one (false), or nothing (the last spelling wins, as in V8). */
+function givenMainThread(): boolean | undefined {
   let value: boolean | undefined;
-  for (const a of process.execArgv.map((x) => x.replace(/_/g, '-'))) {
-    if (a === flag) value = true;
-    else if (a === negated) value = false;
+  for (const a of nodeArgs()) {
+    if (a === MAIN_THREAD_FLAG) value = true;
+    else if (a === '--concurrent-recompilation') value = false;
   }
   return value;
 }
@@ -103,10 +109,9 @@ function givenSwitch(flag: string, negated: string): boolean | undefined {
  * times the ports starts node again with it (unless it was given either way, or
  * HEAPLAB_V8_DEFAULTS=1): the node arguments for that, or null to go on here.
  */
-const MAIN_THREAD_FLAG = '--no-concurrent-recompilation';
 export function relaunchArgsForPorts(): string[] | null {
   if (process.env.HEAPLAB_V8_DEFAULTS === '1') return null;
-  if (givenSwitch('--concurrent-recompilation', MAIN_THREAD_FLAG) !== undefined) return null;
+  if (givenMainThread() !== undefined) return null;
   /* the inspector's port is the parent's: a child asking for it again could not have it */
   const own = process.execArgv.filter((a) => !/^--(inspect|debug)/.test(a));
   return [...own, MAIN_THREAD_FLAG];
@@ -120,7 +125,7 @@ export function tuneJitForPorts(): PortJit {
   const budget = given(FLAG);
   const limit = given(LIMIT_FLAG);
   const callee = given(CALLEE_FLAG);
-  const compilesOnMainThread = givenSwitch('--concurrent-recompilation', MAIN_THREAD_FLAG) === false;
+  const compilesOnMainThread = givenMainThread() === true;
   if (budget !== undefined || limit !== undefined || callee !== undefined) {
     tuned = {
       inlineBudget: budget ?? V8_DEFAULT,
