@@ -53,11 +53,11 @@ const CHUNK_ALIGN = 16;
 const CHUNK_HEADER = 16;
 const CHUNK_OVERHEAD = 8;
 const MIN_CHUNK = 32;
-const NSMALLBINS = 32;
+const NSMALLBINS = 64;
 const SMALLBIN_SHIFT = 4;
-const MIN_LARGE = NSMALLBINS << SMALLBIN_SHIFT; // 512
+const MIN_LARGE = NSMALLBINS << SMALLBIN_SHIFT; // 1024
 const NTREEBINS = 32;
-const TREEBIN_SHIFT = 9;
+const TREEBIN_SHIFT = 10;
 const DIRECT_NODE = 32;
 const SEG_FOOT = 64;
 /** PTRDIFF_MAX - 2**24: no JS number below 2**53 exceeds it (as a double it reads 2**63). */
@@ -118,8 +118,8 @@ const M_GRANULARITY = 168;
 const M_MMAP_THRESHOLD = 176;
 const M_TRIM_THRESHOLD = 184;
 const M_SMALLBINS = 192;
-const M_TREEBINS = M_SMALLBINS + NSMALLBINS * 8; // 448
-const SIZEOF_MSTATE = M_TREEBINS + NTREEBINS * 8; // 704
+const M_TREEBINS = M_SMALLBINS + NSMALLBINS * 8; // 704
+const SIZEOF_MSTATE = M_TREEBINS + NTREEBINS * 8; // 960
 
 /** Safety bound on any list or tree walk in the checker. */
 const WALK_LIMIT = 2 ** 26;
@@ -163,9 +163,9 @@ const small_index = function small_index(s: number): number {
   return s >>> SMALLBIN_SHIFT;
 };
 
-/** Bin i covers half of a power-of-two range above 512; bin 31 takes everything larger. */
+/** Bin i covers half of a power-of-two range above 1024; bin 31 takes everything larger. */
 const tree_index = function tree_index(s: number): number {
-  if (s >= 2 ** 25) return NTREEBINS - 1; // s >> 9 > 0xFFFF
+  if (s >= 2 ** 26) return NTREEBINS - 1; // s >> 10 > 0xFFFF
   const x = s >>> TREEBIN_SHIFT;
   if (x === 0) return 0;
   const k = 31 - Math.clz32(x);
@@ -239,8 +239,25 @@ class Dlmalloc implements PortAllocator {
   readonly iTreebins: number;
   readonly mmapThreshold: number;
   readonly trimThreshold: number;
-  get smallmap(): number { return this.u32[this.iSmallmap]!; }
-  set smallmap(v: number) { this.u32[this.iSmallmap] = v; }
+  /** Bit i of the 64-bit smallmap (word iSmallmap + (i >> 5)). */
+  smallmap_bit(i: number): number {
+    return (this.u32[this.iSmallmap + (i >>> 5)]! >>> (i & 31)) & 1;
+  }
+  /**
+   * The lowest non-empty small bin at or above idx, or -1: C's `smallmap >> idx`
+   * and its lowest bit, over the map's two 32-bit words (JS bit operators are 32-bit).
+   */
+  small_from(idx: number): number {
+    const u32 = this.u32;
+    if (idx < 32) {
+      const lo = u32[this.iSmallmap]! >>> idx;
+      if (lo) return idx + lowest_bit_index(lo);
+      const hi = u32[this.iSmallmap + 1]!;
+      return hi ? 32 + lowest_bit_index(hi) : -1;
+    }
+    const hi = u32[this.iSmallmap + 1]! >>> (idx - 32);
+    return hi ? idx + lowest_bit_index(hi) : -1;
+  }
   get treemap(): number { return this.u32[this.iTreemap]!; }
   set treemap(v: number) { this.u32[this.iTreemap] = v; }
   get dvsize(): number { return this.u32[this.iDvsize]!; }
@@ -347,7 +364,8 @@ class Dlmalloc implements PortAllocator {
     if (!h) {
       u32[pfd] = p; u32[pfd + 1] = 0;
       u32[pfd + 2] = p; u32[pfd + 3] = 0;
-      u32[this.iSmallmap] = u32[this.iSmallmap]! | (1 << i);
+      const w = this.iSmallmap + (i >>> 5);
+      u32[w] = u32[w]! | (1 << (i & 31));
     } else {
       const hbk = (h + C_BK) >>> 2;
       const hb = u32[hbk]!;
@@ -367,7 +385,8 @@ class Dlmalloc implements PortAllocator {
     const hi = this.iSmallbins + 2 * i;
     if (f === p) {
       u32[hi] = 0;
-      u32[this.iSmallmap] = u32[this.iSmallmap]! & ~(1 << i);
+      const w = this.iSmallmap + (i >>> 5);
+      u32[w] = u32[w]! & ~(1 << (i & 31));
       return;
     }
     const b = u32[pfd + 2]!;
@@ -766,12 +785,11 @@ class Dlmalloc implements PortAllocator {
   heap_alloc(nb: number): number {
     let mem: number;
     if (nb < MIN_LARGE) {
-      let idx = small_index(nb);
-      const bits = this.smallmap >>> idx;
-      if (bits & 3) { // exact fit, or 16 more
-        idx += ~bits & 1;
-        const p = this.smallbin(idx);
-        const s = idx << SMALLBIN_SHIFT;
+      const idx = small_index(nb);
+      const j = this.small_from(idx); // C: bits = smallmap >> idx
+      if (j >= 0 && j <= idx + 1) { // exact fit, or 16 more (C: bits & 3)
+        const p = this.smallbin(j);
+        const s = j << SMALLBIN_SHIFT;
         this.unlink_small(p, s);
         this.set_inuse(p, s);
         mem = p + CHUNK_HEADER;
@@ -779,8 +797,7 @@ class Dlmalloc implements PortAllocator {
         return mem;
       }
       if (nb > this.dvsize) {
-        if (bits) { // the next non-empty small bin; the rest becomes dv
-          const j = idx + lowest_bit_index(bits);
+        if (j >= 0) { // the next non-empty small bin; the rest becomes dv
           const p = this.smallbin(j);
           const s = j << SMALLBIN_SHIFT;
           this.unlink_small(p, s);
@@ -1172,10 +1189,9 @@ class Dlmalloc implements PortAllocator {
 
   check_small_bins(count: { n: number }): number {
     let bad = 0;
-    const smallmap = this.smallmap;
     for (let i = 0; i < NSMALLBINS; i++) {
       const h = this.smallbin(i);
-      const bit = (smallmap >>> i) & 1;
+      const bit = this.smallmap_bit(i);
       if ((h !== 0 ? 1 : 0) !== bit) bad++;
       if (!h) continue;
       if (i < small_index(MIN_CHUNK)) { bad++; continue; }
