@@ -118,7 +118,7 @@ typedef struct tchunk {
 #define SMALLBIN_SHIFT 4
 /* 64 exact bins (smallmap is one 64-bit word) serve every chunk below 1 KiB in
  * O(1); a trie walk costs a dependent cache miss per level. Half of a log-uniform
- * 8 B-64 KiB load is below 1 KiB: the churn harness ran +20% faster than with
+ * 8 B-64 KiB load is below 1 KiB: the churn harness ran 9-20% faster than with
  * 32 bins below 512 (docs/results.md, 2026-12-03). */
 #define MIN_LARGE ((size_t)NSMALLBINS << SMALLBIN_SHIFT) /* 1024 */
 #define NTREEBINS 32
