@@ -12,6 +12,7 @@
  *   request2size, set_inuse,               request2size, #set_inuse, #set_free_chunk
  *     set_free_chunk
  *   insert_small / unlink_small            #insert_small / #unlink_small
+ *   smallmap >> idx, its lowest bit        #small_from (the 64-bit map as two words)
  *   tree_index, leftshift_for_tree_index   tree_index, leftshift_for_tree_index
  *   insert_large / unlink_large            #insert_large / #unlink_large
  *   subtree_smallest, tree_best_fit        #subtree_smallest, #tree_best_fit

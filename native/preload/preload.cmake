@@ -27,8 +27,8 @@ find_package(Threads REQUIRED)
 #   exported; the allocator's own symbols cannot clash with the program's.
 # -ftls-model=initial-exec: TLS without a call to __tls_get_addr (which allocates).
 # -flto (compile and link): a malloc crosses three files (preload.c, ops_NAME.c,
-#   the design); link-time inlining makes it one function. Measured +4% on the
-#   churn harness for each design (docs/results.md, 2026-12-03).
+#   the design); link-time inlining makes it one function. Measured +4-6% on the
+#   churn harness for tlsf and dlmalloc, liballoc within noise (docs/results.md, 2026-12-03).
 set(HEAPLAB_PRELOAD_FLAGS
   -O2 -g -flto
   -fno-builtin -fno-builtin-malloc -fno-builtin-calloc -fno-builtin-realloc -fno-builtin-free

@@ -134,7 +134,7 @@ typedef struct tchunk {
 
 _Static_assert(sizeof(size_t) == 8 && sizeof(void *) == 8, "fixed 64-bit header layout");
 _Static_assert(sizeof(chunk) == MIN_CHUNK, "a free small chunk is the minimum chunk");
-_Static_assert(NSMALLBINS <= 64 && NTREEBINS <= 64, "smallmap and treemap are one size_t each");
+_Static_assert(NSMALLBINS <= 64 && NTREEBINS < 64, "smallmap and treemap are one size_t each (the checker shifts treemap by NTREEBINS)");
 _Static_assert(sizeof(tchunk) == 64 && sizeof(tchunk) <= MIN_LARGE, "tree chunks fit in large chunks");
 _Static_assert(CHUNK_HEADER % CHUNK_ALIGN == 0, "mem = chunk + 16 keeps 16-byte alignment");
 _Static_assert(MIN_CHUNK % CHUNK_ALIGN == 0 && DIRECT_NODE % CHUNK_ALIGN == 0, "chunk sizes are 16-multiples");
