@@ -37,9 +37,10 @@ static size_t class_size_of(unsigned c) {
 }
 
 /* Both per-class figures from tables filled once (class_tables_init): they are
- * read on every cached malloc and free, and the capacity is a division. */
-static uint32_t class_bytes[HL_CACHE_CLASSES];
-static uint32_t class_cap[HL_CACHE_CLASSES];
+ * read on every cached malloc and free, and the capacity is a division. The
+ * entry past the last class is NO_CLASS's (below). */
+static uint32_t class_bytes[HL_CACHE_CLASSES + 1];
+static uint32_t class_cap[HL_CACHE_CLASSES + 1];
 static size_t class_size(unsigned c) { return class_bytes[c]; }
 
 /* The largest class whose blocks a block of `usable` bytes can be (16 <=
@@ -55,12 +56,12 @@ static unsigned class_floor_rule(size_t usable) {
  * hot paths a load in place of a bit scan and its arithmetic. Both rules are
  * functions of the size's bits from bit 4 up there (class_of of (n - 1) >> 4,
  * n >= 1; class_floor_of of usable >> 4), so one entry per 16 bytes. */
-#define CLASS_TABLE_BYTES ((size_t)1024)
-static uint8_t class_of_table[CLASS_TABLE_BYTES / 16 + 1];   /* by (n + 15) >> 4 */
+#define CLASS_TABLE_BYTES ((size_t)4096)
+static uint8_t class_of_table[CLASS_TABLE_BYTES / 16];       /* by (n - 1) >> 4, 1 <= n <= CLASS_TABLE_BYTES */
 static uint8_t class_floor_table[CLASS_TABLE_BYTES / 16];    /* by usable >> 4   */
-_Static_assert(HL_CACHE_CLASSES <= 256 && CLASS_TABLE_BYTES > 256 && CLASS_TABLE_BYTES <= (size_t)HL_CACHE_MAX_BYTES, "tables of byte classes");
+_Static_assert(HL_CACHE_CLASSES < 255 && CLASS_TABLE_BYTES > 256 && CLASS_TABLE_BYTES <= (size_t)HL_CACHE_MAX_BYTES, "tables of byte classes");
 static unsigned class_of(size_t n) {
-    return n <= CLASS_TABLE_BYTES ? class_of_table[(n + 15) >> 4] : class_of_rule(n);
+    return n - 1 < CLASS_TABLE_BYTES ? class_of_table[(n - 1) >> 4] : class_of_rule(n);
 }
 static unsigned class_floor_of(size_t usable) {
     return usable < CLASS_TABLE_BYTES ? class_floor_table[usable >> 4] : class_floor_rule(usable);
@@ -94,7 +95,8 @@ static void class_tables_init(void) {
         class_bytes[c] = (uint32_t)class_size_of(c);
         class_cap[c] = class_capacity_of(c);
     }
-    for (unsigned k = 0; k < sizeof class_of_table; k++) class_of_table[k] = (uint8_t)class_of_rule(16 * k);
+    class_bytes[HL_CACHE_CLASSES] = class_cap[HL_CACHE_CLASSES] = 0; /* NO_CLASS */
+    for (unsigned k = 0; k < sizeof class_of_table; k++) class_of_table[k] = (uint8_t)class_of_rule(16 * k + 1);
     for (unsigned k = 1; k < sizeof class_floor_table; k++) class_floor_table[k] = (uint8_t)class_floor_rule(16 * k);
 }
 
@@ -112,10 +114,9 @@ static unsigned page_map_get(const void *p) { return hl_page_map_get(&arena_page
 
 /* ---- heap, arena and thread state ----------------------------------------------- */
 
-typedef struct cache_bin {
-    void *head;      /* LIFO through each block's first word */
-    uint32_t count;
-} cache_bin;
+/* The bins' index for a block no class fits (usable below 16): a bin that is
+ * never given room, so that the hot free's one test of room sends it on. */
+enum { NO_CLASS = HL_CACHE_CLASSES };
 
 typedef struct cache_heap cache_heap;
 
@@ -131,23 +132,46 @@ typedef struct cache_arena {
     hl_hooks hooks;          /* what the design sees: the arena's page hooks, no-op locks */
 } cache_arena;
 
+/* A thread's state. Its bins are two arrays, so that the hot paths index
+ * each with the class alone: bin c is the list head[c] (LIFO through each
+ * block's first word), with room[c] more blocks allowed (class_capacity(c) -
+ * its count; NO_CLASS's is 0). The bytes its bins and pending blocks weigh
+ * are limit - budget: a hot free that would take budget below 0 goes the slow
+ * way (thread_bytes, thread_limit). */
 typedef struct cache_thread {
+    void *head[HL_CACHE_CLASSES];       /* first: indexed by the class alone */
+    int32_t room[HL_CACHE_CLASSES + 1];
+    ptrdiff_t budget;                   /* bytes the bins may still take */
+    size_t hits;
     cache_heap *heap;
     cache_arena *arena;                 /* where its refills come from */
     struct cache_thread *next, *prev;   /* the heap's threads, under hooks->lock */
-    size_t bytes;                       /* weight of the blocks in bins and pending */
-    size_t limit;                       /* what `bytes` may reach on a cached free (thread_limit) */
-    size_t hits, misses, flushes, double_frees;
+    size_t limit;                       /* the most bytes its bins may weigh on a cached free (thread_limit) */
+    size_t misses, flushes, double_frees;
     void *pending;                      /* blocks on their way back to the design (cache_free_slow) */
     uint32_t pending_count;
-    size_t pending_bytes;               /* their weight, part of `bytes` */
-    cache_bin bins[HL_CACHE_CLASSES];
+    size_t pending_bytes;               /* their weight, part of the thread's bytes */
 } cache_thread;
 
+/* The bytes the thread's bins and pending blocks weigh. */
+static size_t thread_bytes(const cache_thread *t) { return t->limit - (size_t)t->budget; }
+static uint32_t bin_count(const cache_thread *t, unsigned c) { return class_capacity(c) - (uint32_t)t->room[c]; }
+
+/* The hot free's reading of the design's header word w (hl_header_word):
+ * word_index = rotate_right((w ^ word_flip) & word_keep, 4). For a design
+ * whose flags are the word's low 4 bits and whose size is the rest, that is
+ * the size / 16 when the flags say plain, and at least 2^60 when they do not:
+ * one compare asks both, and free_class[the index] is the class (NO_CLASS for
+ * a block too small). A design whose word is not of that form (or that has
+ * none) has word_keep 0: index 0, NO_CLASS, the slower path. */
+enum { FREE_TABLE = CLASS_TABLE_BYTES / 16 };
+
 struct cache_heap {
-    uint64_t magic;
     uint64_t id;                 /* unique per heap: the _Thread_local fast path's tag */
     uintptr_t key;               /* in a cached block's second word (double-free check) */
+    size_t word_flip, word_keep;
+    uint8_t free_class[FREE_TABLE];
+    uint64_t magic;
     const hl_allocator *inner;
     size_t (*peek)(void *heap, const void *ptr, int *merges); /* the inner's, or NULL */
     hl_header_word word;         /* the inner's header word (size_mask 0: peek it) */
@@ -248,12 +272,18 @@ static size_t block_peek(const cache_heap *h, const cache_arena *a, const void *
 }
 
 /* The hot free's question: a live block's usable size if freeing it would not
- * merge it, else 0. Read from the design's header word where the design says
- * how (here, inline in the hot free), else asked (cache_free_asked). The read in
- * place of the call, with the class tables, took `heaplab bench` fast from 8.1
- * to 6.6 ns per operation (tlsf+cache). */
+ * merge it, else 0, from the design's header word (for a block the hot path's
+ * word_index did not place; a design without a word is asked:
+ * cache_free_unindexed). The read in place of the call, with the class tables,
+ * took `heaplab bench` fast from 8.1 to 6.6 ns per operation (tlsf+cache). */
+/* A live block's header word, read without its arena's lock: its size bits
+ * cannot change while it lives; its predecessor's bit can, and a stale bit
+ * only sends the block to a bin or to the design, both correct (the same
+ * deliberate race as peek's: scripts/tsan.supp names this function). */
+static inline size_t live_header_word(const void *p) { return ((const size_t *)p)[-1]; }
+
 static size_t plain_usable_of_word(const cache_heap *h, const void *p) {
-    size_t w = ((const size_t *)p)[-1];
+    size_t w = live_header_word(p);
     return (w & h->word.plain_mask) == h->word.plain_value ? (w & h->word.size_mask) - h->word.usable_less : 0;
 }
 
@@ -333,7 +363,7 @@ static size_t bound_with(const cache_heap *h, size_t bins_bytes) { /* the bound 
     if (live >= HL_CACHE_THREAD_BYTES / HL_CACHE_LIVE_TIMES) return HL_CACHE_THREAD_BYTES;
     return live * HL_CACHE_LIVE_TIMES;
 }
-static size_t thread_bound(const cache_heap *h, const cache_thread *t) { return bound_with(h, t->bytes); }
+static size_t thread_bound(const cache_heap *h, const cache_thread *t) { return bound_with(h, thread_bytes(t)); }
 
 /* The most bytes the bins may hold and still be within the bound, for the hot
  * free's one compare: B <= bound_with(h, B) holds exactly for B <= 8I/9 (I =
@@ -344,12 +374,11 @@ static size_t thread_bound(const cache_heap *h, const cache_thread *t) { return 
  * path. */
 static void thread_limit(const cache_heap *h, cache_thread *t) {
     size_t held = __atomic_load_n(&h->inner_bytes, __ATOMIC_RELAXED);
-    size_t cap = HL_CACHE_THREAD_BYTES;
-    if (heap_draining(held, __atomic_load_n(&h->mapped_bytes, __ATOMIC_RELAXED))) {
-        t->limit = 0;
-        return;
-    }
-    t->limit = held >= cap + cap / HL_CACHE_LIVE_TIMES ? cap : held / (HL_CACHE_LIVE_TIMES + 1) * HL_CACHE_LIVE_TIMES;
+    size_t cap = HL_CACHE_THREAD_BYTES, limit;
+    if (heap_draining(held, __atomic_load_n(&h->mapped_bytes, __ATOMIC_RELAXED))) limit = 0;
+    else limit = held >= cap + cap / HL_CACHE_LIVE_TIMES ? cap : held / (HL_CACHE_LIVE_TIMES + 1) * HL_CACHE_LIVE_TIMES;
+    t->budget += (ptrdiff_t)(limit - t->limit); /* the bytes held stay what they were */
+    t->limit = limit;
 }
 
 static uint64_t next_heap_id = 1;
@@ -375,27 +404,25 @@ typedef struct cache_tls {
 static _Thread_local cache_tls tls HL_CACHE_TLS_MODEL;
 
 static void bin_push(cache_heap *h, cache_thread *t, unsigned c, void *p) {
-    cache_bin *b = &t->bins[c];
-    ((void **)p)[0] = b->head;
+    ((void **)p)[0] = t->head[c];
     ((uintptr_t *)p)[1] = h->key;
-    b->head = p;
-    b->count++;
-    t->bytes += class_size(c);
+    t->head[c] = p;
+    t->room[c]--;
+    t->budget -= (ptrdiff_t)class_size(c);
 }
 
 static void *bin_pop(cache_thread *t, unsigned c) {
-    cache_bin *b = &t->bins[c];
-    void *p = b->head;
-    b->head = ((void **)p)[0];
+    void *p = t->head[c];
+    t->head[c] = ((void **)p)[0];
     ((uintptr_t *)p)[1] = 0;
-    b->count--;
-    t->bytes -= class_size(c);
+    t->room[c]++;
+    t->budget += (ptrdiff_t)class_size(c);
     return p;
 }
 
 /* Gives `n` blocks of bin c back to their arenas. */
 static void bin_flush(giver *g, cache_thread *t, unsigned c, uint32_t n) {
-    while (n-- && t->bins[c].head) give_back(g, bin_pop(t, c));
+    while (n-- && t->head[c]) give_back(g, bin_pop(t, c));
 }
 
 /* The pending blocks go to their designs. */
@@ -407,7 +434,7 @@ static void pending_flush(giver *g, cache_thread *t) {
     }
     t->pending = NULL;
     t->pending_count = 0;
-    t->bytes -= t->pending_bytes;
+    t->budget += (ptrdiff_t)t->pending_bytes;
     t->pending_bytes = 0;
 }
 
@@ -469,6 +496,7 @@ static cache_thread *thread_state_make(cache_heap *h) {
         return NULL;
     }
     memset(t, 0, sizeof *t);
+    for (unsigned c = 0; c < HL_CACHE_CLASSES; c++) t->room[c] = (int32_t)class_capacity(c);
     t->heap = h;
     t->arena = a;
     thread_limit(h, t);
@@ -522,6 +550,26 @@ static void limit_here(cache_heap *h) {
 
 /* ---- the operations ---------------------------------------------------------------- */
 
+/* The hot free's reading of the header word (word_index, at cache_heap). */
+static int word_of_index_form(const hl_header_word *w) {
+    return w->size_mask != 0 && (w->size_mask & 15) == 0 && (w->plain_mask & ~(size_t)15) == 0 &&
+           (w->plain_value & ~w->plain_mask) == 0 && w->usable_less < CLASS_TABLE_BYTES;
+}
+static void word_index_init(cache_heap *h) {
+    const hl_header_word *w = &h->word;
+    int form = word_of_index_form(w);
+    h->word_flip = form ? w->plain_value : 0;
+    h->word_keep = form ? w->size_mask | w->plain_mask : 0;
+    for (size_t k = 0; k < FREE_TABLE; k++) {
+        size_t size = k * 16;
+        h->free_class[k] = form && size >= w->usable_less + 16 ? (uint8_t)class_floor_of(size - w->usable_less) : NO_CLASS;
+    }
+}
+static size_t word_index(const cache_heap *h, size_t w) {
+    size_t x = (w ^ h->word_flip) & h->word_keep;
+    return x >> 4 | x << (sizeof x * 8 - 4);
+}
+
 static void *cache_create(const hl_allocator *inner, const hl_hooks *hooks) {
     pthread_once(&class_tables_once, class_tables_init);
     if (!inner || !hooks || !hooks->alloc_page || !hooks->free_page || !hooks->lock || !hooks->unlock) return NULL;
@@ -535,6 +583,7 @@ static void *cache_create(const hl_allocator *inner, const hl_hooks *hooks) {
     h->inner = inner;
     h->peek = inner->peek;
     h->word = inner->peek ? inner->header : (hl_header_word){0, 0, 0, 0};
+    word_index_init(h);
     for (unsigned i = 0; i < HL_CACHE_ARENAS; i++) {
         cache_arena *a = &h->arenas[i];
         a->heap = h;
@@ -599,16 +648,16 @@ static __attribute__((noinline)) void *cache_malloc_slow(cache_heap *h, size_t n
         return p;
     }
     unsigned c = class_of(n);
-    if (t->bins[c].head) {
+    if (t->head[c]) {
         t->hits++;
         return bin_pop(t, c);
     }
     /* refill half the bin in one lock, but not past the thread's bound (a
      * refill the next free must flush again would make both take the lock) */
-    size_t size = class_size(c);
+    size_t size = class_size(c), bytes = thread_bytes(t);
     uint32_t want = class_capacity(c) / 2;
     size_t bound = thread_bound(h, t);
-    size_t room = bound > t->bytes ? (bound - t->bytes) / size : 0;
+    size_t room = bound > bytes ? (bound - bytes) / size : 0;
     if (room < want) want = room ? (uint32_t)room : 1;
     cache_arena *a = t->arena;
     arena_lock(a);
@@ -620,17 +669,18 @@ static __attribute__((noinline)) void *cache_malloc_slow(cache_heap *h, size_t n
     arena_unlock(a);
     thread_limit(h, t);
     t->misses++;
-    return t->bins[c].head ? bin_pop(t, c) : NULL;
+    return t->head[c] ? bin_pop(t, c) : NULL;
 }
 
-/* The hot path: this thread's state for this heap, a bin with a block. It
- * saves no registers and calls nothing (the slow path is a tail call). */
+/* The hot path: this thread's state for this heap, a request below
+ * CLASS_TABLE_BYTES, a bin with a block. It saves no registers and calls
+ * nothing (the slow path is a tail call). */
 static void *cache_malloc(void *heap, size_t n) {
     cache_heap *h = heap;
-    if (HL_CACHE_LIKELY(n <= HL_CACHE_MAX_BYTES && tls.heap_id == h->id)) {
+    if (HL_CACHE_LIKELY(n - 1 < CLASS_TABLE_BYTES && tls.heap_id == h->id)) {
         cache_thread *t = tls.thread;
-        unsigned c = class_of(n);
-        if (HL_CACHE_LIKELY(t->bins[c].head != NULL)) {
+        unsigned c = class_of_table[(n - 1) >> 4];
+        if (HL_CACHE_LIKELY(t->head[c] != NULL)) {
             t->hits++;
             return bin_pop(t, c);
         }
@@ -658,7 +708,7 @@ static __attribute__((noinline)) void cache_free_slow(cache_heap *h, void *p) {
     cache_thread *t = thread_state(h); /* for a large block too: its free can bring the bound down */
     if (t && c >= 0 && ((uintptr_t *)p)[1] == h->key) { /* maybe a second free: look before trusting */
         for (int list = 0; list < 2; list++) {
-            for (void *q = list ? t->pending : t->bins[c].head; q; q = ((void **)q)[0]) {
+            for (void *q = list ? t->pending : t->head[c]; q; q = ((void **)q)[0]) {
                 if (q == p) {
                     t->double_frees++;
                     return;
@@ -674,76 +724,94 @@ static __attribute__((noinline)) void cache_free_slow(cache_heap *h, void *p) {
         if (!t) return;
     } else if (merges) {
         /* back to the design, HL_CACHE_PENDING at a time under one lock (one
-         * lock per such free cost two threads a quarter of their throughput);
-         * meanwhile it weighs in the thread's bytes, so the bound sees it */
+         * lock per such free cost two threads a quarter of their throughput),
+         * or sooner once they weigh a quarter of the thread's limit: in a
+         * small heap a few waiting blocks would keep its pages (liballoc+cache
+         * after freeing all but 6 KiB: 16 KiB pending held 1.3 MB mapped);
+         * meanwhile they weigh in the thread's bytes, so the bound sees them */
         ((void **)p)[0] = t->pending;
         ((uintptr_t *)p)[1] = h->key;
         t->pending = p;
         t->pending_bytes += weight_of(usable);
-        t->bytes += weight_of(usable);
-        if (++t->pending_count >= HL_CACHE_PENDING) {
+        t->budget -= (ptrdiff_t)weight_of(usable);
+        if (++t->pending_count >= HL_CACHE_PENDING || t->pending_bytes > t->limit / 4) {
             pending_flush(&g, t);
             give_done(&g);
             t->flushes++;
         }
     } else {
         bin_push(h, t, (unsigned)c, p);
-        if (t->bins[c].count > class_capacity((unsigned)c)) { /* this bin is full: half goes back */
-            bin_flush(&g, t, (unsigned)c, t->bins[c].count / 2);
+        if (t->room[c] < 0) { /* this bin is full: half goes back */
+            bin_flush(&g, t, (unsigned)c, bin_count(t, (unsigned)c) / 2);
             give_done(&g);
             t->flushes++;
         }
     }
-    if (t->bytes > thread_bound(h, t)) {
+    if (thread_bytes(t) > thread_bound(h, t)) {
         /* the thread holds too much: the largest classes go back first, down to
          * half the bound, so the next flush is half a bound of frees away */
         size_t keep = thread_bound(h, t) / 2;
         pending_flush(&g, t);
-        for (unsigned k = HL_CACHE_CLASSES; k-- > 0 && t->bytes > keep;) bin_flush(&g, t, k, t->bins[k].count);
+        for (unsigned k = HL_CACHE_CLASSES; k-- > 0 && thread_bytes(t) > keep;) bin_flush(&g, t, k, bin_count(t, k));
         give_done(&g);
         t->flushes++;
     }
     thread_limit(h, t);
 }
 
-/* The hot path's test and push, once the block's plain usable size is known. */
-static inline __attribute__((always_inline)) int bin_take(cache_heap *h, cache_thread *t, void *p, size_t usable) {
-    if (HL_CACHE_LIKELY(usable - 16 < HL_CACHE_MAX_BYTES - 16)) {
-        unsigned c = class_floor_of(usable);
-        if (HL_CACHE_LIKELY(((uintptr_t *)p)[1] != h->key && t->bins[c].count < class_capacity(c) &&
-                            t->bytes + class_size(c) <= t->limit)) {
-            bin_push(h, t, c, p);
-            return 1;
-        }
+/* The hot free's test and push, once the block's class is known (NO_CLASS:
+ * none): the bin has room, the thread's bytes stay within its limit (looked at
+ * on every free, so that the last free of a program empties its bins), and the
+ * block's second word is not the key (else it may be a second free). */
+static inline __attribute__((always_inline)) int bin_take(cache_heap *h, cache_thread *t, void *p, unsigned c) {
+    ptrdiff_t budget = t->budget - (ptrdiff_t)class_size(c);
+    if (HL_CACHE_LIKELY(t->room[c] > 0 && budget >= 0 && ((uintptr_t *)p)[1] != h->key)) {
+        ((void **)p)[0] = t->head[c];
+        ((uintptr_t *)p)[1] = h->key;
+        t->head[c] = p;
+        t->room[c]--;
+        t->budget = budget;
+        return 1;
     }
     return 0;
 }
 
-/* The hot free for a design whose header word the cache cannot read: asked
- * (peek), out of line, so that the hot path below makes no call but tail calls
- * and sets up no stack frame. */
-static __attribute__((noinline)) void cache_free_asked(cache_heap *h, cache_thread *t, void *p) {
-    int merges;
-    size_t usable = block_peek(h, t->arena, p, &merges);
-    if (!bin_take(h, t, p, merges ? 0 : usable)) cache_free_slow(h, p);
+/* The class a block of `usable` bytes is cached in (NO_CLASS: none). */
+static unsigned class_to_cache(size_t usable) {
+    return usable - 16 < HL_CACHE_MAX_BYTES - 16 ? class_floor_of(usable) : NO_CLASS;
 }
 
-/* The hot path: a block of a cached class (16 <= usable < HL_CACHE_MAX_BYTES)
- * into this thread's bin, which has room, within the thread's bound (looked at
- * on every free, so that the last free of a program empties its bins). The
- * block's header is read through the thread's own arena without looking up
- * the block's: a design that checks (liballoc) says 0 for another arena's
- * block, which the slow path then asks its own arena about. */
+/* A free the hot path's index did not place: a block of at least
+ * CLASS_TABLE_BYTES, one whose predecessor is free, or any block of a design
+ * whose word is not of the index's form (asked: peek, through the thread's own
+ * arena, without looking up the block's: a design that checks (liballoc) says
+ * 0 for another arena's block, which the slow path then asks its own arena
+ * about). Out of line, so that the hot path makes no call but tail calls and
+ * sets up no stack frame. */
+static __attribute__((noinline)) void cache_free_unindexed(cache_heap *h, cache_thread *t, void *p) {
+    size_t usable;
+    if (h->word.size_mask) {
+        usable = plain_usable_of_word(h, p);
+    } else {
+        int merges;
+        usable = block_peek(h, t->arena, p, &merges);
+        if (merges) usable = 0;
+    }
+    if (!bin_take(h, t, p, class_to_cache(usable))) cache_free_slow(h, p);
+}
+
+/* The hot path: the block's own header word, read as word_index says, gives
+ * its class (a live block's size is not changed by others), and the block goes
+ * into this thread's bin of it. */
 static void cache_free(void *heap, void *p) {
     cache_heap *h = heap;
     if (!p) return;
     if (HL_CACHE_LIKELY(tls.heap_id == h->id)) {
         cache_thread *t = tls.thread;
-        if (HL_CACHE_LIKELY(h->word.size_mask != 0)) {
-            /* the block's own header only: a live block's size is not changed by others */
-            if (bin_take(h, t, p, plain_usable_of_word(h, p))) return;
-        } else {
-            cache_free_asked(h, t, p);
+        size_t k = word_index(h, live_header_word(p));
+        if (HL_CACHE_LIKELY(k < FREE_TABLE) && HL_CACHE_LIKELY(bin_take(h, t, p, h->free_class[k]))) return;
+        if (k >= FREE_TABLE || h->free_class[k] == NO_CLASS) {
+            cache_free_unindexed(h, t, p);
             return;
         }
     }
@@ -824,7 +892,7 @@ static size_t cache_usable_size(void *heap, const void *p) {
 /* Broken entries of the class tables: each must be what its rule says. */
 static size_t class_tables_check(void) {
     size_t bad = 0;
-    for (size_t n = 0; n <= CLASS_TABLE_BYTES; n++) bad += class_of(n) != class_of_rule(n);
+    for (size_t n = 1; n <= CLASS_TABLE_BYTES; n++) bad += class_of(n) != class_of_rule(n);
     for (size_t u = 16; u < CLASS_TABLE_BYTES; u++) bad += class_floor_of(u) != class_floor_rule(u);
     return bad;
 }
@@ -847,7 +915,7 @@ static size_t cache_check(void *heap) {
     size_t bytes = 0;
     for (unsigned c = 0; c < HL_CACHE_CLASSES; c++) {
         uint32_t n = 0;
-        for (void *q = t->bins[c].head; q && n <= t->bins[c].count; q = ((void **)q)[0], n++) {
+        for (void *q = t->head[c]; q && n <= bin_count(t, c); q = ((void **)q)[0], n++) {
             if (page_map_get(q) == 0) bad++;
             cache_arena *a = arena_of(h, q);
             arena_lock(a);
@@ -855,10 +923,12 @@ static size_t cache_check(void *heap) {
             arena_unlock(a);
             if (((uintptr_t *)q)[1] != h->key) bad++;
         }
-        if (n != t->bins[c].count) bad++;
+        if (n != bin_count(t, c) || t->room[c] < 0) bad++;
         bytes += (size_t)n * class_size(c);
     }
-    if (bytes + t->pending_bytes != t->bytes) bad++;
+    if (bytes + t->pending_bytes != thread_bytes(t) || t->room[NO_CLASS] != 0) bad++;
+    for (size_t k = 0; k < FREE_TABLE; k++) /* the word's index: each entry as its rule says */
+        bad += h->free_class[k] != (h->word_keep && k * 16 >= h->word.usable_less + 16 ? class_floor_of(k * 16 - h->word.usable_less) : NO_CLASS);
     uint32_t n = 0;
     for (void *q = t->pending; q && n <= t->pending_count; q = ((void **)q)[0], n++)
         if (((uintptr_t *)q)[1] != h->key || page_map_get(q) == 0) bad++;
@@ -907,7 +977,7 @@ void hl_cache_get_stats(void *heap, hl_cache_stats *out) {
         out->misses += t->misses;
         out->flushes += t->flushes;
         out->double_frees += t->double_frees;
-        out->cached_bytes += t->bytes;
+        out->cached_bytes += thread_bytes(t);
     }
     for (unsigned i = 0; i < HL_CACHE_ARENAS; i++) out->arenas += h->arenas[i].inner_heap != NULL;
     heap_unlock(h);
