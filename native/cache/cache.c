@@ -802,18 +802,24 @@ static __attribute__((noinline)) void cache_free_unindexed(cache_heap *h, cache_
 
 /* The hot path: the block's own header word, read as word_index says, gives
  * its class (a live block's size is not changed by others), and the block goes
- * into this thread's bin of it. */
+ * into this thread's bin of it. A design without a word of that form goes
+ * straight to cache_free_unindexed (a header load and a rotate fewer there:
+ * liballoc+cache's `fast` was 5% slower through the index). */
 static void cache_free(void *heap, void *p) {
     cache_heap *h = heap;
     if (!p) return;
     if (HL_CACHE_LIKELY(tls.heap_id == h->id)) {
         cache_thread *t = tls.thread;
-        size_t k = word_index(h, live_header_word(p));
-        if (HL_CACHE_LIKELY(k < FREE_TABLE) && HL_CACHE_LIKELY(bin_take(h, t, p, h->free_class[k]))) return;
-        if (k >= FREE_TABLE || h->free_class[k] == NO_CLASS) {
-            cache_free_unindexed(h, t, p);
-            return;
+        if (HL_CACHE_LIKELY(h->word_keep != 0)) {
+            size_t k = word_index(h, live_header_word(p));
+            if (HL_CACHE_LIKELY(k < FREE_TABLE) && HL_CACHE_LIKELY(bin_take(h, t, p, h->free_class[k]))) return;
+            if (k < FREE_TABLE && h->free_class[k] != NO_CLASS) {
+                cache_free_slow(h, p); /* a full bin, the key, or a thread at its limit */
+                return;
+            }
         }
+        cache_free_unindexed(h, t, p);
+        return;
     }
     cache_free_slow(h, p);
 }
