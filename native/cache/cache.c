@@ -163,7 +163,7 @@ static uint32_t bin_count(const cache_thread *t, unsigned c) { return class_capa
  * the size / 16 when the flags say plain, and at least 2^60 when they do not:
  * one compare asks both, and free_class[the index] is the class (NO_CLASS for
  * a block too small). A design whose word is not of that form (or that has
- * none) has word_keep 0: index 0, NO_CLASS, the slower path. */
+ * none) has word_keep 0, and its frees go straight to cache_free_unindexed. */
 enum { FREE_TABLE = CLASS_TABLE_BYTES / 16 };
 
 struct cache_heap {
