@@ -45,6 +45,7 @@ if (!existsSync(join(root, 'dist', 'addon', 'native.js'))) {
 }
 const { binding } = await import(join(root, 'dist', 'addon', 'native.js'));
 const { benchWorkloads } = await import(join(root, 'dist', 'bench', 'workloads.js'));
+const { median } = await import(join(root, 'dist', 'util', 'stats.js'));
 let other;
 if (targets.some((t) => t.includes('@other'))) {
   if (!otherPath) {
@@ -84,7 +85,6 @@ for (let round = 0; round < rounds; round++) {
   if (process.stderr.isTTY) process.stderr.write(`\rab-bench: round ${round + 1}/${rounds}`);
 }
 if (process.stderr.isTTY) process.stderr.write("\n");
-const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 const base = median(ns.get(targets[0]));
 console.log(`${workload}, ${rounds} interleaved rounds, medians (ratio to ${targets[0]}):`);
 for (const t of targets) {

@@ -67,13 +67,6 @@ static unsigned class_floor_of(size_t usable) {
     return usable < CLASS_TABLE_BYTES ? class_floor_table[usable >> 4] : class_floor_rule(usable);
 }
 
-/* The same, for any usable size; -1 if none. */
-static int class_floor(size_t usable) {
-    if (usable < 16) return -1;
-    if (usable >= HL_CACHE_MAX_BYTES) return HL_CACHE_CLASSES - 1;
-    return (int)class_floor_of(usable);
-}
-
 /* A bin's capacity: small classes hold more blocks, a bin about
  * HL_CACHE_BIN_BYTES, but never fewer than HL_CACHE_BIN_MIN blocks (a bin that
  * holds few makes every other call a refill or a flush under the lock). */
@@ -117,6 +110,12 @@ static unsigned page_map_get(const void *p) { return hl_page_map_get(&arena_page
 /* The bins' index for a block no class fits (usable below 16): a bin that is
  * never given room, so that the hot free's one test of room sends it on. */
 enum { NO_CLASS = HL_CACHE_CLASSES };
+
+/* The class a block of `usable` bytes is cached in: the largest it can hold
+ * (NO_CLASS: none, below 16 bytes or above HL_CACHE_MAX_BYTES). */
+static unsigned class_to_cache(size_t usable) {
+    return usable - 16 <= HL_CACHE_MAX_BYTES - 16 ? class_floor_of(usable) : NO_CLASS;
+}
 
 typedef struct cache_heap cache_heap;
 
@@ -291,8 +290,8 @@ static size_t plain_usable_of_word(const cache_heap *h, const void *p) {
  * a bin counts it as, so that bins of a program that holds nothing weigh all
  * of inner_bytes), else its usable size. Fixed while the block lives. */
 static size_t weight_of(size_t usable) {
-    int c = usable <= HL_CACHE_MAX_BYTES ? class_floor(usable) : -1;
-    return c >= 0 ? class_size((unsigned)c) : usable;
+    unsigned c = class_to_cache(usable);
+    return c != NO_CLASS ? class_size(c) : usable;
 }
 
 /* An arena's design, under the arena's lock, counting inner_bytes. A block's
@@ -716,9 +715,9 @@ static __attribute__((noinline)) void cache_free_slow(cache_heap *h, void *p) {
     int merges;
     cache_arena *owner = arena_of(h, p);
     size_t usable = block_peek(h, owner, p, &merges);
-    int c = usable <= HL_CACHE_MAX_BYTES ? class_floor(usable) : -1;
+    unsigned c = class_to_cache(usable);
     cache_thread *t = thread_state(h); /* for a large block too: its free can bring the bound down */
-    if (t && c >= 0 && ((uintptr_t *)p)[1] == h->key) { /* maybe a second free: look before trusting */
+    if (t && c != NO_CLASS && ((uintptr_t *)p)[1] == h->key) { /* maybe a second free: look before trusting */
         for (int list = 0; list < 2; list++) {
             for (void *q = list ? t->pending : t->head[c]; q; q = ((void **)q)[0]) {
                 if (q == p) {
@@ -729,7 +728,7 @@ static __attribute__((noinline)) void cache_free_slow(cache_heap *h, void *p) {
         }
     }
     giver g = {h, NULL, 0};
-    if (!t || c < 0) {
+    if (!t || c == NO_CLASS) {
         arena_lock(owner);
         inner_free(h, owner, p);
         arena_unlock(owner);
@@ -752,9 +751,9 @@ static __attribute__((noinline)) void cache_free_slow(cache_heap *h, void *p) {
             t->flushes++;
         }
     } else {
-        bin_push(h, t, (unsigned)c, p);
+        bin_push(h, t, c, p);
         if (t->room[c] < 0) { /* this bin is full: half goes back */
-            bin_flush(&g, t, (unsigned)c, bin_count(t, (unsigned)c) / 2);
+            bin_flush(&g, t, c, bin_count(t, c) / 2);
             give_done(&g);
             t->flushes++;
         }
@@ -786,11 +785,6 @@ static inline __attribute__((always_inline)) int bin_take(cache_heap *h, cache_t
         return 1;
     }
     return 0;
-}
-
-/* The class a block of `usable` bytes is cached in (NO_CLASS: none). */
-static unsigned class_to_cache(size_t usable) {
-    return usable - 16 < HL_CACHE_MAX_BYTES - 16 ? class_floor_of(usable) : NO_CLASS;
 }
 
 /* A free the hot path's index did not place: a block of at least
