@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { preloadLibraryPath } from '../lib/preload/preload.js';
+import { PORT_CALLEE_LIMIT, PORT_INLINE_BUDGET, PORT_INLINE_LIMIT } from '../lib/ports/jit.js';
 import { repoRoot } from './util.js';
 
 const cli = join(repoRoot, 'dist', 'cli.js');
@@ -145,15 +146,15 @@ describe('every command, as a newcomer types it', () => {
       return (JSON.parse(r.stdout) as { jit: unknown }).jit;
     };
     // the command starts node again to optimize on its main thread, unless told either way
-    expect(run({})).toEqual({ inlineBudget: 10000, inlineLimit: 20000, calleeLimit: 1200, source: 'heaplab', compilesOnMainThread: true });
+    expect(run({})).toEqual({ inlineBudget: PORT_INLINE_BUDGET, inlineLimit: PORT_INLINE_LIMIT, calleeLimit: PORT_CALLEE_LIMIT, source: 'heaplab', compilesOnMainThread: true });
     expect(run({ HEAPLAB_V8_DEFAULTS: '1' })).toEqual({ inlineBudget: 920, inlineLimit: 4600, calleeLimit: 460, source: 'v8-default', compilesOnMainThread: false });
     expect(run({}, ['--max-inlined-bytecode-size-cumulative=1500'])).toEqual({ inlineBudget: 1500, inlineLimit: 4600, calleeLimit: 460, source: 'process', compilesOnMainThread: true });
     expect(run({}, ['--max_inlined_bytecode_size_cumulative=1200'])).toEqual({ inlineBudget: 1200, inlineLimit: 4600, calleeLimit: 460, source: 'process', compilesOnMainThread: true });
     expect(run({}, ['--max-inlined-bytecode-size-absolute=9000'])).toEqual({ inlineBudget: 920, inlineLimit: 9000, calleeLimit: 460, source: 'process', compilesOnMainThread: true });
     expect(run({}, ['--max-inlined-bytecode-size=800'])).toEqual({ inlineBudget: 920, inlineLimit: 4600, calleeLimit: 800, source: 'process', compilesOnMainThread: true });
-    expect(run({}, ['--concurrent-recompilation'])).toEqual({ inlineBudget: 10000, inlineLimit: 20000, calleeLimit: 1200, source: 'heaplab', compilesOnMainThread: false });
+    expect(run({}, ['--concurrent-recompilation'])).toEqual({ inlineBudget: PORT_INLINE_BUDGET, inlineLimit: PORT_INLINE_LIMIT, calleeLimit: PORT_CALLEE_LIMIT, source: 'heaplab', compilesOnMainThread: false });
     const text = heaplab('compare', '-a', 'tlsf', '--trace', 'tiny-exact', '--no-thing');
-    expect(text.stdout).toMatch(/V8 inlining budget for the ports: 10000 bytes of bytecode, at most 20000 in one function, callees of up to 1200 .*optimized on the main thread/);
+    expect(text.stdout).toMatch(new RegExp(`V8 inlining budget for the ports: ${PORT_INLINE_BUDGET} bytes of bytecode, at most ${PORT_INLINE_LIMIT} in one function, callees of up to ${PORT_CALLEE_LIMIT} .*optimized on the main thread`));
   });
 
   it('compare runs where node may not compile code from strings (the ports then share one replay loop)', () => {
