@@ -18,6 +18,7 @@ export type HeaplabErrorCode =
   | 'ERR_HEAPLAB_PRELOAD_NOT_FOUND'
   | 'ERR_HEAPLAB_ADDON_NOT_FOUND'
   | 'ERR_HEAPLAB_TRACE_FORMAT'
+  | 'ERR_HEAPLAB_CHILD_PROCESS'
   | 'ERR_HEAPLAB_USAGE';
 
 export class HeaplabError extends Error {

@@ -135,6 +135,17 @@ describe('every command, as a newcomer types it', () => {
     expect(JSON.parse(compare.stdout).results[0]).toMatchObject({ kind: 'tlsf', trace: 'small-churn', equal: true });
   });
 
+  it('compare times each trace in a process of its own, or all in one with --shared', () => {
+    for (const [extra, timing] of [[[], 'own-process'], [['--shared'], 'shared']] as const) {
+      const r = heaplab('compare', '--json', '-a', 'liballoc', '--trace', 'tiny-exact', '--trace', 'zero-and-one', '--no-thing', ...extra);
+      expect(r.status, r.stderr).toBe(0);
+      const j = JSON.parse(r.stdout) as { timing: string; results: Array<{ trace: string; equal: boolean; tsNsPerOp: number }> };
+      expect(j.timing).toBe(timing);
+      expect(j.results.map((x) => [x.trace, x.equal])).toEqual([['tiny-exact', true], ['zero-and-one', true]]);
+      for (const x of j.results) expect(x.tsNsPerOp).toBeGreaterThan(0);
+    }
+  });
+
   it('compare says which V8 inlining budget the ports ran with, and who chose it', () => {
     const run = (env: Record<string, string>, nodeArgs: string[] = []) => {
       const r = spawnSync(process.execPath, [...nodeArgs, cli, 'compare', '--json', '-a', 'dlmalloc', '--trace', 'tiny-exact', '--no-thing'], {

@@ -4,6 +4,7 @@
  * proves they made the same decisions, and prints the speed of each.
  */
 import { availableAllocators } from '../heap/heap.js';
+import { HeaplabError } from '../errors.js';
 import { allocatorKinds, type AllocatorKind } from '../kinds.js';
 import { allocatorArgument, parseOptions, usageFailure } from './common.js';
 import { usageLines } from './usage.js';
@@ -29,8 +30,15 @@ time per operation of each, and the ratio TS ÷ C. Exits 1 if any trace differs.
   --trace NAME      only this trace; repeatable (--list shows them)
   --scale N         multiply each trace's length (default 1)
   --list            list the default traces and exit
+  --shared          time every trace in this one node process (see below)
   --no-thing        leave out @thi.ng/malloc (the JavaScript allocator, when installed)
   --json            print the results as JSON on stdout
+
+Each allocator's traces are timed each in a node process of its own, as a
+program that runs one workload: V8 shapes a port's compiled code by what it
+has run, and in one process every trace's feedback shapes the code that times
+the next (the out-of-memory traces made tlsf's stack-bursts 1.4x slower).
+--shared times them all in this process, after one untimed pass over them.
 
 @thi.ng/malloc, when installed, replays the same traces over its own ArrayBuffer
 beside the ports: its time per operation and memory (highest address used ÷
@@ -43,6 +51,7 @@ interface Args {
   json: boolean;
   list: boolean;
   thing: boolean;
+  shared: boolean;
 }
 
 function parse(argv: string[]): Args | string {
@@ -59,6 +68,7 @@ function parse(argv: string[]): Args | string {
         json: { type: 'boolean' },
         list: { type: 'boolean' },
         'no-thing': { type: 'boolean' },
+        shared: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -81,6 +91,7 @@ function parse(argv: string[]): Args | string {
     json: values.json ?? false,
     list: values.list ?? false,
     thing: !values['no-thing'],
+    shared: values.shared ?? false,
   };
 }
 
@@ -123,15 +134,24 @@ export async function main(argv: string[]): Promise<number> {
   const jit = tuneJitForPorts(); // before any port function is optimized
   const progress = new Progress('compare', kinds.length * traces.length);
   const results: Comparison[] = [];
-  // V8 compiles a port's hot functions only after thousands of calls: one
-  // untimed pass over every trace first (at half length), so that the table
-  // measures the port, not the JIT warming up.
-  const warmUp = defaultTraces(0.5);
-  for (const kind of kinds) {
-    for (const trace of warmUp) compareTrace(kind, trace, { snapshot: false, timingRuns: 1 });
-    for (const trace of traces) {
-      results.push(compareTrace(kind, trace));
-      progress.tick(`${kind} ${trace.name}`);
+  if (args.shared) {
+    // V8 compiles a port's hot functions only after thousands of calls: one
+    // untimed pass over the traces first (at half length), so that the table
+    // measures the port, not the JIT warming up.
+    const warmUp = defaultTraces(0.5).filter((w) => traces.some((t) => t.name === w.name));
+    for (const kind of kinds) {
+      for (const trace of warmUp) compareTrace(kind, trace, { snapshot: false, timingRuns: 1 });
+      for (const trace of traces) {
+        results.push(compareTrace(kind, trace));
+        progress.tick(`${kind} ${trace.name}`);
+      }
+    }
+  } else {
+    for (const kind of kinds) {
+      for (const trace of traces) {
+        results.push(compareInOwnProcess(kind, trace.name, args.scale));
+        progress.tick(`${kind} ${trace.name}`);
+      }
     }
   }
   // @thi.ng/malloc on the same traces (its own decisions: time and memory only)
@@ -147,9 +167,12 @@ export async function main(argv: string[]): Promise<number> {
   }
   progress.end();
   if (args.json) {
-    console.log(JSON.stringify({ date: new Date().toISOString(), node: process.version, jit, results, thing, thingNote }, null, 2));
+    console.log(JSON.stringify({ date: new Date().toISOString(), node: process.version, jit, timing: args.shared ? 'shared' : 'own-process', results, thing, thingNote }, null, 2));
   } else {
     console.log(`\n${describePortJit(jit)}`);
+    console.log(args.shared
+      ? 'Every trace timed in this one process, after an untimed pass over them all: each port\'s code is shaped by every trace.'
+      : 'Each trace timed in a node process of its own (as a program running one workload); --shared times them all in one.');
     for (const kind of kinds) {
       const mine = results.filter((r) => r.kind === kind);
       console.log(`\n${kind}: C original vs TypeScript port (arena page source)\n`);
@@ -180,6 +203,28 @@ export async function main(argv: string[]): Promise<number> {
     return 1;
   }
   return results.every((r) => r.equal) ? 0 : 1;
+}
+
+/**
+ * One trace of one allocator compared in a node process of its own: this
+ * command again, with the same node flags, --shared on that trace alone.
+ */
+function compareInOwnProcess(kind: AllocatorKind, trace: string, scale: number): Comparison {
+  const argv = [...process.execArgv, process.argv[1]!, 'compare', '--shared', '--json', '--no-thing', '--allocator', kind, '--trace', trace, '--scale', String(scale)];
+  const child = spawnSync(process.execPath, argv, { encoding: 'utf8', maxBuffer: 256 << 20, stdio: ['ignore', 'pipe', 'pipe'] });
+  if (child.error) throw child.error;
+  let parsed: { results?: Comparison[] } | undefined;
+  try {
+    parsed = JSON.parse(child.stdout) as { results?: Comparison[] };
+  } catch {
+    parsed = undefined;
+  }
+  const result = parsed?.results?.[0];
+  if (!result) {
+    const why = child.signal ? `signal ${child.signal}` : `exit status ${child.status}`;
+    throw new HeaplabError('ERR_HEAPLAB_CHILD_PROCESS', `compare of ${kind} on ${trace} in its own process ended with ${why}: ${child.stderr.trim().split('\n').slice(-3).join(' | ')}`);
+  }
+  return result;
 }
 
 /** The ports beside @thi.ng/malloc, per trace: where TypeScript stands. */

@@ -4,7 +4,7 @@
  * any command (so one command's dependencies never stop another from starting).
  */
 export const usageLines = {
-  compare: 'compare [--allocator NAME]... [--trace NAME]... [--scale N] [--list] [--no-thing] [--json]',
+  compare: 'compare [--allocator NAME]... [--trace NAME]... [--scale N] [--shared] [--list] [--no-thing] [--json]',
   run: 'run [--allocator NAME] -- COMMAND [ARGS...]',
   which: 'which [NAME] [--json]',
   sanity: 'sanity [--quick] [--allocator a,b] [--program p,q] [--keep] [--timeout SECONDS] [--json]',
