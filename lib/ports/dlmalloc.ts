@@ -146,7 +146,7 @@ const is_pow2 = function is_pow2(x: number): boolean {
 /** Bit b of s (s < 2**54), 0 for b < 0 (what C's repeated `bits <<= 1` leaves). */
 const bit_at = function bit_at(s: number, b: number): number {
   if (b < 0) return 0;
-  if (s < TWO_32) return b < 32 ? (s >>> b) & 1 : 0;
+  if (s <= 0x7fffffff) return b < 32 ? (s >>> b) & 1 : 0; /* a Smi constant (2**32 made V8 compare in doubles) */
   return Math.floor(s / 2 ** b) % 2;
 };
 /** lowest_bit_index of a non-zero 32-bit map (as ./memory.ts's ffs32: no negation). */

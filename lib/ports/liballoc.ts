@@ -120,7 +120,7 @@ const minor_total = function minor_total(size: number): number {
 const class_of = function class_of(size: number): number {
   if (size < LA_LINEAR_LIMIT) return size >>> 4;
   let fl: number, sl: number;
-  if (size <= 0xffffffff) {
+  if (size <= 0x7fffffff) { /* a Smi constant: against 2**32 - 1 V8 compared in doubles */
     fl = 31 - Math.clz32(size);
     sl = (size >>> (fl - LA_SL_BITS)) & (LA_SL_COUNT - 1);
   } else {

@@ -44,8 +44,6 @@ import type { ArenaPages } from '../pages/arena.js';
 import type { PortAllocator, PortFactory } from './types.js';
 import { WalkState, type WalkBuilder } from '../walk.js';
 
-const TWO_32 = 4294967296;
-
 /* Module constants, not imports or function declarations: V8 folds a const
  * binding into the code that calls it, but checks an import (the module's
  * cell, for the temporal dead zone) and a function declaration's binding (it
@@ -144,7 +142,7 @@ if (CONTROL_SIZE !== 14424 || C_BLOCKS !== 232 || HEAD_SENTINEL_SIZE !== 64 || F
 
 /** size_fls for any size below 2**64. */
 const size_fls = function size_fls(size: number): number {
-  return size < TWO_32 ? fls32(size) : flsSize(size);
+  return size <= 0x7fffffff ? fls32(size) : flsSize(size);
 };
 
 /** align_up for a power-of-two `align`, exact for every number below 2**53 (and for multiples of align above). */
@@ -275,7 +273,7 @@ const list_of = (fl: number, sl: number): number => (fl << SL_INDEX_COUNT_LOG2) 
 /** The list a block of `size` bytes belongs to. */
 const mapping_insert = function mapping_insert(size: number): number {
   if (size < SMALL_BLOCK_SIZE) return list_of(0, size >>> ALIGN_SIZE_LOG2);
-  if (size < TWO_32) {
+  if (size <= 0x7fffffff) { /* a Smi constant: against 2**32 (a heap number) V8 compared in doubles */
     const fl = fls32(size);
     return list_of(fl - (FL_INDEX_SHIFT - 1), (size >>> (fl - SL_INDEX_COUNT_LOG2)) ^ SL_INDEX_COUNT);
   }
