@@ -34,11 +34,11 @@ time per operation of each, and the ratio TS ÷ C. Exits 1 if any trace differs.
   --no-thing        leave out @thi.ng/malloc (the JavaScript allocator, when installed)
   --json            print the results as JSON on stdout
 
-Each allocator's traces are timed each in a node process of its own, as a
-program that runs one workload: V8 shapes a port's compiled code by what it
-has run, and in one process every trace's feedback shapes the code that times
-the next (the out-of-memory traces made tlsf's stack-bursts 1.4x slower).
---shared times them all in this process, after one untimed pass over them.
+Each trace of each allocator is timed in a node process of its own, as a
+program that runs one workload would run the port: V8 shapes a port's compiled
+code by what it has run, and in one process the traces where allocations fail
+slow down the ones timed after them. --shared times them all in this process,
+after one untimed pass over them.
 
 @thi.ng/malloc, when installed, replays the same traces over its own ArrayBuffer
 beside the ports: its time per operation and memory (highest address used ÷
