@@ -39,7 +39,7 @@
  * code after the replay loop (freeing the blocks still live, the checker) inlined
  * before the loop, and tlsf's heap_malloc and block_locate_free left as calls
  * once the out-of-memory traces had run (its stack-bursts 35 -> 49 ns/op). Raised
- * to 30000 / 60000, `heaplab compare`, three interleaved runs each:
+ * to 30000 / 60000, `heaplab compare --shared`, three interleaved runs each:
  *
  *   cumulative / absolute   tlsf              dlmalloc          liballoc
  *   10000 / 20000           1.66  1.63  1.68  1.74  1.69  1.71  1.49  1.47  1.43
