@@ -34,6 +34,9 @@
 import type { ArenaPages } from '../pages/arena.js';
 import type { PortAllocator, PortFactory } from './types.js';
 import { WalkState, type WalkBuilder } from '../walk.js';
+import * as memory from './memory.js';
+
+const { exceeds } = memory; /* a const of its own: see ./memory.ts */
 
 // ---- build options (dlmalloc.c defaults) -------------------------------------------
 const HL_DL_GRANULARITY = 64 * 1024;
@@ -868,7 +871,7 @@ class Dlmalloc implements PortAllocator {
   }
 
   internal_malloc(bytes: number): number {
-    if (bytes > MAX_REQUEST) return 0;
+    if (exceeds(bytes, MAX_REQUEST)) return 0;
     const nb = request2size(bytes);
     if (nb >= this.mmap_threshold) {
       const mem = this.direct_alloc(bytes, CHUNK_ALIGN);
@@ -899,13 +902,13 @@ class Dlmalloc implements PortAllocator {
 
   internal_memalign(align: number, bytes: number): number {
     if (align <= CHUNK_ALIGN) return this.internal_malloc(bytes);
-    if (align > MAX_ALIGN) return 0;
+    if (exceeds(align, MAX_ALIGN)) return 0;
     if (!is_pow2(align)) {
       let a = CHUNK_ALIGN;
       while (a < align) a *= 2;
       align = a;
     }
-    if (bytes > MAX_REQUEST - align) return 0;
+    if (exceeds(bytes, MAX_REQUEST - align)) return 0; /* align <= 2**40: the limit stays above 2**62 */
     const nb = request2size(bytes);
     if (nb + align >= this.mmap_threshold) {
       const mem = this.direct_alloc(bytes, align);
@@ -934,7 +937,7 @@ class Dlmalloc implements PortAllocator {
   }
 
   internal_realloc(mem: number, bytes: number): number {
-    if (bytes > MAX_REQUEST) return 0;
+    if (exceeds(bytes, MAX_REQUEST)) return 0;
     const p = mem - CHUNK_HEADER;
     const nb = request2size(bytes);
     const u8 = this.u8;

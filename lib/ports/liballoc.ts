@@ -49,7 +49,7 @@ import { WalkState, type WalkBuilder } from '../walk.js';
 
 /* Module constants, not imports: V8 folds a const binding into its callers but
  * checks an import's cell at every call (./memory.ts). */
-const { ffs32, flsSize, load64 } = memory;
+const { exceeds, ffs32, flsSize, load64 } = memory;
 
 // ---- build options (as compiled: the C defaults) -----------------------------------
 const LIBALLOC_MAJOR_PAGES = 16;
@@ -472,7 +472,7 @@ class LiballocHeap implements PortAllocator {
   }
 
   private heap_malloc(size: number): number {
-    if (size > LA_MAX_REQUEST) return 0;
+    if (exceeds(size, LA_MAX_REQUEST)) return 0;
     const t = minor_total(size);
     const m = this.gap_acquire(t);
     if (!m) return 0;
@@ -484,7 +484,7 @@ class LiballocHeap implements PortAllocator {
   private heap_memalign(align: number, size: number): number {
     if (align <= LA_ALIGN) return this.heap_malloc(size);
     if (!is_power_of_two(align)) return 0;
-    if (align > LA_MAX_REQUEST || size > LA_MAX_REQUEST - align) return 0;
+    if (exceeds(align, LA_MAX_REQUEST) || size > LA_MAX_REQUEST - align) return 0;
     const t = minor_total(size);
     let m = this.gap_acquire(t + align + LA_MIN_MINOR);
     if (!m) return 0;
@@ -560,7 +560,7 @@ class LiballocHeap implements PortAllocator {
       u32[hw + H_BAD_FREES] = u32[hw + H_BAD_FREES]! + 1;
       return 0;
     }
-    if (size > LA_MAX_REQUEST) return 0;
+    if (exceeds(size, LA_MAX_REQUEST)) return 0;
     const mw = m >>> 2;
     const t = minor_total(size);
     const msize = u32[mw + M_SIZE]!;

@@ -27,8 +27,23 @@ export const load64 = function load64(u32: Uint32Array, at: number): number {
 export const store64 = function store64(u32: Uint32Array, at: number, value: number): void {
   const i = at >>> 2;
   u32[i] = value >>> 0;
-  /* no division for the usual value: it made the caller's arithmetic doubles */
-  u32[i + 1] = value > 0xffffffff ? Math.floor(value / TWO_32) : 0;
+  /* no division for the usual value: it made the caller's arithmetic doubles;
+   * and a Smi constant first: `value > 0xffffffff` alone (a heap number) made
+   * V8 convert every value to a double to compare (tlsf's block_split) */
+  u32[i + 1] = value <= 0x7fffffff ? 0 : value > 0xffffffff ? Math.floor(value / TWO_32) : 0;
+};
+
+/**
+ * x > limit and x >= limit, for the limits a request is checked against on
+ * every call (2**31 - 1 or more: MAX_REQUEST, BLOCK_SIZE_MAX …). Against such
+ * a limit, a heap number, V8 converted every size to a double to compare;
+ * the Smi test first keeps the usual size in int32 and the answer the same.
+ */
+export const exceeds = function exceeds(x: number, limit: number): boolean {
+  return x > 0x7fffffff && x > limit;
+};
+export const reaches = function reaches(x: number, limit: number): boolean {
+  return x > 0x7fffffff && x >= limit;
 };
 
 /** A pointer field: the high half is always 0 in port memory. */

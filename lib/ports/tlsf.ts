@@ -48,7 +48,7 @@ import { WalkState, type WalkBuilder } from '../walk.js';
  * binding into the code that calls it, but checks an import (the module's
  * cell, for the temporal dead zone) and a function declaration's binding (it
  * can be reassigned) at every inlined call. See ./memory.ts. */
-const { ffs32, fls32, flsSize, load64, loadPtr, store64, storePtr } = memory;
+const { exceeds, ffs32, fls32, flsSize, load64, loadPtr, reaches, store64, storePtr } = memory;
 
 /* ---- build options (tlsf.c defaults) ------------------------------------ */
 
@@ -302,7 +302,7 @@ const mapping_search = function mapping_search(size: number): number {
 /** Request bytes to block bytes, or 0 if it cannot be served. */
 const adjust_request = function adjust_request(bytes: number): number {
   /* bytes > BLOCK_SIZE_MAX - BLOCK_HEADER_SIZE: no double lies strictly between the two */
-  if (bytes >= BLOCK_SIZE_MAX) return 0;
+  if (reaches(bytes, BLOCK_SIZE_MAX)) return 0;
   /* align_up(bytes + 16, 16) == align_up(bytes, 16) + 16, without rounding bytes + 16 above 2**53 */
   const size = align_up(bytes, ALIGN_SIZE) + BLOCK_HEADER_SIZE;
   return size < BLOCK_SIZE_MIN ? BLOCK_SIZE_MIN : size;
@@ -608,10 +608,10 @@ class TlsfHeap implements PortAllocator {
     if (!is_pow2(align)) return 0;
     if (align <= ALIGN_SIZE) return this.heap_malloc(bytes);
     const size = adjust_request(bytes);
-    if (!size || align > BLOCK_SIZE_MAX / 2) return 0;
+    if (!size || exceeds(align, BLOCK_SIZE_MAX / 2)) return 0;
     /* room for the block plus the worst leading gap (under align + BLOCK_SIZE_MIN) */
     const search = size + align + BLOCK_SIZE_MIN;
-    if (search > BLOCK_SIZE_MAX) return 0;
+    if (exceeds(search, BLOCK_SIZE_MAX)) return 0;
     let b = this.block_locate_free(search);
     if (!b) return 0;
 
@@ -683,7 +683,7 @@ class TlsfHeap implements PortAllocator {
     /* C: size && count > SIZE_MAX / size. Any product that the double rounds up
      * to 2**64 is above BLOCK_SIZE_MAX anyway, so C returns NULL for it too. */
     const bytes = count * size;
-    if (size && bytes >= SIZE_LIMIT) return 0;
+    if (size && reaches(bytes, SIZE_LIMIT)) return 0;
     const p = this.heap_malloc(bytes);
     /* fresh pages read as zero except where the free-list links were written; a reused block is cleared whole */
     if (p) this.u8.fill(0, p, p + (this.fresh ? BLOCK_SIZE_MIN - BLOCK_HEADER_SIZE : block_usable(this.m, block_from_ptr(p))));
