@@ -137,6 +137,7 @@ const W_BLOCKS = C_BLOCKS >>> 2;
 if (CONTROL_SIZE !== 14424 || C_BLOCKS !== 232 || HEAD_SENTINEL_SIZE !== 64 || FL_INDEX_COUNT <= 32 || FL_INDEX_COUNT >= 64) {
   throw new Error('tlsf port: the layout no longer matches tlsf.c');
 }
+if (BLOCK_SIZE_MAX / 2 < 0x7fffffff) throw new Error('tlsf port: exceeds/reaches need limits of 2**31 - 1 or more'); /* ./memory.ts */
 
 /* ---- bit scans and rounding ------------------------------------------------- */
 
