@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { allocatorKinds } from '../lib/index.js';
 import { preloadLibraryPath } from '../lib/preload/preload.js';
-import { bestOfSettled, compareTrace, SETTLE_BUDGET_NS, SETTLE_QUIET_NS, SETTLE_RUNS } from '../lib/replay/compare.js';
+import { bestOfSettled, compareTrace, SETTLE_BUDGET_NS, SETTLE_MAX_RUNS, SETTLE_QUIET_NS, SETTLE_RUNS } from '../lib/replay/compare.js';
 import { integerSizes } from '../lib/replay/replay.js';
 import { readTrace, traceFiles, type RecordedTrace } from '../lib/trace/file.js';
 import { defaultTraces, edgeTraces } from '../lib/trace/workloads.js';
@@ -78,13 +78,14 @@ describe('the sizes the ports are called with', () => {
   });
 });
 
-describe("compare's timing (a fake clock: each run takes 1 ms)", () => {
-  /** Runs `times` in order (C, TS per run) on a clock that each run moves by 1 ms; the best pair and the runs made. */
+describe("compare's timing (a fake clock: each run takes 2 ms)", () => {
+  const RUN_NS = 2e6; // so that the quiet period fits under SETTLE_MAX_RUNS
+  /** Runs `times` in order (C, TS per run) on a clock that each run moves by RUN_NS; the best pair and the runs made. */
   function timed(times: Array<[number, number]>, runs: number, settle: boolean): { best: [number, number]; made: number } {
     let clock = 0;
     let made = 0;
     const best = bestOfSettled(() => {
-      clock += 1e6;
+      clock += RUN_NS;
       return times[Math.min(made++, times.length - 1)]!;
     }, runs, settle, () => clock);
     return { best, made };
@@ -101,13 +102,14 @@ describe("compare's timing (a fake clock: each run takes 1 ms)", () => {
     expect(r.best).toEqual([10, 20]);
     // and then stops: the quiet period after the last gain, not the cap
     expect(r.made).toBeGreaterThanOrEqual(41 + SETTLE_RUNS);
-    expect(r.made).toBeLessThan(41 + SETTLE_QUIET_NS / 1e6 + 2);
+    expect(r.made).toBeLessThan(41 + SETTLE_QUIET_NS / RUN_NS + 2);
   });
 
   it('a steady trace stops once the quiet period has passed', () => {
     const r = timed([[10, 20]], 3, true);
-    expect(r.made).toBeGreaterThan(SETTLE_QUIET_NS / 1e6);
-    expect(r.made).toBeLessThanOrEqual(SETTLE_QUIET_NS / 1e6 + 2);
+    expect(SETTLE_QUIET_NS / RUN_NS).toBeLessThan(SETTLE_MAX_RUNS);
+    expect(r.made).toBeGreaterThan(SETTLE_QUIET_NS / RUN_NS);
+    expect(r.made).toBeLessThanOrEqual(SETTLE_QUIET_NS / RUN_NS + 2);
   });
 
   it('a trace whose runs keep improving stops at the time budget', () => {
