@@ -73,6 +73,6 @@ export const fls32 = function fls32(word: number): number {
 
 /** Index of the highest set bit of a non-negative integer below 2**53, -1 for 0. */
 export const flsSize = function flsSize(size: number): number {
-  if (size < TWO_32) return fls32(size);
+  if (size <= 0x7fffffff || size < TWO_32) return fls32(size); /* a Smi first: see exceeds */
   return 32 + fls32(Math.floor(size / TWO_32));
 };

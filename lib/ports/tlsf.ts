@@ -141,10 +141,8 @@ if (BLOCK_SIZE_MAX / 2 < 0x7fffffff) throw new Error('tlsf port: exceeds/reaches
 
 /* ---- bit scans and rounding ------------------------------------------------- */
 
-/** size_fls for any size below 2**64. */
-const size_fls = function size_fls(size: number): number {
-  return size <= 0x7fffffff ? fls32(size) : flsSize(size);
-};
+/** size_fls for any size below 2**64 (C's name for ./memory.ts's flsSize). */
+const size_fls = flsSize;
 
 /** align_up for a power-of-two `align`, exact for every number below 2**53 (and for multiples of align above). */
 const align_up = function align_up(x: number, align: number): number {
