@@ -28,6 +28,8 @@
  *  - check walks the whole heap and returns how many invariants are broken;
  *  - walk reports every piece of memory the heap holds, in the design's order
  *    (its own bytes as HL_WALK_META), to a walker that must not call into it;
+ *  - two blocks' addresses are at least HL_BLOCK_SPACING_MIN bytes apart (a
+ *    layer may keep a byte per 32 bytes of address: the thread cache does);
  *  - every entry point but peek takes hooks->lock itself.
  */
 #ifndef HEAPLAB_ALLOCATOR_H
@@ -56,6 +58,8 @@ typedef struct hl_header_word {
     size_t usable_less;
     size_t plain_mask, plain_value;
 } hl_header_word;
+
+enum { HL_BLOCK_SPACING_MIN = 32 }; /* each design's vendor/NAME/NAME.c asserts it */
 
 typedef struct hl_allocator {
     const char *name;

@@ -105,10 +105,46 @@ static hl_page_map arena_pages;
 static void page_map_set(const void *start, size_t bytes, uint8_t value) { hl_page_map_set(&arena_pages, start, bytes, value); }
 static unsigned page_map_get(const void *p) { return hl_page_map_get(&arena_pages, p); }
 
+/* ---- the block map: what this layer knows of a block, from its address ------------ */
+
+/* One byte per 32-byte granule of the address space, for every block this layer
+ * handed out or holds: the hot free reads it in place of the block's header,
+ * a line that is rarely in the cache when a random block is freed (perf on
+ * `heaplab bench` fast: half of the free's samples sat on that load). Every
+ * design's blocks start at least HL_BLOCK_SPACING_MIN bytes apart, so two
+ * blocks never share a byte; each pointer this layer returns has its byte
+ * written first, so a byte left over from an earlier block at that place is
+ * never read as this one's.
+ *   0                     not a block the bins may take as it is: ask the design
+ *   c + 1                 a live block the cache handed out, of class c or more
+ *   BLOCK_HELD | ...      in a thread's bin or on its way back: freeing it again
+ *                         is a second free, ignored and counted
+ * Leaves of 128 MiB (one per 4 GiB region), mmap'd with the arena's first page
+ * there; their pages cost memory where written, 1/32 of the heap's span. */
+enum { BLOCK_GRANULE_SHIFT = 5, BLOCK_HELD = 0x80, BLOCK_PENDING = 0xff };
+_Static_assert(HL_CACHE_CLASSES + 1 < BLOCK_HELD, "a class + 1 fits below the held bit");
+_Static_assert(((size_t)1 << BLOCK_GRANULE_SHIFT) <= HL_BLOCK_SPACING_MIN, "two blocks never share a byte of the block map");
+static hl_byte_map block_map;
+
+static inline uint8_t *block_byte(const void *p) { return hl_byte_map_at(&block_map, p, BLOCK_GRANULE_SHIFT); }
+static unsigned block_state(const void *p) { /* 0 outside any leaf */
+    const uint8_t *b = block_byte(p);
+    return b ? *b : 0;
+}
+static void block_set(const void *p, unsigned state) {
+    uint8_t *b = block_byte(p);
+    if (b) *b = (uint8_t)state;
+}
+/* A block handed out that no bin may take as it is (memalign, large, the
+ * design's realloc): its free asks the design. */
+static void *handed_out_plain(void *p) {
+    if (p) block_set(p, 0);
+    return p;
+}
+
 /* ---- heap, arena and thread state ----------------------------------------------- */
 
-/* The bins' index for a block no class fits (usable below 16): a bin that is
- * never given room, so that the hot free's one test of room sends it on. */
+/* The class of a block no class fits (usable below 16, or above the largest). */
 enum { NO_CLASS = HL_CACHE_CLASSES };
 
 /* The class a block of `usable` bytes is cached in: the largest it can hold
@@ -156,24 +192,11 @@ typedef struct cache_thread {
 static size_t thread_bytes(const cache_thread *t) { return t->limit - (size_t)t->budget; }
 static uint32_t bin_count(const cache_thread *t, unsigned c) { return class_capacity(c) - (uint32_t)t->room[c]; }
 
-/* The hot free's reading of the design's header word w (hl_header_word):
- * word_index = rotate_right((w ^ word_flip) & word_keep, 4). For a design
- * whose flags are the word's low 4 bits and whose size is the rest, that is
- * the size / 16 when the flags say plain, and at least 2^60 when they do not:
- * one compare asks both, and free_class[the index] is the class (NO_CLASS for
- * a block too small). A design whose word is not of that form (or that has
- * none) has word_keep 0, and its frees go straight to cache_free_unindexed. */
-enum { FREE_TABLE = CLASS_TABLE_BYTES / 16 };
-
 struct cache_heap {
     uint64_t id;                 /* unique per heap: the _Thread_local fast path's tag */
-    uintptr_t key;               /* in a cached block's second word (double-free check) */
-    size_t word_flip, word_keep;
-    uint8_t free_class[FREE_TABLE];
     uint64_t magic;
     const hl_allocator *inner;
     size_t (*peek)(void *heap, const void *ptr, int *merges); /* the inner's, or NULL */
-    hl_header_word word;         /* the inner's header word (size_mask 0: peek it) */
     hl_hooks hooks;              /* the caller's: its lock guards the page source and the thread list */
     size_t pages;
     pthread_key_t thread_key;
@@ -215,7 +238,8 @@ static void *arena_alloc_page(void *ctx, size_t pages) {
     heap_lock(h);
     void *p = h->hooks.alloc_page(h->hooks.ctx, pages);
     heap_unlock(h);
-    if (p && hl_page_map_mark_run(&arena_pages, p, pages * h->hooks.page_size, a->tag)) {
+    if (p && (hl_byte_map_reserve(&block_map, p, pages * h->hooks.page_size, BLOCK_GRANULE_SHIFT) ||
+              hl_page_map_mark_run(&arena_pages, p, pages * h->hooks.page_size, a->tag))) {
         heap_lock(h);
         h->hooks.free_page(h->hooks.ctx, p, pages);
         heap_unlock(h);
@@ -242,6 +266,7 @@ static void *arena_resize_page(void *ctx, void *start, size_t old_pages, size_t 
     heap_unlock(h);
     if (p) {
         hl_page_map_resized(&arena_pages, start, old_pages * ps, p, new_pages * ps, a->tag);
+        hl_byte_map_reserve(&block_map, p, new_pages * ps, BLOCK_GRANULE_SHIFT); /* one large block: never a bin's */
         __atomic_fetch_add(&h->mapped_bytes, (new_pages - old_pages) * ps, __ATOMIC_RELAXED); /* wraps down when it shrinks */
     }
     return p;
@@ -270,22 +295,6 @@ static size_t block_peek(const cache_heap *h, const cache_arena *a, const void *
     return h->inner->usable_size(a->inner_heap, p);
 }
 
-/* The hot free's question: a live block's usable size if freeing it would not
- * merge it, else 0, from the design's header word (for a block the hot path's
- * word_index did not place; a design without a word is asked:
- * cache_free_unindexed). The read in place of the call, with the class tables,
- * took `heaplab bench` fast from 8.1 to 6.6 ns per operation (tlsf+cache). */
-/* A live block's header word, read without its arena's lock: its size bits
- * cannot change while it lives; its predecessor's bit can, and a stale bit
- * only sends the block to a bin or to the design, both correct (the same
- * deliberate race as peek's: scripts/tsan.supp names this function). */
-static inline size_t live_header_word(const void *p) { return ((const size_t *)p)[-1]; }
-
-static size_t plain_usable_of_word(const cache_heap *h, const void *p) {
-    size_t w = live_header_word(p);
-    return (w & h->word.plain_mask) == h->word.plain_value ? (w & h->word.size_mask) - h->word.usable_less : 0;
-}
-
 /* A block's weight in inner_bytes: its class's size if it can be cached (what
  * a bin counts it as, so that bins of a program that holds nothing weigh all
  * of inner_bytes), else its usable size. Fixed while the block lives. */
@@ -311,6 +320,7 @@ static void *inner_malloc(cache_heap *h, cache_arena *a, size_t n) {
     return inner_counted(h, a, h->inner->malloc(a->inner_heap, n));
 }
 static void inner_free(cache_heap *h, cache_arena *a, void *p) {
+    block_set(p, 0);
     __atomic_fetch_sub(&h->inner_bytes, inner_weight(h, a, p), __ATOMIC_RELAXED);
     h->inner->free(a->inner_heap, p);
 }
@@ -329,6 +339,7 @@ static void give_back(giver *g, void *p) {
         g->held = a;
     }
     g->weight += inner_weight(g->h, a, p);
+    block_set(p, 0);
     g->h->inner->free(a->inner_heap, p);
 }
 static void give_done(giver *g) {
@@ -411,9 +422,9 @@ typedef struct cache_tls {
 #endif
 static _Thread_local cache_tls tls HL_CACHE_TLS_MODEL;
 
-static void bin_push(cache_heap *h, cache_thread *t, unsigned c, void *p) {
+static void bin_push(cache_thread *t, unsigned c, void *p) {
     ((void **)p)[0] = t->head[c];
-    ((uintptr_t *)p)[1] = h->key;
+    block_set(p, BLOCK_HELD | (c + 1));
     t->head[c] = p;
     t->room[c]--;
     t->budget -= (ptrdiff_t)class_size(c);
@@ -422,7 +433,7 @@ static void bin_push(cache_heap *h, cache_thread *t, unsigned c, void *p) {
 static void *bin_pop(cache_thread *t, unsigned c) {
     void *p = t->head[c];
     t->head[c] = ((void **)p)[0];
-    ((uintptr_t *)p)[1] = 0;
+    block_set(p, c + 1);
     t->room[c]++;
     t->budget += (ptrdiff_t)class_size(c);
     return p;
@@ -437,7 +448,6 @@ static void bin_flush(giver *g, cache_thread *t, unsigned c, uint32_t n) {
 static void pending_flush(giver *g, cache_thread *t) {
     for (void *p = t->pending, *next; p; p = next) {
         next = ((void **)p)[0];
-        ((uintptr_t *)p)[1] = 0;
         give_back(g, p);
     }
     t->pending = NULL;
@@ -558,26 +568,6 @@ static void limit_here(cache_heap *h) {
 
 /* ---- the operations ---------------------------------------------------------------- */
 
-/* The hot free's reading of the header word (word_index, at cache_heap). */
-static int word_of_index_form(const hl_header_word *w) {
-    return w->size_mask != 0 && (w->size_mask & 15) == 0 && (w->plain_mask & ~(size_t)15) == 0 &&
-           (w->plain_value & ~w->plain_mask) == 0 && w->usable_less < CLASS_TABLE_BYTES;
-}
-static void word_index_init(cache_heap *h) {
-    const hl_header_word *w = &h->word;
-    int form = word_of_index_form(w);
-    h->word_flip = form ? w->plain_value : 0;
-    h->word_keep = form ? w->size_mask | w->plain_mask : 0;
-    for (size_t k = 0; k < FREE_TABLE; k++) {
-        size_t size = k * 16;
-        h->free_class[k] = form && size >= w->usable_less + 16 ? (uint8_t)class_floor_of(size - w->usable_less) : NO_CLASS;
-    }
-}
-static size_t word_index(const cache_heap *h, size_t w) {
-    size_t x = (w ^ h->word_flip) & h->word_keep;
-    return x >> 4 | x << (sizeof x * 8 - 4);
-}
-
 static void *cache_create(const hl_allocator *inner, const hl_hooks *hooks) {
     pthread_once(&class_tables_once, class_tables_init);
     if (!inner || !hooks || !hooks->alloc_page || !hooks->free_page || !hooks->lock || !hooks->unlock) return NULL;
@@ -590,8 +580,6 @@ static void *cache_create(const hl_allocator *inner, const hl_hooks *hooks) {
     h->pages = pages;
     h->inner = inner;
     h->peek = inner->peek;
-    h->word = inner->peek ? inner->header : (hl_header_word){0, 0, 0, 0};
-    word_index_init(h);
     for (unsigned i = 0; i < HL_CACHE_ARENAS; i++) {
         cache_arena *a = &h->arenas[i];
         a->heap = h;
@@ -612,7 +600,6 @@ static void *cache_create(const hl_allocator *inner, const hl_hooks *hooks) {
         return NULL;
     }
     h->id = __atomic_fetch_add(&next_heap_id, 1, __ATOMIC_RELAXED);
-    h->key = (uintptr_t)h ^ (uintptr_t)0x9e3779b97f4a7c15u ^ (uintptr_t)h->id;
     h->magic = CACHE_MAGIC;
     return h;
 }
@@ -642,7 +629,7 @@ static void *locked_malloc(cache_heap *h, cache_arena *a, size_t n) {
     arena_lock(a);
     void *p = inner_malloc(h, a, n);
     arena_unlock(a);
-    return p;
+    return handed_out_plain(p);
 }
 
 /* A malloc the hot path could not serve: a large request, a thread without
@@ -674,7 +661,7 @@ static __attribute__((noinline)) void *cache_malloc_slow(cache_heap *h, size_t n
         void *p = h->inner->malloc(a->inner_heap, size);
         if (!p) break;
         weight += inner_weight(h, a, p);
-        bin_push(h, t, c, p);
+        bin_push(t, c, p);
     }
     arena_unlock(a);
     if (weight) __atomic_fetch_add(&h->inner_bytes, weight, __ATOMIC_RELAXED);
@@ -712,21 +699,17 @@ static void *cache_malloc(void *heap, size_t n) {
  * block; on `space`, 2% aligned, the designs' mapped bytes crept from 1.2 to
  * 1.55 times the live bytes over the run; given back, they stay at 1.17). */
 static __attribute__((noinline)) void cache_free_slow(cache_heap *h, void *p) {
+    if (!p) return;
+    cache_thread *t = thread_state(h); /* for a large block too: its free can bring the bound down */
+    if (block_state(p) & BLOCK_HELD) { /* in a bin, or on its way back: a second free */
+        if (t) t->double_frees++;
+        else __atomic_fetch_add(&h->exited_double_frees, 1, __ATOMIC_RELAXED);
+        return;
+    }
     int merges;
     cache_arena *owner = arena_of(h, p);
     size_t usable = block_peek(h, owner, p, &merges);
     unsigned c = class_to_cache(usable);
-    cache_thread *t = thread_state(h); /* for a large block too: its free can bring the bound down */
-    if (t && c != NO_CLASS && ((uintptr_t *)p)[1] == h->key) { /* maybe a second free: look before trusting */
-        for (int list = 0; list < 2; list++) {
-            for (void *q = list ? t->pending : t->head[c]; q; q = ((void **)q)[0]) {
-                if (q == p) {
-                    t->double_frees++;
-                    return;
-                }
-            }
-        }
-    }
     giver g = {h, NULL, 0};
     if (!t || c == NO_CLASS) {
         arena_lock(owner);
@@ -741,7 +724,7 @@ static __attribute__((noinline)) void cache_free_slow(cache_heap *h, void *p) {
          * after freeing all but 6 KiB: 16 KiB pending held 1.3 MB mapped);
          * meanwhile they weigh in the thread's bytes, so the bound sees them */
         ((void **)p)[0] = t->pending;
-        ((uintptr_t *)p)[1] = h->key;
+        block_set(p, BLOCK_PENDING);
         t->pending = p;
         t->pending_bytes += weight_of(usable);
         t->budget -= (ptrdiff_t)weight_of(usable);
@@ -751,7 +734,7 @@ static __attribute__((noinline)) void cache_free_slow(cache_heap *h, void *p) {
             t->flushes++;
         }
     } else {
-        bin_push(h, t, c, p);
+        bin_push(t, c, p);
         if (t->room[c] < 0) { /* this bin is full: half goes back */
             bin_flush(&g, t, c, bin_count(t, c) / 2);
             give_done(&g);
@@ -770,62 +753,30 @@ static __attribute__((noinline)) void cache_free_slow(cache_heap *h, void *p) {
     thread_limit(h, t);
 }
 
-/* The hot free's test and push, once the block's class is known (NO_CLASS:
- * none): the bin has room, the thread's bytes stay within its limit (looked at
- * on every free, so that the last free of a program empties its bins), and the
- * block's second word is not the key (else it may be a second free). */
-static inline __attribute__((always_inline)) int bin_take(cache_heap *h, cache_thread *t, void *p, unsigned c) {
-    ptrdiff_t budget = t->budget - (ptrdiff_t)class_size(c);
-    if (HL_CACHE_LIKELY(t->room[c] > 0 && budget >= 0 && ((uintptr_t *)p)[1] != h->key)) {
-        ((void **)p)[0] = t->head[c];
-        ((uintptr_t *)p)[1] = h->key;
-        t->head[c] = p;
-        t->room[c]--;
-        t->budget = budget;
-        return 1;
-    }
-    return 0;
-}
-
-/* A free the hot path's index did not place: a block of at least
- * CLASS_TABLE_BYTES, one whose predecessor is free, or any block of a design
- * whose word is not of the index's form (asked: peek, through the thread's own
- * arena, without looking up the block's: a design that checks (liballoc) says
- * 0 for another arena's block, which the slow path then asks its own arena
- * about). Out of line, so that the hot path makes no call but tail calls and
- * sets up no stack frame. */
-static __attribute__((noinline)) void cache_free_unindexed(cache_heap *h, cache_thread *t, void *p) {
-    size_t usable;
-    if (h->word.size_mask) {
-        usable = plain_usable_of_word(h, p);
-    } else {
-        int merges;
-        usable = block_peek(h, t->arena, p, &merges);
-        if (merges) usable = 0;
-    }
-    if (!bin_take(h, t, p, class_to_cache(usable))) cache_free_slow(h, p);
-}
-
-/* The hot path: the block's own header word, read as word_index says, gives
- * its class (a live block's size is not changed by others), and the block goes
- * into this thread's bin of it. A design without a word of that form goes
- * straight to cache_free_unindexed (a header load and a rotate fewer there:
- * liballoc+cache's `fast` was 5% slower through the index). */
+/* The hot path: the block map says this is a live block of class c that the
+ * cache handed out, this thread's bin of c has room and its bytes stay within
+ * its limit (looked at on every free, so that the last free of a program
+ * empties its bins): the block goes into the bin, and nothing but the map's
+ * byte and the block's first word is read or written. It does not ask whether
+ * the block's predecessor is free (that is in the block's header, the load
+ * the map saves); the design merges the two when the bin gives the block back. */
 static void cache_free(void *heap, void *p) {
     cache_heap *h = heap;
-    if (!p) return;
-    if (HL_CACHE_LIKELY(tls.heap_id == h->id)) {
+    uint8_t *b = block_byte(p);
+    if (HL_CACHE_LIKELY(b != NULL && tls.heap_id == h->id)) {
+        unsigned c = *b - 1u;
         cache_thread *t = tls.thread;
-        if (HL_CACHE_LIKELY(h->word_keep != 0)) {
-            size_t k = word_index(h, live_header_word(p));
-            if (HL_CACHE_LIKELY(k < FREE_TABLE) && HL_CACHE_LIKELY(bin_take(h, t, p, h->free_class[k]))) return;
-            if (k < FREE_TABLE && h->free_class[k] != NO_CLASS) {
-                cache_free_slow(h, p); /* a full bin, the key, or a thread at its limit */
+        if (HL_CACHE_LIKELY(c < HL_CACHE_CLASSES)) {
+            ptrdiff_t budget = t->budget - (ptrdiff_t)class_size(c);
+            if (HL_CACHE_LIKELY(t->room[c] > 0 && budget >= 0)) {
+                ((void **)p)[0] = t->head[c];
+                t->head[c] = p;
+                t->room[c]--;
+                t->budget = budget;
+                *b = (uint8_t)(BLOCK_HELD | (c + 1));
                 return;
             }
         }
-        cache_free_unindexed(h, t, p);
-        return;
     }
     cache_free_slow(h, p);
 }
@@ -840,7 +791,7 @@ static void *cache_calloc(void *heap, size_t count, size_t size) {
         void *p = inner_counted(h, a, h->inner->calloc(a->inner_heap, count, size));
         arena_unlock(a);
         limit_here(h);
-        return p;
+        return handed_out_plain(p);
     }
     void *p = cache_malloc(heap, n);
     if (p) memset(p, 0, n); /* a cached block holds what its last owner wrote */
@@ -854,7 +805,7 @@ static void *cache_memalign(void *heap, size_t align, size_t n) {
     void *p = inner_counted(h, a, h->inner->memalign(a->inner_heap, align, n));
     arena_unlock(a);
     limit_here(h);
-    return p;
+    return handed_out_plain(p);
 }
 
 /* A block the cache can hold, resized to a size it can hold, moves through
@@ -881,6 +832,7 @@ static void *cache_realloc(void *heap, void *p, size_t n) {
         return q;
     }
     arena_lock(a);
+    block_set(p, 0); /* the design may move, shrink or grow it: its free asks the design from now on */
     void *q = h->inner->realloc(a->inner_heap, p, n);   /* never frees: realloc(p, 0) shrinks */
     if (q) {
         __atomic_fetch_sub(&h->inner_bytes, weight_of(have), __ATOMIC_RELAXED);
@@ -888,7 +840,7 @@ static void *cache_realloc(void *heap, void *p, size_t n) {
     }
     arena_unlock(a);
     limit_here(h);
-    return q;
+    return handed_out_plain(q);
 }
 
 static size_t cache_usable_size(void *heap, const void *p) {
@@ -933,17 +885,15 @@ static size_t cache_check(void *heap) {
             arena_lock(a);
             if (h->inner->usable_size(a->inner_heap, q) < class_size(c)) bad++;
             arena_unlock(a);
-            if (((uintptr_t *)q)[1] != h->key) bad++;
+            if (block_state(q) != (BLOCK_HELD | (c + 1))) bad++;
         }
         if (n != bin_count(t, c) || t->room[c] < 0) bad++;
         bytes += (size_t)n * class_size(c);
     }
     if (bytes + t->pending_bytes != thread_bytes(t) || t->room[NO_CLASS] != 0) bad++;
-    for (size_t k = 0; k < FREE_TABLE; k++) /* the word's index: each entry as its rule says */
-        bad += h->free_class[k] != (h->word_keep && k * 16 >= h->word.usable_less + 16 ? class_floor_of(k * 16 - h->word.usable_less) : NO_CLASS);
     uint32_t n = 0;
     for (void *q = t->pending; q && n <= t->pending_count; q = ((void **)q)[0], n++)
-        if (((uintptr_t *)q)[1] != h->key || page_map_get(q) == 0) bad++;
+        if (block_state(q) != BLOCK_PENDING || page_map_get(q) == 0) bad++;
     if (n != t->pending_count) bad++;
     return bad;
 }

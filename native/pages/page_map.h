@@ -1,14 +1,18 @@
 /*
- * page_map.h — one byte per 4 KiB page of the 48-bit address space, for a
- * layer that must tell from a pointer alone whose page it lies on: the preload
- * library (is this page one the page source gave the allocator?) and the thread
- * cache (which arena's design holds this page?).
+ * page_map.h — one byte per granule of the 48-bit address space, for a layer
+ * that must tell from a pointer alone what it lies on. Two granules are used:
+ *   a 4 KiB page (hl_page_map): the preload library (is this page one the page
+ *     source gave the allocator?) and the thread cache (which arena's design
+ *     holds this page?);
+ *   32 bytes (the thread cache's block map, cache/cache.c: what it knows of
+ *     the block that starts there).
  *
- *   leaf[addr >> 32] -> 1 MiB of bytes, one per page of that 4 GiB region
+ *   leaf[addr >> 32] -> 2^(32 - shift) bytes, one per granule of that 4 GiB region
+ *                       (pages: 1 MiB)
  *
  * A static top level (512 KiB of pointers, untouched until used) and a leaf per
- * region, mmap'd the first time the region holds a marked page; a leaf's pages
- * cost memory only where they are written. get() is two loads. Marks are
+ * region, mmap'd the first time the region holds a marked granule; a leaf's
+ * pages cost memory only where they are written. get() is two loads. Marks are
  * written by whoever takes or gives back the run (under the lock that guards
  * it) and read without a lock: a block being freed is live, so the bytes of its
  * pages cannot change under the reader, and writers of other pages touch other
@@ -31,22 +35,46 @@ enum {
     HL_PAGE_MAP_LEAF_BYTES = 1 << (HL_PAGE_MAP_REGION_SHIFT - HL_PAGE_MAP_PAGE_SHIFT), /* 1 MiB */
 };
 
-typedef struct hl_page_map {
+/* A map of any granule: the caller passes the same shift to every call. */
+typedef struct hl_byte_map {
     _Atomic(uint8_t *) leaf[HL_PAGE_MAP_REGIONS];
-} hl_page_map;
+} hl_byte_map;
+typedef hl_byte_map hl_page_map;
 
-static inline uint8_t *hl_page_map_leaf(hl_page_map *map, uintptr_t addr, int create) {
+/* The leaf of addr's region (mapped now if `create`), NULL if it has none. */
+static inline uint8_t *hl_byte_map_leaf(hl_byte_map *map, uintptr_t addr, unsigned shift, int create) {
     _Atomic(uint8_t *) *slot = &map->leaf[addr >> HL_PAGE_MAP_REGION_SHIFT];
     uint8_t *leaf = atomic_load_explicit(slot, memory_order_acquire);
     if (leaf || !create) return leaf;
-    void *m = mmap(NULL, HL_PAGE_MAP_LEAF_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    size_t bytes = (size_t)1 << (HL_PAGE_MAP_REGION_SHIFT - shift);
+    void *m = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (m == MAP_FAILED) return NULL;
     uint8_t *expected = NULL;
     if (!atomic_compare_exchange_strong(slot, &expected, (uint8_t *)m)) { /* another thread was first */
-        munmap(m, HL_PAGE_MAP_LEAF_BYTES);
+        munmap(m, bytes);
         return expected;
     }
     return m;
+}
+static inline uint8_t *hl_page_map_leaf(hl_page_map *map, uintptr_t addr, int create) {
+    return hl_byte_map_leaf(map, addr, HL_PAGE_MAP_PAGE_SHIFT, create);
+}
+
+/* The byte of p's granule, NULL where no leaf is (or outside 48 bits). */
+static inline uint8_t *hl_byte_map_at(hl_byte_map *map, const void *p, unsigned shift) {
+    uintptr_t a = (uintptr_t)p;
+    if (a >> HL_PAGE_MAP_ADDR_BITS) return NULL;
+    uint8_t *leaf = atomic_load_explicit(&map->leaf[a >> HL_PAGE_MAP_REGION_SHIFT], memory_order_acquire);
+    return leaf ? leaf + ((a & (((uintptr_t)1 << HL_PAGE_MAP_REGION_SHIFT) - 1)) >> shift) : NULL;
+}
+
+/* Maps the leaves that [start, start + bytes) needs; -1 if one could not be. */
+static inline int hl_byte_map_reserve(hl_byte_map *map, const void *start, size_t bytes, unsigned shift) {
+    uintptr_t a = (uintptr_t)start, end = a + bytes;
+    if (end < a || (end - 1) >> HL_PAGE_MAP_ADDR_BITS) return -1;
+    for (uintptr_t r = a >> HL_PAGE_MAP_REGION_SHIFT; r <= (end - 1) >> HL_PAGE_MAP_REGION_SHIFT; r++)
+        if (!hl_byte_map_leaf(map, r << HL_PAGE_MAP_REGION_SHIFT, shift, 1)) return -1;
+    return 0;
 }
 
 /* Marks the pages of [start, start + bytes) with `value` (0: unmarked); -1 if
@@ -97,10 +125,8 @@ static inline void hl_page_map_resized(hl_page_map *map, const void *old, size_t
 
 /* The mark of p's page (0 for a page never marked, or outside 48 bits). */
 static inline unsigned hl_page_map_get(const hl_page_map *map, const void *p) {
-    uintptr_t a = (uintptr_t)p;
-    if (a >> HL_PAGE_MAP_ADDR_BITS) return 0;
-    const uint8_t *leaf = atomic_load_explicit(&map->leaf[a >> HL_PAGE_MAP_REGION_SHIFT], memory_order_acquire);
-    return leaf ? leaf[(a >> HL_PAGE_MAP_PAGE_SHIFT) & (HL_PAGE_MAP_LEAF_BYTES - 1)] : 0;
+    const uint8_t *b = hl_byte_map_at((hl_byte_map *)map, p, HL_PAGE_MAP_PAGE_SHIFT);
+    return b ? *b : 0;
 }
 
 #endif

@@ -134,6 +134,7 @@ typedef struct tchunk {
 
 _Static_assert(sizeof(size_t) == 8 && sizeof(void *) == 8, "fixed 64-bit header layout");
 _Static_assert(sizeof(chunk) == MIN_CHUNK, "a free small chunk is the minimum chunk");
+_Static_assert(MIN_CHUNK >= 32, "chunks start 32 bytes apart or more (native/allocator.h: HL_BLOCK_SPACING_MIN)");
 _Static_assert(NSMALLBINS <= 64 && NTREEBINS < 64, "smallmap and treemap are one size_t each (the checker shifts treemap by NTREEBINS)");
 _Static_assert(sizeof(tchunk) == 64 && sizeof(tchunk) <= MIN_LARGE, "tree chunks fit in large chunks");
 _Static_assert(CHUNK_HEADER % CHUNK_ALIGN == 0, "mem = chunk + 16 keeps 16-byte alignment");

@@ -215,6 +215,7 @@ enum {
     LA_MIN_MINOR = (int)sizeof(la_minor) + LA_MIN_PAYLOAD,   /* 64 on 64-bit */
 };
 _Static_assert(LA_MIN_PAYLOAD % LA_ALIGN == 0, "minimum payload is aligned");
+_Static_assert(LA_MIN_MINOR >= 32, "minors start 32 bytes apart or more (native/allocator.h: HL_BLOCK_SPACING_MIN)");
 
 /* The heap's control structure, in its own pages from alloc_page. */
 struct liballoc_heap {

@@ -152,6 +152,7 @@ typedef struct block_header {
 _Static_assert(offsetof(block_header, next_free) == 16, "header is 16 bytes");
 _Static_assert(BLOCK_HEADER_SIZE == ALIGN_SIZE, "an aligned block has an aligned payload");
 _Static_assert(sizeof(block_header) % ALIGN_SIZE == 0, "the minimum block keeps alignment");
+_Static_assert(BLOCK_SIZE_MIN >= 32, "blocks start 32 bytes apart or more (native/allocator.h: HL_BLOCK_SPACING_MIN)");
 _Static_assert((BLOCK_FREE | BLOCK_PREV_FREE) <= BLOCK_FLAG_MASK, "flags fit below the alignment");
 _Static_assert(offsetof(block_header, size) + sizeof(size_t) == BLOCK_HEADER_SIZE && TLSF_WORD_SIZE_MASK == ~BLOCK_FLAG_MASK &&
                    TLSF_WORD_USABLE_LESS == BLOCK_HEADER_SIZE && TLSF_WORD_PLAIN_MASK == (BLOCK_FREE | BLOCK_PREV_FREE) && TLSF_WORD_PLAIN_VALUE == 0,
