@@ -24,7 +24,8 @@
  *    whatever they are given;
  *  - header (size_mask 0 if the design has none) says how to read peek's
  *    answer for the common block straight from its header word, without a
- *    call, as the thread cache's free does on every call (see hl_header_word);
+ *    call, as the thread cache's malloc does on every block it takes from a
+ *    bin (see hl_header_word);
  *  - check walks the whole heap and returns how many invariants are broken;
  *  - walk reports every piece of memory the heap holds, in the design's order
  *    (its own bytes as HL_WALK_META), to a walker that must not call into it;

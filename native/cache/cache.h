@@ -22,24 +22,27 @@
  *    (16-byte steps to 256, then eight per power of two: a request is rounded up
  *    by at most 1/8); a cached malloc asks the
  *    design for the class's size, so a block can serve any request of its class;
- *  - free of a block whose usable size is at most HL_CACHE_MAX_BYTES puts it in
- *    the calling thread's bin of the largest class it can hold, whichever thread
- *    allocated it: a block freed on another thread is simply that thread's now;
- *    but a block whose physical predecessor is free (the design's `peek` says
- *    so, or its header word, read here where the design describes it:
- *    hl_header_word) goes back to the design, in batches, so that the two can
- *    merge; a block the design holds free (a second free) goes to the
- *    design's free, which ignores it;
+ *  - a block map, one byte per 32 bytes of address (cache.c), says for each
+ *    block the cache handed out which class it can be cached in, and for
+ *    each block a bin holds that a bin holds it: the hot free reads that byte,
+ *    not the block's header, and puts the block in the calling thread's bin of
+ *    that class, whichever thread allocated it (a block freed on another
+ *    thread is simply that thread's now); a block the map does not know
+ *    (memalign, large, resized by the design) asks the design's `peek`;
+ *  - a block whose physical predecessor is free goes back to the design, in
+ *    batches, so that the two can merge: at its free if the design's `peek`
+ *    says so, else when a malloc would take it from a bin (the design's header
+ *    word says so there, where the design describes it: hl_header_word);
+ *    a block the design holds free (a second free) goes to the design's free,
+ *    which ignores it;
  *  - realloc within the cached sizes moves the block through the bins (or
  *    keeps it when the new size fits it and is at least half of it);
  *  - a bin holds at most max(4, min(128, 128 KiB / size)) blocks and a thread at
  *    most its bound, which follows the heap (below); a full bin gives half back to the heap
  *    under one lock, a thread over its bytes gives back its largest classes
  *    down to half the bound; an empty bin is refilled with half its capacity;
- *  - a second free of a cached block is caught as glibc's tcache catches it: the
- *    cached block's second word holds the heap's key, and a free that finds it
- *    there looks through the thread's bin before trusting it (a match is
- *    ignored and counted, never handed out twice);
+ *  - a second free of a block a bin holds (any thread's) is caught by its
+ *    byte in the block map, ignored and counted, never handed out twice;
  *  - a thread's bins go back to the heap when the thread exits (a destructor of
  *    the heap's thread key); after fork the child keeps only its own thread's
  *    bins (the others' blocks stay allocated: a leak, never a shared block).
@@ -53,8 +56,10 @@
  * _Thread_local fast path; a kernel would use per-CPU data with interrupts off),
  * a lock per arena (C11-atomic spinlocks, pages/spinlock.h), the page source's
  * lock (hooks->lock, taken only around the page hooks and the thread list), and
- * room for the page map (here mmap'd 1 MiB leaves, one per 4 GiB region in use;
- * a kernel would keep the arena in its page descriptors). Each design is
+ * room for the page map and the block map (here mmap'd leaves of 1 MiB and
+ * 128 MiB, one per 4 GiB region in use, whose pages cost memory where written:
+ * a 4096th and a 32nd of the heap's span; a kernel would keep the arena in its
+ * page descriptors and the block map beside its heap). Each design is
  * created with no-op lock hooks: this layer takes its arena's lock around every
  * call into it, and around a whole batch at once.
  *
@@ -117,6 +122,11 @@ typedef struct hl_cache_stats {
     size_t arenas;           /* instances of the design made so far              */
 } hl_cache_stats;
 void hl_cache_get_stats(void *heap, hl_cache_stats *out);
+
+/* The most bytes of the block map (cache.c: a byte per 32 bytes) that a cached
+ * heap holding `heap_bytes` from its page source keeps resident; what a
+ * report of the heap's memory adds for it. */
+size_t hl_cache_map_bytes(size_t heap_bytes);
 
 /* Gives the calling thread's bins back to the heap (malloc_trim): a cached block
  * keeps its pool or segment from going back to the page source. */

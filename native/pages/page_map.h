@@ -77,6 +77,22 @@ static inline int hl_byte_map_reserve(hl_byte_map *map, const void *start, size_
     return 0;
 }
 
+/* Zeroes the bytes of [start, start + bytes) (a run given back): whole pages of
+ * the map by madvise, so that they cost no memory once their run is gone. */
+static inline void hl_byte_map_clear(hl_byte_map *map, const void *start, size_t bytes, unsigned shift) {
+    uint8_t *first = hl_byte_map_at(map, start, shift);
+    if (!first || !bytes || ((uintptr_t)start & (((uintptr_t)1 << HL_PAGE_MAP_REGION_SHIFT) - 1)) + bytes >
+                                ((uintptr_t)1 << HL_PAGE_MAP_REGION_SHIFT)) return; /* runs never cross a region's end */
+    size_t n = (bytes + ((size_t)1 << shift) - 1) >> shift;
+    uintptr_t lo = ((uintptr_t)first + 4095) & ~(uintptr_t)4095, hi = ((uintptr_t)first + n) & ~(uintptr_t)4095;
+    if (hi > lo && madvise((void *)lo, hi - lo, MADV_DONTNEED) == 0) {
+        memset(first, 0, lo - (uintptr_t)first);
+        memset((void *)hi, 0, (uintptr_t)first + n - hi);
+    } else {
+        memset(first, 0, n);
+    }
+}
+
 /* Marks the pages of [start, start + bytes) with `value` (0: unmarked); -1 if
  * a leaf could not be mapped (only when marking: unmarking needs none). */
 static inline int hl_page_map_set(hl_page_map *map, const void *start, size_t bytes, uint8_t value) {

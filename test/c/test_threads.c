@@ -333,6 +333,13 @@ static void *free_middle_and_exit(void *arg) {
     f->h->a->free(f->h->heap, f->block);
     return NULL;
 }
+/* Frees a block a second time, from a thread of its own, and exits (its bins go back). */
+typedef struct second_free { heap_under_test *h; void *block; } second_free;
+static void *free_again_and_exit(void *arg) {
+    second_free *f = arg;
+    f->h->a->free(f->h->heap, f->block);
+    return NULL;
+}
 enum { TAKES = 300 };
 typedef struct taker { heap_under_test *h; void *block; size_t times; void *taken[TAKES]; } taker;
 static void *take_blocks(void *arg) {
@@ -425,6 +432,21 @@ static void test_cache_promises(const hl_allocator *a) {
     CHECK(st.double_frees == 1, "%s+cache: the second free was counted (%zu)", a->name, st.double_frees);
     unsigned char *x = h.a->malloc(h.heap, 48), *y = h.a->malloc(h.heap, 48);
     CHECK(x != y, "%s+cache: one block handed out twice after a double free", a->name);
+    /* a second free on another thread, while the block waits in this thread's
+     * bin: that thread's bin would take it too, and its exit would give it to
+     * the design, so that the bin here and the design both hand it out */
+    unsigned char *w = h.a->malloc(h.heap, 100);
+    h.a->free(h.heap, w);
+    second_free sf = {&h, w};
+    pthread_create(&th, NULL, free_again_and_exit, &sf);
+    pthread_join(th, NULL);
+    hl_cache_get_stats(h.heap, &st);
+    CHECK(st.double_frees == 2, "%s+cache: the second free on another thread was counted (%zu)", a->name, st.double_frees);
+    static taker twice;
+    twice = (taker){&h, w, 0, {0}};
+    take_blocks(&twice);
+    CHECK(twice.times == 1, "%s+cache: a block freed twice on two threads was handed out %zu times", a->name, twice.times);
+    for (int i = 0; i < TAKES; i++) h.a->free(h.heap, twice.taken[i]);
     /* a cached block is dirty; calloc clears it */
     memset(x, 0x5A, 48);
     h.a->free(h.heap, x);
