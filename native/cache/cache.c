@@ -789,10 +789,10 @@ static void *cache_malloc(void *heap, size_t n) {
     return cache_malloc_slow(h, n);
 }
 
-
-/* A free the hot path left: not cacheable, no state yet, the key in place (a
- * second free?), a block with a free predecessor, a full bin, or a thread at
- * its bound. A block the design would merge goes back to it: held in a bin, it
+/* A free the hot path left: a block the block map does not know (memalign,
+ * large, resized by the design, or no block of this layer's), no state yet, a
+ * block a bin holds (a second free), one with a free predecessor in a sparse
+ * heap, a full bin, or a thread at its bound. A block the design would merge goes back to it: held in a bin, it
  * would keep the free piece before it apart for as long as it circulates
  * through the bins (a memalign leaves such a piece, the gap before the aligned
  * block; on `space`, 2% aligned, the designs' mapped bytes crept from 1.2 to
