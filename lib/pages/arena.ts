@@ -35,19 +35,19 @@ const INITIAL_RUNS = 64;
 const spares = new Map<number, ArrayBuffer[]>();
 
 export class ArenaPages {
-  readonly pageSize: number;
-  readonly reserved: number;
-  readonly limit: number;
+  declare readonly pageSize: number;
+  declare readonly reserved: number;
+  declare readonly limit: number;
   bytesMapped = 0;
   peakBytesMapped = 0;
   mapCalls = 0;
   unmapCalls = 0;
   /** End offset of the highest page ever handed out. */
   highWater = 0;
-  readonly buffer: ArrayBuffer;
+  declare readonly buffer: ArrayBuffer;
   /** Views over the whole space; they grow with it. */
-  readonly u8: Uint8Array;
-  readonly u32: Uint32Array;
+  declare readonly u8: Uint8Array;
+  declare readonly u32: Uint32Array;
   /**
    * The free runs, sorted by first page, adjacent runs merged: run i is
    * runFirst[i] .. runFirst[i] + runPages[i] - 1, for i < runCount. Two typed
@@ -55,8 +55,8 @@ export class ArenaPages {
    * took a new object and Array#splice for each run, and a free that split the
    * free space cost 37 ns (25 now, measured alone).
    */
-  private runFirst: Int32Array;
-  private runPages: Int32Array;
+  declare private runFirst: Int32Array;
+  declare private runPages: Int32Array;
   private runCount = 1;
 
   constructor(pageSize = 4096, reserve = DEFAULT_RESERVE, limit = 0) {

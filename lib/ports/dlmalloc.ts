@@ -182,12 +182,12 @@ const leftshift_for_tree_index = function leftshift_for_tree_index(i: number): n
 
 class Dlmalloc implements PortAllocator {
   readonly name = 'dlmalloc';
-  readonly pages: ArenaPages;
-  readonly u8: Uint8Array;
-  readonly u32: Uint32Array;
+  declare readonly pages: ArenaPages;
+  declare readonly u8: Uint8Array;
+  declare readonly u32: Uint32Array;
   /** The mstate: the base of the first segment. */
-  readonly m: number;
-  readonly ps: number;
+  declare readonly m: number;
+  declare readonly ps: number;
   /** The `size_t *zero_from` out-parameter of heap_alloc / internal_malloc. */
   zf = 0;
 
@@ -232,17 +232,17 @@ class Dlmalloc implements PortAllocator {
 
   // mstate fields. Their word indexes are fixed; only this port writes the mstate and
   // every value stored there is below 2**32, so the high words stay 0 from creation.
-  readonly iSmallmap: number;
-  readonly iTreemap: number;
-  readonly iDvsize: number;
-  readonly iTopsize: number;
-  readonly iDv: number;
-  readonly iTop: number;
-  readonly iClean: number;
-  readonly iSmallbins: number;
-  readonly iTreebins: number;
-  readonly mmapThreshold: number;
-  readonly trimThreshold: number;
+  declare readonly iSmallmap: number;
+  declare readonly iTreemap: number;
+  declare readonly iDvsize: number;
+  declare readonly iTopsize: number;
+  declare readonly iDv: number;
+  declare readonly iTop: number;
+  declare readonly iClean: number;
+  declare readonly iSmallbins: number;
+  declare readonly iTreebins: number;
+  declare readonly mmapThreshold: number;
+  declare readonly trimThreshold: number;
   /** Bit i of the 64-bit smallmap (word iSmallmap + (i >> 5)). */
   smallmap_bit(i: number): number {
     return (this.u32[this.iSmallmap + (i >>> 5)]! >>> (i & 31)) & 1;

@@ -137,13 +137,13 @@ const is_power_of_two = function is_power_of_two(x: number): boolean {
 
 class LiballocHeap implements PortAllocator {
   readonly name = 'liballoc';
-  readonly pages: ArenaPages;
-  readonly u8: Uint8Array;
-  readonly u32: Uint32Array;
+  declare readonly pages: ArenaPages;
+  declare readonly u8: Uint8Array;
+  declare readonly u32: Uint32Array;
   /** The heap's control structure: offset and word index. */
-  readonly h: number;
-  readonly hw: number;
-  readonly ps: number;
+  declare readonly h: number;
+  declare readonly hw: number;
+  declare readonly ps: number;
   destroyed = false;
 
   constructor(pages: ArenaPages, h: number) {

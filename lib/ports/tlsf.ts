@@ -309,12 +309,12 @@ const adjust_request = function adjust_request(bytes: number): number {
 
 class TlsfHeap implements PortAllocator {
   readonly name = 'tlsf';
-  readonly pages: ArenaPages;
-  readonly m: Uint32Array;
-  readonly u8: Uint8Array;
+  declare readonly pages: ArenaPages;
+  declare readonly m: Uint32Array;
+  declare readonly u8: Uint8Array;
   /** The control structure's byte offset (the heap handle, like C's tlsf_t). */
-  readonly c: number;
-  readonly pageSize: number;
+  declare readonly c: number;
+  declare readonly pageSize: number;
   /** block_locate_free's *fresh. */
   fresh = false;
   /** search_suitable_block's *fli, *sli, as one list index (list_of). */
