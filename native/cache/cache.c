@@ -127,6 +127,9 @@ _Static_assert(((size_t)1 << BLOCK_GRANULE_SHIFT) <= HL_BLOCK_SPACING_MIN, "two 
 static hl_byte_map block_map;
 
 static inline uint8_t *block_byte(const void *p) { return hl_byte_map_at(&block_map, p, BLOCK_GRANULE_SHIFT); }
+/* The byte of a block a bin holds (its leaf was mapped with the block's pages,
+ * and bin_push wrote the byte). */
+static inline uint8_t *held_block_byte(const void *p) { return hl_byte_map_at_mapped(&block_map, p, BLOCK_GRANULE_SHIFT); }
 static unsigned block_state(const void *p) { /* 0 outside any leaf */
     const uint8_t *b = block_byte(p);
     return b ? *b : 0;
@@ -360,8 +363,12 @@ static void give_back(giver *g, void *p) {
         arena_lock(a);
         g->held = a;
     }
-    g->weight += inner_weight(g->h, a, p);
-    block_set(p, 0);
+    /* a bin's block has its class in the map (bin_pop left it): the weight
+     * without the design's header; a pending block is asked */
+    uint8_t *b = held_block_byte(p);
+    unsigned own = *b - 1u;
+    g->weight += own < HL_CACHE_CLASSES ? class_size(own) : inner_weight(g->h, a, p);
+    *b = 0;
     g->h->inner->free(a->inner_heap, p);
 }
 static void give_done(giver *g) {
@@ -471,8 +478,7 @@ static void bin_push(cache_thread *t, unsigned c, void *p, unsigned own) {
 static void *bin_pop(cache_thread *t, unsigned c) {
     void *p = t->head[c];
     t->head[c] = ((void **)p)[0];
-    uint8_t *b = block_byte(p);
-    if (b) *b &= (uint8_t)~BLOCK_HELD;
+    *held_block_byte(p) &= (uint8_t)~BLOCK_HELD;
     t->room[c]++;
     t->budget += (ptrdiff_t)class_size(c);
     return p;
