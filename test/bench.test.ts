@@ -93,6 +93,9 @@ describe('heaplab bench (tiny)', () => {
       expect(Number.isFinite(p.portVsC)).toBe(true);
     }
     expect(report.workloads.find((w) => w.name === 'scalable')!.runs.some((r) => r.engine === 'ts')).toBe(false);
+    // each port ran in a node of its own, optimizing on its main thread, with the ports' budget
+    expect(report.portJit?.compilesOnMainThread).toBe(process.env.HEAPLAB_V8_DEFAULTS !== '1');
+    expect(report.portJit?.source).toBe(process.env.HEAPLAB_V8_DEFAULTS === '1' ? 'v8-default' : 'heaplab');
     const table = workloadTable(stable);
     expect(table.rows.length).toBe(stable.runs.length);
   });

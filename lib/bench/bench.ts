@@ -4,16 +4,17 @@
  *
  * Each (allocator, workload) pair runs in a fresh child process (lib/bench/child.ts)
  * through the addon's `bench` (native/bench/bench.c: the whole trace in C, per-operation
- * latency, memory sampled over time). The TypeScript ports replay the same traces
- * here, in this process (lib/replay/compare.ts replayPort), and the Node-API paths (alloc +
- * free of native Buffers through createHeap) are timed beside Buffer.allocUnsafe.
+ * latency, memory sampled over time). The TypeScript ports replay the same traces in
+ * children of their own too (lib/replay/replay.ts replayPort; child.ts says why), and the
+ * Node-API paths (alloc + free of native Buffers through createHeap) are timed here,
+ * beside Buffer.allocUnsafe.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, release, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { BenchJob, BenchRunResult, HistogramData } from './child.js';
+import type { BenchJob, BenchRunResult, HistogramData, PortJob, PortRunResult } from './child.js';
 import type { AllocatorRun, BenchReport, LatencySummary, NapiResult, PeerStatus, WorkloadResult, HeapMapSummary } from './report.js';
 import { benchWorkloads, recordProgram, recordedPrograms, type Workload } from './workloads.js';
 import { availableAllocators, createHeap } from '../heap/heap.js';
@@ -22,11 +23,9 @@ import { buildHeapMap, renderHeapMapSection } from '../map/map.js';
 import { type AllocatorKind, allocatorKinds, isAllocatorName } from '../kinds.js';
 import { packageRoot } from '../util/package-root.js';
 import { portFactories } from '../ports/index.js';
-import { replayPort } from '../replay/replay.js';
-import { tuneJitForPorts, type PortJit } from '../ports/jit.js';
+import { relaunchArgsForPorts, type PortJit } from '../ports/jit.js';
 import { summarizeTrace, writeTrace } from '../trace/file.js';
 import { churn } from '../trace/workloads.js';
-import { type Trace } from '../trace/trace.js';
 import { binding } from '../addon/native.js';
 import { statusError } from '../errors.js';
 import { peerNames, peerPackages } from './peers.js';
@@ -441,9 +440,9 @@ export function runBench(options: BenchOptions = {}): BenchReport {
     const mapSteps = !quick && (options.maps ?? true) ? Math.min(2, workloads.filter((w) => w.name === 'stable' || w.goal === 'recorded').length) : 0;
     total = workloads.reduce((s, w) => s + allocators.length * perWorkload(w) + (w.traces.length > 1 ? 0 : portKinds.length), 0) + (napiOn ? 1 : 0) + mapSteps;
 
-    // The Node-API paths first, under V8's own flags, as a program that uses
-    // heaplab from Node runs them: the ports' inlining budget, set below, is
-    // the whole process's.
+    // The Node-API paths here, under V8's own flags, as a program that uses
+    // heaplab from Node runs them (the ports' inlining budget is set only in
+    // their own children: portRun).
     let napi: NapiResult[] = [];
     if (napiOn) {
       step('Node-API paths');
@@ -485,9 +484,10 @@ export function runBench(options: BenchOptions = {}): BenchReport {
         const trace = w.traces[0]!;
         const peakLive = summarizeTrace(trace).peakLiveBytes;
         for (const kind of portKinds) {
-          portJit ??= tuneJitForPorts(); // before any port function is optimized
           step(`${w.name}: ${kind} (TS port)`);
-          result.runs.push(portRun(kind as AllocatorKind, trace, peakLive, runs));
+          const port = portRun(dir, kind as AllocatorKind, files[0]!, trace.op.length, peakLive, runs, !quick && options.throughputRuns === undefined, timeoutMs);
+          portJit ??= port.jit;
+          result.runs.push(port.run);
         }
       }
       fillRatios(result);
@@ -543,34 +543,56 @@ export function runBench(options: BenchOptions = {}): BenchReport {
   }
 }
 
-function portRun(kind: AllocatorKind, trace: Trace, peakLive: number, runs: number): AllocatorRun {
+/** How long a port's runs on one workload may go on before its time counts as settled. */
+const PORT_SETTLE_BUDGET_NS = 20e9;
+
+/**
+ * A TypeScript port on one workload's trace, in a node of its own (lib/bench/child.ts
+ * says why), started as `heaplab compare` starts its own: optimizing on its main
+ * thread (lib/ports/jit.ts, relaunchArgsForPorts). `settle`: timed until its best
+ * settles, as compare does; else the best of `runs`.
+ */
+function portRun(dir: string, kind: AllocatorKind, traceFile: string, ops: number, peakLive: number, runs: number, settle: boolean,
+  timeoutMs: number): { run: AllocatorRun; jit?: PortJit } {
+  const jobFile = join(dir, `job-${kind}-ts.json`);
+  const job: PortJob = { port: kind, traceFile, runs, settle, settleBudgetNs: PORT_SETTLE_BUDGET_NS };
+  writeFileSync(jobFile, JSON.stringify(job));
+  const nodeArgs = relaunchArgsForPorts() ?? process.execArgv.filter((a) => !/^--(inspect|debug)/.test(a));
+  const child = spawnSync(process.execPath, [...nodeArgs, childScript(), jobFile], {
+    encoding: 'utf8',
+    maxBuffer: 16 << 20,
+    timeout: timeoutMs,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let r: PortRunResult | undefined;
   try {
-    let best = Infinity;
-    let peakMapped = 0;
-    for (let i = 0; i < runs; i++) {
-      const r = replayPort(kind, trace, { offsets: false, touch: true });
-      if (r.elapsedNs < best) best = r.elapsedNs;
-      peakMapped = r.stats.peakBytesMapped;
-    }
-    const ops = trace.op.length;
-    return {
+    r = child.status === 0 ? (JSON.parse((child.stdout ?? '').trim().split('\n').pop() ?? '') as PortRunResult) : undefined;
+  } catch {
+    r = undefined;
+  }
+  if (!r) {
+    const why = child.error ? child.error.message : child.signal ? `killed by ${child.signal}` : `exit code ${child.status}`;
+    const stderr = (child.stderr ?? '').trim().split('\n').slice(-2).join(' / ');
+    return { run: emptyRun(kind, 'ts', `the port's run failed (${why})${stderr ? `: ${stderr}` : ''}`) };
+  }
+  return {
+    jit: r.jit,
+    run: {
       allocator: kind,
       family: 'heaplab',
       engine: 'ts',
       ok: true,
       ops,
-      elapsedNs: best,
-      nsPerOp: best / ops,
-      mopsPerSec: ops / (best / 1e3),
-      peakMapped,
+      elapsedNs: r.elapsedNs,
+      nsPerOp: r.elapsedNs / ops,
+      mopsPerSec: ops / (r.elapsedNs / 1e3),
+      peakMapped: r.peakMapped,
       peakLive,
-      overhead: peakLive > 0 ? peakMapped / peakLive : NaN,
+      overhead: peakLive > 0 ? r.peakMapped / peakLive : NaN,
       rssOverhead: NaN,
       memorySource: 'bytes mapped by the port\'s arena page source',
       ratio: { time: NaN, p999: NaN, max: NaN, memory: NaN },
-    };
-  } catch (e) {
-    return emptyRun(kind, 'ts', (e as Error).message);
-  }
+    },
+  };
 }
 

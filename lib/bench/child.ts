@@ -10,9 +10,20 @@
  * Traces travel as trace files (docs/trace-format.md, written by writeTrace and
  * read by readTrace in lib/trace/file.ts); the result is one line
  * of JSON on stdout.
+ *
+ * A TypeScript port is timed here too (a PortJob), for the reason `heaplab
+ * compare` times each trace in a node of its own: V8 shapes a port's compiled
+ * code by everything it has run, and in the bench's own process the port of one
+ * workload ran in code compiled for the workloads before it. It is timed once
+ * its best time settles (lib/replay/compare.ts bestOfSettled): the fast workload's
+ * dlmalloc port took 150 ms in its first runs and 73-77 ms from the fourth on; on
+ * space 1.75 s, 0.63, 0.71, then 0.21-0.23 s (its loop compiled while it ran), so
+ * a bench trace may take longer to settle than compare's 4 s (PORT_SETTLE_BUDGET_NS).
  */
 import { readFileSync } from 'node:fs';
 import type { NativeBenchHistogram, NativeBenchResult } from '../../binding.js';
+import type { AllocatorKind } from '../kinds.js';
+import type { PortJit } from '../ports/jit.js';
 import { readTrace } from '../trace/file.js';
 import { isMainModule } from '../util/entry.js';
 
@@ -39,15 +50,53 @@ export interface BenchJob {
   path?: string;
 }
 
+/** One TypeScript port on one trace: the best of `runs` runs, then until it settles (within settleBudgetNs) if `settle`. */
+export interface PortJob {
+  port: AllocatorKind;
+  traceFile: string;
+  runs: number;
+  settle: boolean;
+  settleBudgetNs: number;
+}
+
+/** What a PortJob measured. */
+export interface PortRunResult {
+  elapsedNs: number;
+  peakMapped: number;
+  jit: PortJit;
+}
+
+async function runPort(job: PortJob): Promise<PortRunResult> {
+  const { tuneJitForPorts } = await import('../ports/jit.js');
+  const jit = tuneJitForPorts(); // before any port function is optimized
+  const { replayPort } = await import('../replay/replay.js');
+  const { bestOfSettled } = await import('../replay/compare.js');
+  const trace = readTrace(job.traceFile);
+  let peakMapped = 0;
+  const [, best] = bestOfSettled(() => {
+    const r = replayPort(job.port, trace, { offsets: false, touch: true });
+    peakMapped = r.stats.peakBytesMapped;
+    return [0, r.elapsedNs];
+  }, job.runs, job.settle, undefined, job.settleBudgetNs);
+  return { elapsedNs: best, peakMapped, jit };
+}
+
 async function main(): Promise<number> {
   const jobPath = process.argv[2];
+  if (!jobPath) throw new Error('usage: bench/child.js JOB.json | --clock');
+  if (jobPath !== '--clock') {
+    const job = JSON.parse(readFileSync(jobPath, 'utf8')) as BenchJob | PortJob;
+    if ('port' in job) {
+      process.stdout.write(`${JSON.stringify(await runPort(job))}\n`);
+      return 0;
+    }
+  }
   const { binding } = await import('../addon/native.js');
   const native = binding;
   if (jobPath === '--clock') {
     process.stdout.write(`${JSON.stringify(native.benchClock())}\n`);
     return 0;
   }
-  if (!jobPath) throw new Error('usage: bench/child.js JOB.json | --clock');
   const job = JSON.parse(readFileSync(jobPath, 'utf8')) as BenchJob;
   const traces = job.traceFiles.map(readTrace);
   const { target, traceFiles: _files, ...options } = job;
