@@ -485,7 +485,7 @@ export function runBench(options: BenchOptions = {}): BenchReport {
         const peakLive = summarizeTrace(trace).peakLiveBytes;
         for (const kind of portKinds) {
           step(`${w.name}: ${kind} (TS port)`);
-          const port = portRun(dir, kind as AllocatorKind, files[0]!, trace.op.length, peakLive, runs, !quick && options.throughputRuns === undefined, timeoutMs);
+          const port = portRun(dir, kind as AllocatorKind, files[0]!, trace.op.length, peakLive, runs, options.throughputRuns === undefined, quick, timeoutMs);
           portJit ??= port.jit;
           result.runs.push(port.run);
         }
@@ -543,19 +543,20 @@ export function runBench(options: BenchOptions = {}): BenchReport {
   }
 }
 
-/** How long a port's runs on one workload may go on before its time counts as settled. */
+/** How long a port's runs on one workload may go on before its time counts as settled (--quick: the second). */
 const PORT_SETTLE_BUDGET_NS = 20e9;
+const PORT_SETTLE_BUDGET_QUICK_NS = 6e9;
 
 /**
  * A TypeScript port on one workload's trace, in a node of its own (lib/bench/child.ts
  * says why), started as `heaplab compare` starts its own: optimizing on its main
  * thread (lib/ports/jit.ts, relaunchArgsForPorts). `settle`: timed until its best
- * settles, as compare does; else the best of `runs`.
+ * settles, as compare does (within 6 s a port for --quick); else the best of `runs`.
  */
 function portRun(dir: string, kind: AllocatorKind, traceFile: string, ops: number, peakLive: number, runs: number, settle: boolean,
-  timeoutMs: number): { run: AllocatorRun; jit?: PortJit } {
+  quick: boolean, timeoutMs: number): { run: AllocatorRun; jit?: PortJit } {
   const jobFile = join(dir, `job-${kind}-ts.json`);
-  const job: PortJob = { port: kind, traceFile, runs, settle, settleBudgetNs: PORT_SETTLE_BUDGET_NS };
+  const job: PortJob = { port: kind, traceFile, runs, settle, settleBudgetNs: quick ? PORT_SETTLE_BUDGET_QUICK_NS : PORT_SETTLE_BUDGET_NS };
   writeFileSync(jobFile, JSON.stringify(job));
   const nodeArgs = relaunchArgsForPorts() ?? process.execArgv.filter((a) => !/^--(inspect|debug)/.test(a));
   const child = spawnSync(process.execPath, [...nodeArgs, childScript(), jobFile], {

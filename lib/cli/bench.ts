@@ -29,7 +29,7 @@ name another library). Workloads: fast, space, stable, scalable (2 threads),
 realtime, and traces recorded now from python3, gcc and node.
 
 Options:
-  --quick            about 0.15 of the operations, one timing pass (about a minute)
+  --quick            about 0.15 of the operations, one timing pass (1-1.5 min)
   -o, --out FILE     the HTML report (default report/bench.html)
   --json FILE        also write the results as JSON
   --allocator LIST   only these (comma-separated: tlsf,glibc,jemalloc,...)
