@@ -1095,6 +1095,9 @@ static const hl_allocator cache_ops = {
     .walk = cache_walk,
 };
 
+void *hl_cache_malloc(void *heap, size_t n) { return cache_malloc(heap, n); }
+void hl_cache_free(void *heap, void *p) { cache_free(heap, p); }
+
 const hl_allocator *hl_cache_wrap(const hl_allocator *inner) { return hl_layer_table(&cache_slots, &cache_ops, "+cache", inner); }
 
 const hl_allocator *hl_cache_inner(const hl_allocator *table) { return hl_layer_inner(&cache_slots, table); }

@@ -109,6 +109,11 @@ enum {
 /* The cached variant of `inner`, named "NAME+cache"; NULL if `inner` is NULL or
  * more designs than the layer has slots for were wrapped. */
 const hl_allocator *hl_cache_wrap(const hl_allocator *inner);
+/* The table's malloc and free by name, for a caller that knows its heap is one
+ * of this layer's (the NAME+cache preload libraries): a direct call, where the
+ * table's is an indirect one. */
+void *hl_cache_malloc(void *heap, size_t n);
+void hl_cache_free(void *heap, void *p);
 /* Whether `table` is one of this layer's (then its inner design is returned). */
 const hl_allocator *hl_cache_inner(const hl_allocator *table);
 

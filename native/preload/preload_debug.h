@@ -32,7 +32,7 @@ static __thread uintptr_t t_caller;      /* the exported entry point's caller   
     } while (0)
 
 /* The heap calls, through the debug layer when it is on. */
-#define HEAP_MALLOC(n) (g_debug ? hl_debug_malloc(g_debug, (n), t_caller) : ALLOCATOR->malloc(g_heap, (n)))
+#define HEAP_MALLOC(n) (g_debug ? hl_debug_malloc(g_debug, (n), t_caller) : DESIGN_MALLOC(n))
 #define HEAP_CALLOC(c, n) (g_debug ? hl_debug_calloc(g_debug, (c), (n), t_caller) : ALLOCATOR->calloc(g_heap, (c), (n)))
 #define HEAP_MEMALIGN(a, n) \
     (g_debug ? hl_debug_memalign(g_debug, (a), (n), t_caller) : ALLOCATOR->memalign(g_heap, (a), (n)))
@@ -40,7 +40,7 @@ static __thread uintptr_t t_caller;      /* the exported entry point's caller   
 #define HEAP_FREE(p)                                      \
     do {                                                  \
         if (g_debug) hl_debug_free(g_debug, (p), t_caller); \
-        else ALLOCATOR->free(g_heap, (p));                \
+        else DESIGN_FREE(p);                               \
     } while (0)
 #define HEAP_USABLE(p) (g_debug ? hl_debug_usable_size(g_debug, (p)) : ALLOCATOR->usable_size(g_heap, (p)))
 
