@@ -109,8 +109,9 @@ static void *g_heap;
 static atomic_int g_state;       /* 0: not yet, 1: ready, -1: could not be created */
 /* 1 once the heap is ready with no debug layer over it: then the exported
  * malloc and free test this word and the trace flag alone (plain_path), where
- * the layered path tests the debug layer twice, the trace flag and g_state (in
- * cachegrind, 52 instructions per malloc-free pair around the design's own). */
+ * the layered path tests the debug layer twice, the trace flag and g_state
+ * (cachegrind, around tlsf+cache's own: 39 instructions per malloc-free pair
+ * against 52). */
 static atomic_int g_plain;
 static hl_spinlock g_init_lock = HL_SPINLOCK_INIT;
 
