@@ -870,7 +870,9 @@ static __attribute__((noinline)) void cache_free_peeked(cache_heap *h, cache_thr
     if (merges || !bin_take(t, p, b, c)) cache_free_slow(h, p);
 }
 
-/* The hot path: the block map gives the class of a live block the cache
+/* The hot path (cache_free_known: 1 if it took the free, which it does for
+ * every block whose byte says the cache handed it out; 0 sends the rest to
+ * cache_free_slow): the block map gives the class of a live block the cache
  * handed out, and bin_take puts it in this thread's bin. It does not read the
  * block's header: that load is the one a random free misses in the cache
  * (perf on `heaplab bench` fast: half of the free's samples), and even as a
@@ -878,8 +880,7 @@ static __attribute__((noinline)) void cache_free_peeked(cache_heap *h, cache_thr
  * the hot malloc asks whether the block's predecessor is free, on the line it
  * is about to hand out; only in a sparse heap (heap_sparse) does the free ask
  * too, so that no such block waits in a bin. */
-static void cache_free(void *heap, void *p) {
-    cache_heap *h = heap;
+static inline __attribute__((always_inline)) int cache_free_known(cache_heap *h, void *p) {
     uint8_t *b = block_byte(p);
     if (HL_CACHE_LIKELY(b != NULL && tls.heap_id == h->id)) {
         unsigned c = *b - 1u;
@@ -888,17 +889,22 @@ static void cache_free(void *heap, void *p) {
             if (!HL_CACHE_LIKELY(t->sparse == 0)) {
                 if (!h->plain_mask && h->peek) {
                     cache_free_peeked(h, t, p, b, c);
-                    return;
+                    return 1;
                 }
                 if (!block_plain(h, p)) {
                     cache_free_slow(h, p);
-                    return;
+                    return 1;
                 }
             }
-            if (HL_CACHE_LIKELY(bin_take(t, p, b, c))) return;
+            if (!HL_CACHE_LIKELY(bin_take(t, p, b, c))) cache_free_slow(h, p);
+            return 1;
         }
     }
-    cache_free_slow(h, p);
+    return 0;
+}
+
+static void cache_free(void *heap, void *p) {
+    if (!cache_free_known(heap, p)) cache_free_slow(heap, p);
 }
 
 static void *cache_calloc(void *heap, size_t count, size_t size) {
@@ -1097,6 +1103,9 @@ static const hl_allocator cache_ops = {
 
 void *hl_cache_malloc(void *heap, size_t n) { return cache_malloc(heap, n); }
 void hl_cache_free(void *heap, void *p) { cache_free(heap, p); }
+void hl_cache_free_owned(void *heap, void *p, int (*owns)(const void *p)) {
+    if (!cache_free_known(heap, p) && p && owns(p)) cache_free_slow(heap, p);
+}
 
 const hl_allocator *hl_cache_wrap(const hl_allocator *inner) { return hl_layer_table(&cache_slots, &cache_ops, "+cache", inner); }
 
