@@ -101,12 +101,13 @@ function childEnv(): NodeJS.ProcessEnv {
   return { ...process.env, GLIBC_TUNABLES: existing ? `${existing}:${tunable}` : tunable };
 }
 
-type ChildOutcome = { ok: true; result: BenchRunResult } | { ok: false; error: string };
+type ChildOutcome<T = BenchRunResult> = { ok: true; result: T } | { ok: false; error: string };
 
-function runChild(dir: string, job: BenchJob, timeoutMs: number): ChildOutcome {
-  const jobFile = join(dir, `job-${job.target}.json`);
+/** Runs one job (a BenchJob or a PortJob, by `name` in dir) in child.ts, in a node started with `nodeArgs`. */
+function runChild<T = BenchRunResult>(dir: string, name: string, job: BenchJob | PortJob, timeoutMs: number, nodeArgs: string[] = []): ChildOutcome<T> {
+  const jobFile = join(dir, `job-${name}.json`);
   writeFileSync(jobFile, JSON.stringify(job));
-  const child = spawnSync(process.execPath, [childScript(), jobFile], {
+  const child = spawnSync(process.execPath, [...nodeArgs, childScript(), jobFile], {
     env: childEnv(),
     encoding: 'utf8',
     maxBuffer: 64 << 20,
@@ -115,7 +116,7 @@ function runChild(dir: string, job: BenchJob, timeoutMs: number): ChildOutcome {
   });
   if (child.error) return { ok: false, error: child.error.message };
   const line = (child.stdout ?? '').trim().split('\n').pop() ?? '';
-  let parsed: (BenchRunResult & { error?: undefined }) | { error: string } | undefined;
+  let parsed: (T & { error?: undefined }) | { error: string } | undefined;
   try {
     parsed = line ? (JSON.parse(line) as typeof parsed) : undefined;
   } catch {
@@ -127,7 +128,7 @@ function runChild(dir: string, job: BenchJob, timeoutMs: number): ChildOutcome {
     const stderr = (child.stderr ?? '').trim().split('\n').slice(-2).join(' / ');
     return { ok: false, error: `the run crashed (${why})${stderr ? `: ${stderr}` : ''}` };
   }
-  return { ok: true, result: parsed as BenchRunResult };
+  return { ok: true, result: parsed as T };
 }
 
 /** Adds two histograms (alloc and free) into one. */
@@ -410,7 +411,7 @@ export function runBench(options: BenchOptions = {}): BenchReport {
         peers.push({ name, package: peerPackages[name], ok: false, reason: 'not selected' });
         continue;
       }
-      const out = runChild(dir, { target: name, traceFiles: [probeFile, probeFile], touch: true, latency: true, throughputRuns: 1, maxSamples: 10 }, 60_000);
+      const out = runChild(dir, name, { target: name, traceFiles: [probeFile, probeFile], touch: true, latency: true, throughputRuns: 1, maxSamples: 10 }, 60_000);
       if (out.ok) {
         peers.push({ name, package: peerPackages[name], ok: true, path: out.result.path });
         allocators.push(name);
@@ -418,7 +419,7 @@ export function runBench(options: BenchOptions = {}): BenchReport {
     }
     for (const { name, path } of libraries) {
       step(`probe ${name}`);
-      const out = runChild(dir, { target: name, path, traceFiles: [probeFile, probeFile], touch: true, latency: true, throughputRuns: 1, maxSamples: 10 }, 60_000);
+      const out = runChild(dir, name, { target: name, path, traceFiles: [probeFile, probeFile], touch: true, latency: true, throughputRuns: 1, maxSamples: 10 }, 60_000);
       if (out.ok) {
         peers.push({ name, package: '', ok: true, path: out.result.path });
         allocators.push(name);
@@ -464,7 +465,7 @@ export function runBench(options: BenchOptions = {}): BenchReport {
         step(`${w.name}: ${allocator}`);
         const path = libraryPath.get(allocator);
         const job = { target: allocator, ...(path ? { path } : {}) };
-        const out = runChild(dir, { ...job, traceFiles: files, touch: true, latency: true, throughputRuns: runs, maxSamples }, timeoutMs);
+        const out = runChild(dir, allocator, { ...job, traceFiles: files, touch: true, latency: true, throughputRuns: runs, maxSamples }, timeoutMs);
         if (!out.ok) {
           result.runs.push(emptyRun(allocator, 'native', out.error));
           continue;
@@ -473,7 +474,7 @@ export function runBench(options: BenchOptions = {}): BenchReport {
         const run = runOf(allocator, out.result, true, options.memoryFloor ?? 2 << 20);
         if (w.traces.length > 1) {
           step(`${w.name}: ${allocator}, 1 thread`);
-          const one = runChild(dir, { ...job, traceFiles: [files[0]!], touch: true, latency: false, throughputRuns: runs, maxSamples: 10 }, timeoutMs);
+          const one = runChild(dir, allocator, { ...job, traceFiles: [files[0]!], touch: true, latency: false, throughputRuns: runs, maxSamples: 10 }, timeoutMs);
           if (one.ok) run.scaling = run.ops / run.elapsedNs / (one.result.ops / one.result.elapsedNs);
         }
         result.runs.push(run);
@@ -555,27 +556,11 @@ const PORT_SETTLE_BUDGET_QUICK_NS = 6e9;
  */
 function portRun(dir: string, kind: AllocatorKind, traceFile: string, ops: number, peakLive: number, runs: number, settle: boolean,
   quick: boolean, timeoutMs: number): { run: AllocatorRun; jit?: PortJit } {
-  const jobFile = join(dir, `job-${kind}-ts.json`);
   const job: PortJob = { port: kind, traceFile, runs, settle, settleBudgetNs: quick ? PORT_SETTLE_BUDGET_QUICK_NS : PORT_SETTLE_BUDGET_NS };
-  writeFileSync(jobFile, JSON.stringify(job));
   const nodeArgs = relaunchArgsForPorts() ?? process.execArgv.filter((a) => !/^--(inspect|debug)/.test(a));
-  const child = spawnSync(process.execPath, [...nodeArgs, childScript(), jobFile], {
-    encoding: 'utf8',
-    maxBuffer: 16 << 20,
-    timeout: timeoutMs,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let r: PortRunResult | undefined;
-  try {
-    r = child.status === 0 ? (JSON.parse((child.stdout ?? '').trim().split('\n').pop() ?? '') as PortRunResult) : undefined;
-  } catch {
-    r = undefined;
-  }
-  if (!r) {
-    const why = child.error ? child.error.message : child.signal ? `killed by ${child.signal}` : `exit code ${child.status}`;
-    const stderr = (child.stderr ?? '').trim().split('\n').slice(-2).join(' / ');
-    return { run: emptyRun(kind, 'ts', `the port's run failed (${why})${stderr ? `: ${stderr}` : ''}`) };
-  }
+  const out = runChild<PortRunResult>(dir, `${kind}-ts`, job, timeoutMs, nodeArgs);
+  if (!out.ok) return { run: emptyRun(kind, 'ts', out.error) };
+  const r = out.result;
   return {
     jit: r.jit,
     run: {
