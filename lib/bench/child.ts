@@ -84,20 +84,17 @@ async function runPort(job: PortJob): Promise<PortRunResult> {
 async function main(): Promise<number> {
   const jobPath = process.argv[2];
   if (!jobPath) throw new Error('usage: bench/child.js JOB.json | --clock');
-  if (jobPath !== '--clock') {
-    const job = JSON.parse(readFileSync(jobPath, 'utf8')) as BenchJob | PortJob;
-    if ('port' in job) {
-      process.stdout.write(`${JSON.stringify(await runPort(job))}\n`);
-      return 0;
-    }
-  }
   const { binding } = await import('../addon/native.js');
   const native = binding;
   if (jobPath === '--clock') {
     process.stdout.write(`${JSON.stringify(native.benchClock())}\n`);
     return 0;
   }
-  const job = JSON.parse(readFileSync(jobPath, 'utf8')) as BenchJob;
+  const job = JSON.parse(readFileSync(jobPath, 'utf8')) as BenchJob | PortJob;
+  if ('port' in job) {
+    process.stdout.write(`${JSON.stringify(await runPort(job))}\n`);
+    return 0;
+  }
   const traces = job.traceFiles.map(readTrace);
   const { target, traceFiles: _files, ...options } = job;
   const r = native.bench(target, traces, options);

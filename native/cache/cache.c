@@ -1102,7 +1102,6 @@ static const hl_allocator cache_ops = {
 };
 
 void *hl_cache_malloc(void *heap, size_t n) { return cache_malloc(heap, n); }
-void hl_cache_free(void *heap, void *p) { cache_free(heap, p); }
 void hl_cache_free_owned(void *heap, void *p, int (*owns)(const void *p)) {
     if (!cache_free_known(heap, p) && p && owns(p)) cache_free_slow(heap, p);
 }

@@ -109,15 +109,14 @@ enum {
 /* The cached variant of `inner`, named "NAME+cache"; NULL if `inner` is NULL or
  * more designs than the layer has slots for were wrapped. */
 const hl_allocator *hl_cache_wrap(const hl_allocator *inner);
-/* The table's malloc and free by name, for a caller that knows its heap is one
- * of this layer's (the NAME+cache preload libraries): a direct call, where the
- * table's is an indirect one. */
+/* The table's malloc by name, for a caller that knows its heap is one of this
+ * layer's (the NAME+cache preload libraries): a direct call, where the table's
+ * is an indirect one. */
 void *hl_cache_malloc(void *heap, size_t n);
-void hl_cache_free(void *heap, void *p);
-/* hl_cache_free for a caller that may be handed pointers of another allocator
- * (a preload library: blocks malloc'd before it was loaded): a block the
- * layer's block map knows is freed without asking, any other only if `owns`
- * says it is the heap's, so the hot free makes one lookup, not two. */
+/* The table's free for such a caller, which may be handed pointers of another
+ * allocator (blocks malloc'd before the preload library was loaded): a block
+ * the layer's block map knows is freed without asking, any other only if
+ * `owns` says it is the heap's, so the hot free makes one lookup, not two. */
 void hl_cache_free_owned(void *heap, void *p, int (*owns)(const void *p));
 /* Whether `table` is one of this layer's (then its inner design is returned). */
 const hl_allocator *hl_cache_inner(const hl_allocator *table);

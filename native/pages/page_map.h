@@ -68,8 +68,8 @@ static inline uint8_t *hl_byte_map_at(hl_byte_map *map, const void *p, unsigned 
     return leaf ? leaf + ((a & (((uintptr_t)1 << HL_PAGE_MAP_REGION_SHIFT) - 1)) >> shift) : NULL;
 }
 
-/* p's byte, for an address whose leaf is known to be mapped (a block whose byte
- * the caller wrote before): no range check, no test for a missing leaf. */
+/* hl_byte_map_at for an address whose leaf is known to be mapped (a block whose
+ * byte the caller wrote before): no range check, no test for a missing leaf. */
 static inline uint8_t *hl_byte_map_at_mapped(hl_byte_map *map, const void *p, unsigned shift) {
     uintptr_t a = (uintptr_t)p;
     uint8_t *leaf = atomic_load_explicit(&map->leaf[a >> HL_PAGE_MAP_REGION_SHIFT], memory_order_acquire);

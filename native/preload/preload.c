@@ -63,20 +63,18 @@ extern const hl_allocator HL_PRELOAD_ALLOCATOR;
  * set once by heap_init_slow before the heap exists. */
 static const hl_allocator *g_allocator = &HL_PRELOAD_ALLOCATOR;
 #define ALLOCATOR g_allocator
-/* Outside debug mode g_allocator is the cache's table: its malloc and free by
- * name, a direct call where the table's is an indirect one. */
+/* Outside debug mode g_allocator is the cache's table: its malloc by name, a
+ * direct call where the table's is an indirect one; its free of any non-NULL p
+ * (PLAIN_FREE) asks the registry only for a pointer the cache's block map does
+ * not know. */
 #define DESIGN_MALLOC(n) hl_cache_malloc(g_heap, (n))
-#define DESIGN_FREE(p) hl_cache_free(g_heap, (p))
-/* free(p) for any p: the cache's block map proves a cached block is the heap's,
- * the registry is asked only for the rest */
 #define PLAIN_FREE(p) hl_cache_free_owned(g_heap, (p), reg_owns_fn)
 #else
 #define ALLOCATOR (&HL_PRELOAD_ALLOCATOR)
 #define DESIGN_MALLOC(n) ALLOCATOR->malloc(g_heap, (n))
-#define DESIGN_FREE(p) ALLOCATOR->free(g_heap, (p))
-#define PLAIN_FREE(p)                          \
-    do {                                       \
-        if (reg_owns(p)) DESIGN_FREE(p);       \
+#define PLAIN_FREE(p)                                       \
+    do {                                                    \
+        if (reg_owns(p)) ALLOCATOR->free(g_heap, (p));      \
     } while (0)
 #endif
 
@@ -246,8 +244,10 @@ static void *core_memalign(size_t align, size_t n) {
     return p;
 }
 
+/* Any pointer: one of another malloc's (a block from before this library was
+ * loaded) is ignored. */
 HL_INLINE void core_free(void *p) {
-    if (p && reg_owns(p)) HEAP_FREE(p);
+    if (p) HEAP_FREE(p);
 }
 
 /* How many bytes of a foreign block p to carry into a new block of `want`
@@ -356,7 +356,7 @@ static void *api_realloc(void *p, size_t n) {
 /* ---- the exported malloc family ------------------------------------------- */
 
 /* A ready heap, no debug layer, no trace: malloc and free go straight to the
- * design (or the cache), the same calls core_malloc and core_free make. */
+ * design (or the cache), the calls core_malloc and core_free make without the debug layer. */
 static inline int plain_path(void) {
     return HL_LIKELY(atomic_load_explicit(&g_plain, memory_order_acquire)) && !hl_trace_active();
 }
