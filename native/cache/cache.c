@@ -125,6 +125,8 @@ enum { BLOCK_GRANULE_SHIFT = 5, BLOCK_HELD = 0x80, BLOCK_PENDING = 0xff };
 _Static_assert(HL_CACHE_CLASSES + 1 < BLOCK_HELD, "a class + 1 fits below the held bit");
 _Static_assert(((size_t)1 << BLOCK_GRANULE_SHIFT) <= HL_BLOCK_SPACING_MIN, "two blocks never share a byte of the block map");
 static hl_byte_map block_map;
+static pthread_once_t block_map_once = PTHREAD_ONCE_INIT;
+static void block_map_init(void) { hl_byte_map_flat(&block_map, BLOCK_GRANULE_SHIFT); } /* where the host allows */
 
 static inline uint8_t *block_byte(const void *p) { return hl_byte_map_at(&block_map, p, BLOCK_GRANULE_SHIFT); }
 /* The byte of a block a bin holds (its leaf was mapped with the block's pages,
@@ -136,7 +138,7 @@ static unsigned block_state(const void *p) { /* 0 outside any leaf */
 }
 static void block_set(const void *p, unsigned state) {
     uint8_t *b = block_byte(p);
-    if (b) *b = (uint8_t)state;
+    if (b && *b != state) *b = (uint8_t)state; /* a byte no leaf covers is 0, and read-only (page_map.h) */
 }
 /* A block handed out that no bin may take as it is (memalign, large, the
  * design's realloc): its free asks the design. */
@@ -665,6 +667,7 @@ static void limit_here(cache_heap *h) {
 
 static void *cache_create(const hl_allocator *inner, const hl_hooks *hooks) {
     pthread_once(&class_tables_once, class_tables_init);
+    pthread_once(&block_map_once, block_map_init);
     if (!inner || !hooks || !hooks->alloc_page || !hooks->free_page || !hooks->lock || !hooks->unlock) return NULL;
     size_t ps = hooks->page_size;
     size_t pages = (sizeof(cache_heap) + ps - 1) / ps;

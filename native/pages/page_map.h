@@ -11,12 +11,22 @@
  *                       (pages: 1 MiB)
  *
  * A static top level (512 KiB of pointers, untouched until used) and a leaf per
- * region, mmap'd the first time the region holds a marked granule; a leaf's
+ * region, mapped the first time the region holds a marked granule; a leaf's
  * pages cost memory only where they are written. get() is two loads. Marks are
  * written by whoever takes or gives back the run (under the lock that guards
  * it) and read without a lock: a block being freed is live, so the bytes of its
  * pages cannot change under the reader, and writers of other pages touch other
  * bytes. A kernel would keep the same byte in its page descriptors.
+ *
+ * A map made flat (hl_byte_map_flat, before its first use) has its leaves side
+ * by side in one read-only reservation of the whole map (2^48 >> shift bytes,
+ * no memory until written), each leaf made writable when it is first needed:
+ * a byte's address is then the reservation plus addr >> shift, computed
+ * without a load that waits for addr, and an address no leaf covers reads 0
+ * from the kernel's zero page. (The thread cache's free reads its block map
+ * on every call: the leaf's load in front of the byte's cost `heaplab bench`
+ * fast a tenth of its time.) A reservation the host refuses (a limit on
+ * address space, a sanitizer's layout, valgrind) leaves the map as leaves.
  */
 #ifndef HEAPLAB_PAGE_MAP_H
 #define HEAPLAB_PAGE_MAP_H
@@ -37,9 +47,24 @@ enum {
 
 /* A map of any granule: the caller passes the same shift to every call. */
 typedef struct hl_byte_map {
-    _Atomic(uint8_t *) leaf[HL_PAGE_MAP_REGIONS];
+    uint8_t *flat;                                 /* the flat reservation, or NULL: leaves of their own */
+    _Atomic(uint8_t *) leaf[HL_PAGE_MAP_REGIONS];  /* flat: the writable ones, in place */
 } hl_byte_map;
 typedef hl_byte_map hl_page_map;
+
+/* Makes an unused map flat; 0 if it is (the host may refuse: then it stays as
+ * it was, and works the same). Not thread-safe: call it once, before any other
+ * call on the map (pthread_once). */
+static inline int hl_byte_map_flat(hl_byte_map *map, unsigned shift) {
+    size_t bytes = (size_t)1 << (HL_PAGE_MAP_ADDR_BITS - shift);
+    void *m = mmap(NULL, bytes, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (m == MAP_FAILED) return -1;
+#ifdef MADV_DONTDUMP
+    madvise(m, bytes, MADV_DONTDUMP); /* a core file would otherwise be the whole reservation's size */
+#endif
+    map->flat = m;
+    return 0;
+}
 
 /* The leaf of addr's region (mapped now if `create`), NULL if it has none. */
 static inline uint8_t *hl_byte_map_leaf(hl_byte_map *map, uintptr_t addr, unsigned shift, int create) {
@@ -47,11 +72,17 @@ static inline uint8_t *hl_byte_map_leaf(hl_byte_map *map, uintptr_t addr, unsign
     uint8_t *leaf = atomic_load_explicit(slot, memory_order_acquire);
     if (leaf || !create) return leaf;
     size_t bytes = (size_t)1 << (HL_PAGE_MAP_REGION_SHIFT - shift);
-    void *m = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (m == MAP_FAILED) return NULL;
+    void *m;
+    if (map->flat) { /* its place in the reservation, made writable (two threads may both: the same result) */
+        m = map->flat + ((addr >> HL_PAGE_MAP_REGION_SHIFT) << (HL_PAGE_MAP_REGION_SHIFT - shift));
+        if (mprotect(m, bytes, PROT_READ | PROT_WRITE) != 0) return NULL;
+    } else {
+        m = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (m == MAP_FAILED) return NULL;
+    }
     uint8_t *expected = NULL;
     if (!atomic_compare_exchange_strong(slot, &expected, (uint8_t *)m)) { /* another thread was first */
-        munmap(m, bytes);
+        if (!map->flat) munmap(m, bytes);
         return expected;
     }
     return m;
@@ -60,10 +91,13 @@ static inline uint8_t *hl_page_map_leaf(hl_page_map *map, uintptr_t addr, int cr
     return hl_byte_map_leaf(map, addr, HL_PAGE_MAP_PAGE_SHIFT, create);
 }
 
-/* The byte of p's granule, NULL where no leaf is (or outside 48 bits). */
+/* The byte of p's granule, NULL outside 48 bits and, unless the map is flat,
+ * where no leaf is; a flat map's byte where no leaf is reads 0 and must not be
+ * written (a caller writes only a byte it marked, or one that is not 0). */
 static inline uint8_t *hl_byte_map_at(hl_byte_map *map, const void *p, unsigned shift) {
     uintptr_t a = (uintptr_t)p;
     if (a >> HL_PAGE_MAP_ADDR_BITS) return NULL;
+    if (map->flat) return map->flat + (a >> shift);
     uint8_t *leaf = atomic_load_explicit(&map->leaf[a >> HL_PAGE_MAP_REGION_SHIFT], memory_order_acquire);
     return leaf ? leaf + ((a & (((uintptr_t)1 << HL_PAGE_MAP_REGION_SHIFT) - 1)) >> shift) : NULL;
 }
@@ -72,6 +106,7 @@ static inline uint8_t *hl_byte_map_at(hl_byte_map *map, const void *p, unsigned 
  * byte the caller wrote before): no range check, no test for a missing leaf. */
 static inline uint8_t *hl_byte_map_at_mapped(hl_byte_map *map, const void *p, unsigned shift) {
     uintptr_t a = (uintptr_t)p;
+    if (map->flat) return map->flat + (a >> shift);
     uint8_t *leaf = atomic_load_explicit(&map->leaf[a >> HL_PAGE_MAP_REGION_SHIFT], memory_order_acquire);
     return leaf + ((a & (((uintptr_t)1 << HL_PAGE_MAP_REGION_SHIFT) - 1)) >> shift);
 }
@@ -89,7 +124,7 @@ static inline int hl_byte_map_reserve(hl_byte_map *map, const void *start, size_
  * the map by madvise, so that they cost no memory once their run is gone. */
 static inline void hl_byte_map_clear(hl_byte_map *map, const void *start, size_t bytes, unsigned shift) {
     uint8_t *first = hl_byte_map_at(map, start, shift);
-    if (!first || !bytes || ((uintptr_t)start & (((uintptr_t)1 << HL_PAGE_MAP_REGION_SHIFT) - 1)) + bytes >
+    if (!first || !bytes || !hl_byte_map_leaf(map, (uintptr_t)start, shift, 0) || ((uintptr_t)start & (((uintptr_t)1 << HL_PAGE_MAP_REGION_SHIFT) - 1)) + bytes >
                                 ((uintptr_t)1 << HL_PAGE_MAP_REGION_SHIFT)) return; /* runs never cross a region's end */
     size_t n = (bytes + ((size_t)1 << shift) - 1) >> shift;
     uintptr_t lo = ((uintptr_t)first + 4095) & ~(uintptr_t)4095, hi = ((uintptr_t)first + n) & ~(uintptr_t)4095;

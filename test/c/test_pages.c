@@ -2,7 +2,8 @@
  * test_pages.c — the mmap page source on its own: the page cache's policy
  * (hits, clearing, the bound, the decay, run_max, off, prefault), the system calls that
  * wait for the lock's release, its parser, the limit,
- * and resize_page (mremap). Built with ASan + UBSan.
+ * and resize_page (mremap); and the byte maps (page_map.h), as leaves and
+ * flat. Built with ASan + UBSan.
  */
 #define _GNU_SOURCE
 #include <stdint.h>
@@ -12,6 +13,7 @@
 
 #include "driver.h"
 #include "../../native/pages/pages.h"
+#include "../../native/pages/page_map.h"
 
 static size_t page;
 
@@ -247,6 +249,44 @@ static void test_calls_wait_for_the_lock(void) {
     hl_mmap_pages_release_cache(&src);
 }
 
+/* One byte map, as leaves or flat (where the host allows it): what a run
+ * marks reads back, its neighbours and an address no leaf covers read 0 (flat:
+ * from the read-only reservation, without a fault), a cleared run reads 0,
+ * and an address past 48 bits has no byte. */
+static void check_byte_map(hl_byte_map *map, const char *how) {
+    enum { SHIFT = 5 };
+    size_t bytes = 64 * page;
+    unsigned char *run = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    CHECK(run != MAP_FAILED, "%s: a run to mark", how);
+    if (run == MAP_FAILED) return;
+    uintptr_t far = ((uintptr_t)run ^ ((uintptr_t)1 << 46)) & ~(uintptr_t)4095; /* another 4 GiB region, no leaf */
+    uint8_t *b = hl_byte_map_at(map, (void *)far, SHIFT);
+    CHECK(map->flat ? b != NULL && *b == 0 : b == NULL, "%s: no leaf: %s", how, map->flat ? "reads 0" : "no byte");
+    CHECK(hl_byte_map_reserve(map, run, bytes, SHIFT) == 0, "%s: the run's leaf", how);
+    for (size_t off = 0; off < bytes; off += 32) *hl_byte_map_at(map, run + off, SHIFT) = (uint8_t)(1 + off / 32 % 200);
+    size_t wrong = 0;
+    for (size_t off = 0; off < bytes; off += 32) {
+        wrong += *hl_byte_map_at(map, run + off + 31, SHIFT) != (uint8_t)(1 + off / 32 % 200);
+        wrong += hl_byte_map_at_mapped(map, run + off, SHIFT) != hl_byte_map_at(map, run + off, SHIFT);
+    }
+    CHECK(wrong == 0, "%s: %zu granules read back wrong", how, wrong);
+    CHECK(*hl_byte_map_at(map, run + bytes, SHIFT) == 0 || hl_byte_map_at(map, run + bytes, SHIFT) == NULL,
+          "%s: the byte past the run is not the run's", how);
+    hl_byte_map_clear(map, run, bytes, SHIFT);
+    wrong = 0;
+    for (size_t off = 0; off < bytes; off += 32) wrong += *hl_byte_map_at(map, run + off, SHIFT) != 0;
+    CHECK(wrong == 0, "%s: %zu granules not cleared", how, wrong);
+    CHECK(hl_byte_map_at(map, (void *)((uintptr_t)1 << 48), SHIFT) == NULL, "%s: past 48 bits: no byte", how);
+    munmap(run, bytes);
+}
+
+static hl_byte_map leaves_map, flat_map;
+static void test_byte_maps(void) {
+    check_byte_map(&leaves_map, "leaves");
+    if (hl_byte_map_flat(&flat_map, 5) == 0) check_byte_map(&flat_map, "flat");
+    else printf("test_pages: this host refuses the flat reservation: leaves only\n");
+}
+
 int main(void) {
     page = hl_system_page_size();
     test_hit_is_cleared_and_counted();
@@ -257,5 +297,6 @@ int main(void) {
     test_resize();
     test_prefault();
     test_parse();
+    test_byte_maps();
     return driver_finish("test_pages");
 }
