@@ -47,14 +47,18 @@ enum {
 
 /* A map of any granule: the caller passes the same shift to every call. */
 typedef struct hl_byte_map {
-    uint8_t *flat;                                 /* the flat reservation, or NULL: leaves of their own */
+    _Atomic(uint8_t *) flat;                       /* the flat reservation, or NULL: leaves of their own */
     _Atomic(uint8_t *) leaf[HL_PAGE_MAP_REGIONS];  /* flat: the writable ones, in place */
 } hl_byte_map;
 typedef hl_byte_map hl_page_map;
 
-/* Makes an unused map flat; 0 if it is (the host may refuse: then it stays as
- * it was, and works the same). Not thread-safe: call it once, before any other
- * call on the map (pthread_once). */
+/* Makes a map flat before its first leaf is made; 0 if it is (the host may
+ * refuse: then it stays as it was, and works the same). Call it once (under
+ * pthread_once or an init lock): a reader that has not seen it yet finds its
+ * leaves in place, at the same addresses. */
+static inline uint8_t *hl_byte_map_flat_base(const hl_byte_map *map) {
+    return atomic_load_explicit(&((hl_byte_map *)map)->flat, memory_order_relaxed);
+}
 static inline int hl_byte_map_flat(hl_byte_map *map, unsigned shift) {
     size_t bytes = (size_t)1 << (HL_PAGE_MAP_ADDR_BITS - shift);
     void *m = mmap(NULL, bytes, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -62,7 +66,7 @@ static inline int hl_byte_map_flat(hl_byte_map *map, unsigned shift) {
 #ifdef MADV_DONTDUMP
     madvise(m, bytes, MADV_DONTDUMP); /* a core file would otherwise be the whole reservation's size */
 #endif
-    map->flat = m;
+    atomic_store_explicit(&map->flat, (uint8_t *)m, memory_order_release);
     return 0;
 }
 
@@ -73,8 +77,9 @@ static inline uint8_t *hl_byte_map_leaf(hl_byte_map *map, uintptr_t addr, unsign
     if (leaf || !create) return leaf;
     size_t bytes = (size_t)1 << (HL_PAGE_MAP_REGION_SHIFT - shift);
     void *m;
-    if (map->flat) { /* its place in the reservation, made writable (two threads may both: the same result) */
-        m = map->flat + ((addr >> HL_PAGE_MAP_REGION_SHIFT) << (HL_PAGE_MAP_REGION_SHIFT - shift));
+    uint8_t *flat = hl_byte_map_flat_base(map);
+    if (flat) { /* its place in the reservation, made writable (two threads may both: the same result) */
+        m = flat + ((addr >> HL_PAGE_MAP_REGION_SHIFT) << (HL_PAGE_MAP_REGION_SHIFT - shift));
         if (mprotect(m, bytes, PROT_READ | PROT_WRITE) != 0) return NULL;
     } else {
         m = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -82,7 +87,7 @@ static inline uint8_t *hl_byte_map_leaf(hl_byte_map *map, uintptr_t addr, unsign
     }
     uint8_t *expected = NULL;
     if (!atomic_compare_exchange_strong(slot, &expected, (uint8_t *)m)) { /* another thread was first */
-        if (!map->flat) munmap(m, bytes);
+        if (!flat) munmap(m, bytes);
         return expected;
     }
     return m;
@@ -97,7 +102,8 @@ static inline uint8_t *hl_page_map_leaf(hl_page_map *map, uintptr_t addr, int cr
 static inline uint8_t *hl_byte_map_at(hl_byte_map *map, const void *p, unsigned shift) {
     uintptr_t a = (uintptr_t)p;
     if (a >> HL_PAGE_MAP_ADDR_BITS) return NULL;
-    if (map->flat) return map->flat + (a >> shift);
+    uint8_t *flat = hl_byte_map_flat_base(map);
+    if (flat) return flat + (a >> shift);
     uint8_t *leaf = atomic_load_explicit(&map->leaf[a >> HL_PAGE_MAP_REGION_SHIFT], memory_order_acquire);
     return leaf ? leaf + ((a & (((uintptr_t)1 << HL_PAGE_MAP_REGION_SHIFT) - 1)) >> shift) : NULL;
 }
@@ -106,7 +112,8 @@ static inline uint8_t *hl_byte_map_at(hl_byte_map *map, const void *p, unsigned 
  * byte the caller wrote before): no range check, no test for a missing leaf. */
 static inline uint8_t *hl_byte_map_at_mapped(hl_byte_map *map, const void *p, unsigned shift) {
     uintptr_t a = (uintptr_t)p;
-    if (map->flat) return map->flat + (a >> shift);
+    uint8_t *flat = hl_byte_map_flat_base(map);
+    if (flat) return flat + (a >> shift);
     uint8_t *leaf = atomic_load_explicit(&map->leaf[a >> HL_PAGE_MAP_REGION_SHIFT], memory_order_acquire);
     return leaf + ((a & (((uintptr_t)1 << HL_PAGE_MAP_REGION_SHIFT) - 1)) >> shift);
 }

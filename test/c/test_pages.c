@@ -261,7 +261,8 @@ static void check_byte_map(hl_byte_map *map, const char *how) {
     if (run == MAP_FAILED) return;
     uintptr_t far = ((uintptr_t)run ^ ((uintptr_t)1 << 46)) & ~(uintptr_t)4095; /* another 4 GiB region, no leaf */
     uint8_t *b = hl_byte_map_at(map, (void *)far, SHIFT);
-    CHECK(map->flat ? b != NULL && *b == 0 : b == NULL, "%s: no leaf: %s", how, map->flat ? "reads 0" : "no byte");
+    uint8_t *flat = hl_byte_map_flat_base(map);
+    CHECK(flat ? b != NULL && *b == 0 : b == NULL, "%s: no leaf: %s", how, flat ? "reads 0" : "no byte");
     CHECK(hl_byte_map_reserve(map, run, bytes, SHIFT) == 0, "%s: the run's leaf", how);
     for (size_t off = 0; off < bytes; off += 32) *hl_byte_map_at(map, run + off, SHIFT) = (uint8_t)(1 + off / 32 % 200);
     size_t wrong = 0;
