@@ -22,6 +22,9 @@
  *    ignore), and a design that checks its pointers (liballoc) for anything
  *    that is not a live block of `heap`; the others read the header of
  *    whatever they are given;
+ *  - prev_free (may be NULL: then ask peek) answers peek's *merges alone, for
+ *    a pointer the caller knows is a live block of one of the design's heaps:
+ *    no check, no lock, and so cheaper than peek where the design checks;
  *  - header (size_mask 0 if the design has none) says how to read peek's
  *    answer for the common block straight from its header word, without a
  *    call, as the thread cache's malloc does on every block it takes from a
@@ -73,6 +76,7 @@ typedef struct hl_allocator {
     void   (*free)(void *heap, void *ptr);
     size_t (*usable_size)(void *heap, const void *ptr);
     size_t (*peek)(void *heap, const void *ptr, int *merges);
+    int    (*prev_free)(const void *ptr);
     hl_header_word header;
     size_t (*check)(void *heap);
     void   (*walk)(void *heap, hl_walker walker, void *user);

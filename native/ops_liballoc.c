@@ -22,6 +22,7 @@ static void *la_calloc(void *heap, size_t count, size_t size) {
 static void la_free(void *heap, void *ptr) { liballoc_free_block(heap, ptr); }
 static size_t la_usable_size(void *heap, const void *ptr) { return liballoc_usable_size(heap, ptr); }
 static size_t la_peek(void *heap, const void *ptr, int *merges) { return liballoc_block_peek(heap, ptr, merges); }
+static int la_prev_free(const void *ptr) { return liballoc_block_prev_dead(ptr); }
 static size_t la_check(void *heap) { return liballoc_check(heap); }
 
 _Static_assert((int)LIBALLOC_WALK_FREE == (int)HL_WALK_FREE && (int)LIBALLOC_WALK_USED == (int)HL_WALK_USED && (int)LIBALLOC_WALK_META == (int)HL_WALK_META,
@@ -39,6 +40,7 @@ const hl_allocator hl_allocator_liballoc = {
     .free = la_free,
     .usable_size = la_usable_size,
     .peek = la_peek,
+    .prev_free = la_prev_free,
     .check = la_check,
     .walk = op_walk,
 };

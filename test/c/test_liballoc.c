@@ -215,6 +215,36 @@ static void test_bad_frees(void) {
     liballoc_destroy(h);
 }
 
+/* prev_dead without the check (the thread cache's question): for every live
+ * block of a heap with free gaps, the same answer as block_peek's; 0 for a
+ * pointer that is not a live minor's start. */
+static void test_prev_dead(void) {
+    fixture f;
+    if (fixture_init(&f, 0, 0)) { CHECK(0, "create"); return; }
+    liballoc_heap *h = f.h;
+    enum { N = 400 };
+    void *p[N];
+    rng_state = 99;
+    for (int i = 0; i < N; i++) p[i] = liballoc_malloc(h, 16 + rng_below(600));
+    for (int i = 0; i < N; i += 3) { liballoc_free_block(h, p[i]); p[i] = NULL; }
+    size_t dead_before = 0, wrong = 0;
+    for (int i = 0; i < N; i++) {
+        if (!p[i]) continue;
+        int prev_dead = -1;
+        liballoc_block_peek(h, p[i], &prev_dead);
+        wrong += liballoc_block_prev_dead(p[i]) != prev_dead;
+        dead_before += prev_dead;
+    }
+    CHECK(wrong == 0, "%zu blocks where the unchecked answer differs from peek's", wrong);
+    CHECK(dead_before > 0, "some live block follows a free one");
+    char *live = p[1];
+    CHECK(liballoc_block_prev_dead(live + 16) == 0 && liballoc_block_prev_dead(live + 3) == 0,
+          "an interior or misaligned pointer: no answer but 0");
+    for (int i = 0; i < N; i++) if (p[i]) liballoc_free_block(h, p[i]);
+    CHECK(liballoc_check(h) == 0, "heap unharmed");
+    liballoc_destroy(h);
+}
+
 /* ---- majors given back -------------------------------------------------------- */
 
 static void test_majors_returned(void) {
@@ -657,6 +687,7 @@ int main(void) {
     test_edges();
     test_realloc();
     test_bad_frees();
+    test_prev_dead();
     test_majors_returned();
     test_oom();
     test_checker();

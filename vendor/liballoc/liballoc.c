@@ -885,6 +885,14 @@ size_t liballoc_block_peek(liballoc_heap *h, const void *ptr, int *prev_dead) {
     return m ? minor_usable(m) : 0;
 }
 
+int liballoc_block_prev_dead(const void *ptr) {
+    if ((uintptr_t)ptr & (LA_ALIGN - 1)) return 0;
+    const la_minor *m = minor_from_payload(ptr);
+    if (!minor_is_used(m)) return 0; /* on the line of m->prev: not a live minor's start, no link to follow */
+    const la_minor *prev = m->prev;
+    return prev && minor_is_dead(prev);
+}
+
 size_t liballoc_usable_size(liballoc_heap *h, const void *ptr) {
     if (!ptr) return 0;
     int prev_dead;

@@ -56,6 +56,11 @@ size_t liballoc_usable_size(liballoc_heap *heap, const void *ptr);
  * (the minor and its major are checked, not changed), and in *prev_dead whether
  * the minor before it is dead (freeing it would coalesce them). */
 size_t liballoc_block_peek(liballoc_heap *heap, const void *ptr, int *prev_dead);
+/* liballoc_block_peek's *prev_dead alone, for a caller that knows ptr is a
+ * live block of some heap (the thread cache's block map says so): the minor's
+ * own magic is checked, not its major (three loads on two lines, where the
+ * full check reads the minor, its major and their magics). */
+int liballoc_block_prev_dead(const void *ptr);
 /* Walks every major and minor block; returns the number of broken invariants. */
 size_t liballoc_check(liballoc_heap *heap);
 size_t liballoc_bad_frees(liballoc_heap *heap);
