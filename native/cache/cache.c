@@ -121,9 +121,10 @@ static unsigned page_map_get(const void *p) { return hl_page_map_get(&arena_page
  *                         is a second free, ignored and counted
  * Leaves of 128 MiB (one per 4 GiB region), made with the arena's first page
  * there; their pages cost memory where written, 1/32 of the heap's span. The
- * map is flat where the host allows (block_map_init): the hot free's byte is
- * then the reservation plus p >> 5, with no load of a leaf in front of it
- * (`heaplab bench` fast: 5-9% of the time of every NAME+cache). */
+ * map is flat where the host allows (block_map_init): in the window where the
+ * kernel places mappings, the hot free's byte is then a fixed base plus p >> 5,
+ * with no load of a leaf in front of it (`heaplab bench` fast: 5-9% of the
+ * time of every NAME+cache). */
 enum { BLOCK_GRANULE_SHIFT = 5, BLOCK_HELD = 0x80, BLOCK_PENDING = 0xff };
 _Static_assert(HL_CACHE_CLASSES + 1 < BLOCK_HELD, "a class + 1 fits below the held bit");
 _Static_assert(((size_t)1 << BLOCK_GRANULE_SHIFT) <= HL_BLOCK_SPACING_MIN, "two blocks never share a byte of the block map");

@@ -18,15 +18,17 @@
  * pages cannot change under the reader, and writers of other pages touch other
  * bytes. A kernel would keep the same byte in its page descriptors.
  *
- * A map made flat (hl_byte_map_flat, before its first use) has its leaves side
- * by side in one read-only reservation of the whole map (2^48 >> shift bytes,
- * no memory until written), each leaf made writable when it is first needed:
- * a byte's address is then the reservation plus addr >> shift, computed
- * without a load that waits for addr, and an address no leaf covers reads 0
- * from the kernel's zero page. (The thread cache's free reads its block map
- * on every call: the leaf's load in front of the byte's cost `heaplab bench`
- * fast 5-9% of its time on every NAME+cache.) A reservation the host refuses (a limit on
- * address space, a sanitizer's layout, valgrind) leaves the map as leaves.
+ * A map made flat (hl_byte_map_flat, before its first use) has the leaves of a
+ * window of the address space (HL_BYTE_MAP_WINDOW, where the kernel places
+ * the process's mappings) side by side in one read-only reservation (no memory
+ * until written), each leaf made writable when it is first needed: a byte's
+ * address there is the reservation plus (addr - the window's start) >> shift,
+ * computed without a load that waits for addr, and an address no leaf covers
+ * reads 0 from the kernel's zero page. Outside the window, leaves as above.
+ * (The thread cache's free reads its block map on every call: the leaf's load
+ * in front of the byte's cost `heaplab bench` fast 5-9% of its time on every
+ * NAME+cache.) A reservation the host refuses (a limit on address space, a
+ * sanitizer's layout, valgrind) leaves the map as leaves.
  */
 #ifndef HEAPLAB_PAGE_MAP_H
 #define HEAPLAB_PAGE_MAP_H
@@ -47,26 +49,60 @@ enum {
 
 /* A map of any granule: the caller passes the same shift to every call. */
 typedef struct hl_byte_map {
-    _Atomic(uint8_t *) flat;                       /* the flat reservation, or NULL: leaves of their own */
-    _Atomic(uint8_t *) leaf[HL_PAGE_MAP_REGIONS];  /* flat: the writable ones, in place */
+    /* The window (hl_byte_map_flat): the byte of an address a with
+     * flat_lo <= a < flat_lo + flat_span is flat_base[(a - flat_lo) >> shift],
+     * found as flat_biased + (a >> shift) (flat_base - (flat_lo >> shift): the
+     * subtraction out of the chain of loads, beside it in the range test);
+     * flat_span 0: no window, leaves only. */
+    uint8_t *flat_base;
+    uintptr_t flat_biased;
+    uintptr_t flat_lo;
+    _Atomic uintptr_t flat_span;
+    _Atomic(uint8_t *) leaf[HL_PAGE_MAP_REGIONS];  /* in the window: the writable ones, in place */
 } hl_byte_map;
 typedef hl_byte_map hl_page_map;
 
-/* Makes a map flat before its first leaf is made; 0 if it is (the host may
- * refuse: then it stays as it was, and works the same). Call it once (under
- * pthread_once or an init lock): a reader that has not seen it yet finds its
- * leaves in place, at the same addresses. */
-static inline uint8_t *hl_byte_map_flat_base(const hl_byte_map *map) {
-    return atomic_load_explicit(&((hl_byte_map *)map)->flat, memory_order_relaxed);
+/* The address span a flat map covers (default 256 GiB, a multiple of 4 GiB):
+ * its reservation is span >> shift bytes (8 GiB for the block map's 32-byte
+ * granule). Not the whole 48 bits: the page tables of a reservation that
+ * large cost what a program that calls mlockall(MCL_CURRENT) as root makes
+ * the kernel fill in (8 TiB: minutes and 16 GiB). */
+#ifndef HL_BYTE_MAP_WINDOW
+#define HL_BYTE_MAP_WINDOW ((uintptr_t)256 << 30)
+#endif
+_Static_assert(HL_BYTE_MAP_WINDOW % ((uintptr_t)1 << HL_PAGE_MAP_REGION_SHIFT) == 0, "the window is whole regions");
+
+/* Whether addr's region lies in the window; *off: its offset there. */
+static inline int hl_byte_map_in_window(const hl_byte_map *map, uintptr_t addr, uintptr_t *off) {
+    *off = addr - map->flat_lo;
+    return __builtin_expect(*off < atomic_load_explicit(&((hl_byte_map *)map)->flat_span, memory_order_acquire), 1);
 }
+
+/* Makes a map flat before its first leaf is made; 0 if it is (the host may
+ * refuse: then it stays as it was, and works the same). The window is the
+ * span below the reservation and a little above it, where the kernel places a
+ * process's next mappings: a run outside it has a leaf of its own, as without
+ * the window. Call it once (under pthread_once or an init lock): a reader that
+ * has not seen it yet finds the window's leaves in place, at the same
+ * addresses. */
 static inline int hl_byte_map_flat(hl_byte_map *map, unsigned shift) {
-    size_t bytes = (size_t)1 << (HL_PAGE_MAP_ADDR_BITS - shift);
+    size_t bytes = HL_BYTE_MAP_WINDOW >> shift;
     void *m = mmap(NULL, bytes, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (m == MAP_FAILED) return -1;
 #ifdef MADV_DONTDUMP
     madvise(m, bytes, MADV_DONTDUMP); /* a core file would otherwise be the whole reservation's size */
 #endif
-    atomic_store_explicit(&map->flat, (uint8_t *)m, memory_order_release);
+#ifdef MADV_HUGEPAGE
+    madvise(m, bytes, MADV_HUGEPAGE); /* a read where no leaf is maps the huge zero page: a 512th of the page tables */
+#endif
+    uintptr_t region = (uintptr_t)1 << HL_PAGE_MAP_REGION_SHIFT, limit = (uintptr_t)1 << HL_PAGE_MAP_ADDR_BITS;
+    uintptr_t top = (((uintptr_t)m + bytes + region - 1) & ~(region - 1)) + HL_BYTE_MAP_WINDOW / 8;
+    if (top > limit) top = limit;
+    if (top < HL_BYTE_MAP_WINDOW) top = HL_BYTE_MAP_WINDOW;
+    map->flat_base = m;
+    map->flat_lo = top - HL_BYTE_MAP_WINDOW;
+    map->flat_biased = (uintptr_t)m - (map->flat_lo >> shift);
+    atomic_store_explicit(&map->flat_span, HL_BYTE_MAP_WINDOW, memory_order_release);
     return 0;
 }
 
@@ -76,18 +112,22 @@ static inline uint8_t *hl_byte_map_leaf(hl_byte_map *map, uintptr_t addr, unsign
     uint8_t *leaf = atomic_load_explicit(slot, memory_order_acquire);
     if (leaf || !create) return leaf;
     size_t bytes = (size_t)1 << (HL_PAGE_MAP_REGION_SHIFT - shift);
+    uintptr_t off;
+    int in_window = hl_byte_map_in_window(map, addr & ~(((uintptr_t)1 << HL_PAGE_MAP_REGION_SHIFT) - 1), &off);
     void *m;
-    uint8_t *flat = hl_byte_map_flat_base(map);
-    if (flat) { /* its place in the reservation, made writable (two threads may both: the same result) */
-        m = flat + ((addr >> HL_PAGE_MAP_REGION_SHIFT) << (HL_PAGE_MAP_REGION_SHIFT - shift));
+    if (in_window) { /* its place in the reservation, made writable (two threads may both: the same result) */
+        m = map->flat_base + (off >> shift);
         if (mprotect(m, bytes, PROT_READ | PROT_WRITE) != 0) return NULL;
     } else {
         m = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
         if (m == MAP_FAILED) return NULL;
     }
+#ifdef MADV_NOHUGEPAGE
+    madvise(m, bytes, MADV_NOHUGEPAGE); /* written a byte per block: 4 KiB pages, not 2 MiB ones */
+#endif
     uint8_t *expected = NULL;
     if (!atomic_compare_exchange_strong(slot, &expected, (uint8_t *)m)) { /* another thread was first */
-        if (!flat) munmap(m, bytes);
+        if (!in_window) munmap(m, bytes);
         return expected;
     }
     return m;
@@ -96,24 +136,23 @@ static inline uint8_t *hl_page_map_leaf(hl_page_map *map, uintptr_t addr, int cr
     return hl_byte_map_leaf(map, addr, HL_PAGE_MAP_PAGE_SHIFT, create);
 }
 
-/* The byte of p's granule, NULL outside 48 bits and, unless the map is flat,
- * where no leaf is; a flat map's byte where no leaf is reads 0 and must not be
- * written (a caller writes only a byte it marked, or one that is not 0). */
+/* The byte of p's granule, NULL outside 48 bits and, outside a flat map's
+ * window, where no leaf is; in the window a byte where no leaf is reads 0 and
+ * must not be written (a caller writes only a byte it marked, or one that is
+ * not 0). */
 static inline uint8_t *hl_byte_map_at(hl_byte_map *map, const void *p, unsigned shift) {
-    uintptr_t a = (uintptr_t)p;
+    uintptr_t a = (uintptr_t)p, off;
+    if (hl_byte_map_in_window(map, a, &off)) return (uint8_t *)(map->flat_biased + (a >> shift));
     if (a >> HL_PAGE_MAP_ADDR_BITS) return NULL;
-    uint8_t *flat = hl_byte_map_flat_base(map);
-    if (flat) return flat + (a >> shift);
     uint8_t *leaf = atomic_load_explicit(&map->leaf[a >> HL_PAGE_MAP_REGION_SHIFT], memory_order_acquire);
     return leaf ? leaf + ((a & (((uintptr_t)1 << HL_PAGE_MAP_REGION_SHIFT) - 1)) >> shift) : NULL;
 }
 
 /* hl_byte_map_at for an address whose leaf is known to be mapped (a block whose
- * byte the caller wrote before): no range check, no test for a missing leaf. */
+ * byte the caller wrote before): no test for a missing leaf. */
 static inline uint8_t *hl_byte_map_at_mapped(hl_byte_map *map, const void *p, unsigned shift) {
-    uintptr_t a = (uintptr_t)p;
-    uint8_t *flat = hl_byte_map_flat_base(map);
-    if (flat) return flat + (a >> shift);
+    uintptr_t a = (uintptr_t)p, off;
+    if (hl_byte_map_in_window(map, a, &off)) return (uint8_t *)(map->flat_biased + (a >> shift));
     uint8_t *leaf = atomic_load_explicit(&map->leaf[a >> HL_PAGE_MAP_REGION_SHIFT], memory_order_acquire);
     return leaf + ((a & (((uintptr_t)1 << HL_PAGE_MAP_REGION_SHIFT) - 1)) >> shift);
 }

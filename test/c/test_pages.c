@@ -249,20 +249,10 @@ static void test_calls_wait_for_the_lock(void) {
     hl_mmap_pages_release_cache(&src);
 }
 
-/* One byte map, as leaves or flat (where the host allows it): what a run
- * marks reads back, its neighbours and an address no leaf covers read 0 (flat:
- * from the read-only reservation, without a fault), a cleared run reads 0,
- * and an address past 48 bits has no byte. */
-static void check_byte_map(hl_byte_map *map, const char *how) {
+/* One byte map over one run: what the run marks reads back, the byte past it
+ * is not the run's, a cleared run reads 0. */
+static void check_run(hl_byte_map *map, unsigned char *run, size_t bytes, const char *how) {
     enum { SHIFT = 5 };
-    size_t bytes = 64 * page;
-    unsigned char *run = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    CHECK(run != MAP_FAILED, "%s: a run to mark", how);
-    if (run == MAP_FAILED) return;
-    uintptr_t far = ((uintptr_t)run ^ ((uintptr_t)1 << 46)) & ~(uintptr_t)4095; /* another 4 GiB region, no leaf */
-    uint8_t *b = hl_byte_map_at(map, (void *)far, SHIFT);
-    uint8_t *flat = hl_byte_map_flat_base(map);
-    CHECK(flat ? b != NULL && *b == 0 : b == NULL, "%s: no leaf: %s", how, flat ? "reads 0" : "no byte");
     CHECK(hl_byte_map_reserve(map, run, bytes, SHIFT) == 0, "%s: the run's leaf", how);
     for (size_t off = 0; off < bytes; off += 32) *hl_byte_map_at(map, run + off, SHIFT) = (uint8_t)(1 + off / 32 % 200);
     size_t wrong = 0;
@@ -271,14 +261,48 @@ static void check_byte_map(hl_byte_map *map, const char *how) {
         wrong += hl_byte_map_at_mapped(map, run + off, SHIFT) != hl_byte_map_at(map, run + off, SHIFT);
     }
     CHECK(wrong == 0, "%s: %zu granules read back wrong", how, wrong);
-    CHECK(*hl_byte_map_at(map, run + bytes, SHIFT) == 0 || hl_byte_map_at(map, run + bytes, SHIFT) == NULL,
-          "%s: the byte past the run is not the run's", how);
+    uint8_t *past = hl_byte_map_at(map, run + bytes, SHIFT);
+    CHECK(past == NULL || *past == 0, "%s: the byte past the run is not the run's", how);
     hl_byte_map_clear(map, run, bytes, SHIFT);
     wrong = 0;
     for (size_t off = 0; off < bytes; off += 32) wrong += *hl_byte_map_at(map, run + off, SHIFT) != 0;
     CHECK(wrong == 0, "%s: %zu granules not cleared", how, wrong);
-    CHECK(hl_byte_map_at(map, (void *)((uintptr_t)1 << 48), SHIFT) == NULL, "%s: past 48 bits: no byte", how);
+}
+
+/* A byte map as leaves, or flat (where the host allows it): a run where the
+ * kernel puts it, and for a flat map one outside its window (a leaf of its
+ * own) and an address in the window that no leaf covers (reads 0, without a
+ * fault); past 48 bits, no byte. */
+static void check_byte_map(hl_byte_map *map, const char *how) {
+    size_t bytes = 64 * page;
+    unsigned char *run = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    CHECK(run != MAP_FAILED, "%s: a run to mark", how);
+    if (run == MAP_FAILED) return;
+    uintptr_t off, span = atomic_load(&map->flat_span);
+    CHECK(span == 0 || hl_byte_map_in_window(map, (uintptr_t)run, &off), "%s: the kernel's next run is in the window", how);
+    check_run(map, run, bytes, how);
     munmap(run, bytes);
+    if (span) {
+        uintptr_t region = (uintptr_t)1 << HL_PAGE_MAP_REGION_SHIFT;
+        uintptr_t empty = map->flat_lo + region; /* the window's second region: the kernel puts nothing there soon */
+        uint8_t *b = hl_byte_map_at(map, (void *)empty, 5);
+        CHECK(b != NULL && *b == 0 && hl_byte_map_leaf(map, empty, 5, 0) == NULL, "%s: no leaf in the window: reads 0", how);
+        CHECK(!hl_byte_map_in_window(map, map->flat_lo - 1, &off) && !hl_byte_map_in_window(map, map->flat_lo + span, &off),
+              "%s: the window ends where it says", how);
+        void *hint = (void *)(map->flat_lo > 64 * region ? map->flat_lo - 32 * region : map->flat_lo + span + 32 * region);
+#ifdef MAP_FIXED_NOREPLACE
+        unsigned char *outside = mmap(hint, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+        if (outside != MAP_FAILED) {
+            CHECK(!hl_byte_map_in_window(map, (uintptr_t)outside, &off), "%s: a run outside the window", how);
+            check_run(map, outside, bytes, "outside the window");
+            munmap(outside, bytes);
+        }
+#endif
+    } else {
+        uintptr_t far = ((uintptr_t)run ^ ((uintptr_t)1 << 46)) & ~(uintptr_t)4095; /* another 4 GiB region, no leaf */
+        CHECK(hl_byte_map_at(map, (void *)far, 5) == NULL, "%s: no leaf: no byte", how);
+    }
+    CHECK(hl_byte_map_at(map, (void *)((uintptr_t)1 << 48), 5) == NULL, "%s: past 48 bits: no byte", how);
 }
 
 static hl_byte_map leaves_map, flat_map;
