@@ -165,6 +165,31 @@ static unsigned class_to_cache(size_t usable) {
 
 typedef struct cache_heap cache_heap;
 
+/* An arena's depot: lists of blocks of one class (a full bin's top half, as it
+ * was, its first block the arena's) that one thread gave up and a thread of
+ * the arena takes when its bin of that class is empty. A block freed on one thread and allocated on another (a producer and
+ * a consumer) then costs neither the design's free nor its malloc, only the
+ * walk that cuts the bin's list; threads of other arenas, each with blocks of
+ * its own, do not trade blocks (and then locks) through it.
+ * HL_CACHE_DEPOT_LISTS lists per class, at most HL_CACHE_DEPOT_BYTES in all; a list keeps its blocks' bytes in the block
+ * map as a bin does (a second free is still caught). Used while the heap is
+ * dense and not draining; emptied into the designs when it becomes either
+ * (depot_drain). */
+#ifndef HL_CACHE_DEPOT_LISTS
+#define HL_CACHE_DEPOT_LISTS 2
+#endif
+#ifndef HL_CACHE_DEPOT_BYTES
+#define HL_CACHE_DEPOT_BYTES ((size_t)1 << 20)
+#endif
+typedef struct depot_list { void *head; uint32_t count; } depot_list;
+typedef struct cache_depot {
+    hl_spinlock lock;       /* held for a list's move in or out, never with another lock */
+    size_t bytes;           /* the lists' weight (written under the lock, read without: an estimate) */
+    uint8_t lists[HL_CACHE_CLASSES];
+    depot_list list[HL_CACHE_CLASSES][HL_CACHE_DEPOT_LISTS];
+} cache_depot;
+_Static_assert(HL_CACHE_DEPOT_LISTS < 256, "a class's count of lists fits a byte");
+
 /* One instance of the design, with its own lock: threads are spread over the
  * arenas, so two threads that refill and flush at once rarely meet at a lock
  * (one heap behind the bins made the churn harness's 2T/1T 1.36-1.52). */
@@ -175,6 +200,7 @@ typedef struct cache_arena {
     uint8_t tag;             /* its index + 1, as the page map holds it */
     unsigned threads;        /* live threads given this arena (under hooks->lock) */
     hl_hooks hooks;          /* what the design sees: the arena's page hooks, no-op locks */
+    cache_depot depot;
 } cache_arena;
 
 /* A thread's state. Its bins are two arrays, so that the hot paths index
@@ -193,13 +219,14 @@ typedef struct cache_thread {
     cache_arena *arena;                 /* where its refills come from */
     struct cache_thread *next, *prev;   /* the heap's threads, under hooks->lock */
     size_t limit;                       /* the most bytes its bins may weigh on a cached free (thread_limit) */
-    size_t misses, flushes, double_frees;
+    size_t misses, flushes, double_frees, transfers;
     void *pending;                      /* blocks on their way back to the design (cache_free_slow) */
     uint32_t pending_count;
     size_t pending_bytes;               /* their weight, part of the thread's bytes */
 } cache_thread;
 
 static void bins_sweep(cache_heap *h, cache_thread *t);
+static void depot_drain(cache_heap *h);
 
 /* The bytes the thread's bins and pending blocks weigh. */
 static size_t thread_bytes(const cache_thread *t) { return t->limit - (size_t)t->budget; }
@@ -216,7 +243,7 @@ struct cache_heap {
     size_t pages;
     pthread_key_t thread_key;
     cache_thread *threads;
-    size_t exited_hits, exited_misses, exited_flushes, exited_double_frees;
+    size_t exited_hits, exited_misses, exited_flushes, exited_double_frees, exited_transfers;
     cache_arena arenas[HL_CACHE_ARENAS];
     /* Usable bytes of the inner heaps' blocks that this layer took and has not
      * given back (the program's and every thread's bins; not the threads'
@@ -229,6 +256,20 @@ struct cache_heap {
      * page hooks; read with inner_bytes at the slow paths (heap_draining). */
     size_t mapped_bytes;
 };
+
+/* The bytes in every arena's depot (an estimate while threads run). */
+static size_t depot_bytes(const cache_heap *h) {
+    size_t bytes = 0;
+    for (unsigned i = 0; i < HL_CACHE_ARENAS; i++) bytes += __atomic_load_n(&h->arenas[i].depot.bytes, __ATOMIC_RELAXED);
+    return bytes;
+}
+
+/* What the layer holds for the program: inner_bytes less the depots' lists
+ * (the bins count in it, and are taken off where a bound is worked out). */
+static size_t program_held(const cache_heap *h) {
+    size_t held = __atomic_load_n(&h->inner_bytes, __ATOMIC_RELAXED), depot = depot_bytes(h);
+    return held > depot ? held - depot : 0;
+}
 
 static void heap_lock(cache_heap *h) { h->hooks.lock(h->hooks.ctx); }
 static void heap_unlock(cache_heap *h) { h->hooks.unlock(h->hooks.ctx); }
@@ -422,7 +463,7 @@ static int heap_sparse(size_t held, size_t mapped) { return mapped - mapped / 8 
  * sixteenth of the heap (at least 256 KiB), or of the program's bytes once,
  * made the bins of a small heap thrash: `heaplab bench` fast 3.5x slower. */
 static size_t bound_with(const cache_heap *h, size_t bins_bytes) { /* the bound if the bins held bins_bytes */
-    size_t held = __atomic_load_n(&h->inner_bytes, __ATOMIC_RELAXED);
+    size_t held = program_held(h);
     if (heap_draining(held, __atomic_load_n(&h->mapped_bytes, __ATOMIC_RELAXED))) return 0;
     size_t live = held > bins_bytes ? held - bins_bytes : 0;
     if (live >= HL_CACHE_THREAD_BYTES / HL_CACHE_LIVE_TIMES) return HL_CACHE_THREAD_BYTES;
@@ -438,15 +479,17 @@ static size_t thread_bound(const cache_heap *h, const cache_thread *t) { return 
  * nor the arithmetic; another thread's change is seen at this one's next slow
  * path. */
 static void thread_limit(cache_heap *h, cache_thread *t) {
-    size_t held = __atomic_load_n(&h->inner_bytes, __ATOMIC_RELAXED);
+    size_t held = program_held(h);
     size_t cap = HL_CACHE_THREAD_BYTES, limit;
     if (heap_draining(held, __atomic_load_n(&h->mapped_bytes, __ATOMIC_RELAXED))) limit = 0;
     else limit = held >= cap + cap / HL_CACHE_LIVE_TIMES ? cap : held / (HL_CACHE_LIVE_TIMES + 1) * HL_CACHE_LIVE_TIMES;
     t->budget += (ptrdiff_t)(limit - t->limit); /* the bytes held stay what they were */
     t->limit = limit;
-    int sparse = heap_sparse(held, __atomic_load_n(&h->mapped_bytes, __ATOMIC_RELAXED));
+    /* sparse: free pages in the designs, where the depot's blocks are as live as the program's */
+    int sparse = heap_sparse(__atomic_load_n(&h->inner_bytes, __ATOMIC_RELAXED), __atomic_load_n(&h->mapped_bytes, __ATOMIC_RELAXED));
     if (sparse && !t->sparse) bins_sweep(h, t);
     t->sparse = sparse;
+    if ((sparse || !limit) && depot_bytes(h)) depot_drain(h);
 }
 
 static uint64_t next_heap_id = 1;
@@ -558,6 +601,90 @@ static void bins_sweep(cache_heap *h, cache_thread *t) {
     }
 }
 
+/* The top half of bin c (full) goes to the depot of its first block's arena as
+ * one list, if that is another thread's arena (the thread's own blocks go back
+ * to its design as before: parked and taken back by the same thread, they cost
+ * `heaplab bench` scalable 2-4%); 0 if the depot takes none (that, a sparse or
+ * draining heap, no room): the caller gives it to the design. The list is cut before the depot's lock (its last block's link set
+ * first: a thread may take it the moment it is in), and mended if refused. */
+static int depot_put(cache_heap *h, cache_thread *t, unsigned c) {
+    cache_arena *owner = arena_of(h, t->head[c]);
+    cache_depot *d = &owner->depot;
+    uint32_t k = bin_count(t, c) / 2;
+    size_t bytes = (size_t)k * class_size(c);
+    if (owner == t->arena || t->sparse || !t->limit || !k || __atomic_load_n(&d->lists[c], __ATOMIC_RELAXED) >= HL_CACHE_DEPOT_LISTS ||
+        __atomic_load_n(&d->bytes, __ATOMIC_RELAXED) + bytes > HL_CACHE_DEPOT_BYTES)
+        return 0;
+    void *head = t->head[c], *last = head;
+    for (uint32_t i = 1; i < k; i++) last = ((void **)last)[0];
+    void *rest = ((void **)last)[0];
+    ((void **)last)[0] = NULL;
+    hl_spin_lock(&d->lock);
+    int in = d->lists[c] < HL_CACHE_DEPOT_LISTS && d->bytes + bytes <= HL_CACHE_DEPOT_BYTES;
+    if (in) {
+        d->list[c][d->lists[c]] = (depot_list){head, k};
+        __atomic_store_n(&d->lists[c], (uint8_t)(d->lists[c] + 1), __ATOMIC_RELAXED);
+        __atomic_store_n(&d->bytes, d->bytes + bytes, __ATOMIC_RELAXED);
+    }
+    hl_spin_unlock(&d->lock);
+    if (!in) {
+        ((void **)last)[0] = rest;
+        return 0;
+    }
+    t->head[c] = rest;
+    t->room[c] += (int32_t)k;
+    t->budget += (ptrdiff_t)bytes;
+    return 1;
+}
+
+/* A list of class c from the depot of the thread's arena into bin c (empty),
+ * if one is there and the thread's budget has room for it; 0 if not. */
+static int depot_take(cache_thread *t, unsigned c) {
+    cache_depot *d = &t->arena->depot;
+    if (!__atomic_load_n(&d->lists[c], __ATOMIC_RELAXED)) return 0;
+    depot_list l = {NULL, 0};
+    hl_spin_lock(&d->lock);
+    unsigned n = d->lists[c];
+    if (n && (ptrdiff_t)((size_t)d->list[c][n - 1].count * class_size(c)) <= t->budget) {
+        l = d->list[c][n - 1];
+        __atomic_store_n(&d->lists[c], (uint8_t)(n - 1), __ATOMIC_RELAXED);
+        __atomic_store_n(&d->bytes, d->bytes - (size_t)l.count * class_size(c), __ATOMIC_RELAXED);
+    }
+    hl_spin_unlock(&d->lock);
+    if (!l.head) return 0;
+    t->head[c] = l.head;
+    t->room[c] -= (int32_t)l.count;
+    t->budget -= (ptrdiff_t)((size_t)l.count * class_size(c));
+    return 1;
+}
+
+/* Every list in the depots goes back to the designs (a heap that turned sparse
+ * or is draining, malloc_trim), a class's lists at a time. */
+static void depot_drain(cache_heap *h) {
+    for (unsigned i = 0; i < HL_CACHE_ARENAS; i++) {
+        cache_depot *d = &h->arenas[i].depot;
+        for (unsigned c = 0; c < HL_CACHE_CLASSES; c++) {
+            if (!__atomic_load_n(&d->lists[c], __ATOMIC_RELAXED)) continue;
+            depot_list l[HL_CACHE_DEPOT_LISTS];
+            hl_spin_lock(&d->lock);
+            unsigned n = d->lists[c];
+            size_t blocks = 0;
+            for (unsigned k = 0; k < n; k++) blocks += (l[k] = d->list[c][k]).count;
+            __atomic_store_n(&d->lists[c], (uint8_t)0, __ATOMIC_RELAXED);
+            __atomic_store_n(&d->bytes, d->bytes - blocks * class_size(c), __ATOMIC_RELAXED);
+            hl_spin_unlock(&d->lock);
+            giver g = {h, NULL, 0};
+            for (unsigned k = 0; k < n; k++)
+                for (void *p = l[k].head, *next; p; p = next) {
+                    next = ((void **)p)[0];
+                    *held_block_byte(p) &= (uint8_t)~BLOCK_HELD; /* as bin_pop leaves it: give_back reads its class */
+                    give_back(&g, p);
+                }
+            give_done(&g);
+        }
+    }
+}
+
 static void thread_flush_all(cache_heap *h, cache_thread *t) {
     giver g = {h, NULL, 0};
     pending_flush(&g, t);
@@ -579,6 +706,7 @@ static void thread_exit(void *arg) {
     h->exited_misses += t->misses;
     h->exited_flushes += t->flushes;
     h->exited_double_frees += t->double_frees;
+    h->exited_transfers += t->transfers;
     t->arena->threads--;
     heap_unlock(h);
     cache_arena *a = arena_of(h, t);
@@ -612,7 +740,7 @@ static cache_thread *thread_state_make(cache_heap *h) {
     if (!t) {
         heap_lock(h);
         a->threads--;
-        heap_unlock(h);
+            heap_unlock(h);
         return NULL;
     }
     memset(t, 0, sizeof *t);
@@ -631,7 +759,7 @@ static cache_thread *thread_state_make(cache_heap *h) {
         if (t->prev) t->prev->next = t->next;
         else h->threads = t->next;
         a->threads--;
-        heap_unlock(h);
+            heap_unlock(h);
         arena_lock(a);
         h->inner->free(a->inner_heap, t);
         arena_unlock(a);
@@ -763,7 +891,12 @@ static __attribute__((noinline)) void *cache_malloc_slow(cache_heap *h, size_t n
         t->hits++;
         return bin_pop(t, c);
     }
-    /* refill half the bin in one lock, but not past the thread's bound (a
+    if (depot_take(t, c)) { /* a list a thread gave up */
+        t->misses++;
+        t->transfers++;
+        return bin_pop(t, c);
+    }
+    /* the bin is empty: refill half of it in one lock, but not past the thread's bound (a
      * refill the next free must flush again would make both take the lock) */
     size_t size = class_size(c), bytes = thread_bytes(t);
     uint32_t want = class_capacity(c) / 2;
@@ -834,9 +967,11 @@ static __attribute__((noinline)) void cache_free_slow(cache_heap *h, void *p) {
         pending_add(h, t, p, usable);
     } else {
         bin_push(t, c, p, c);
-        if (t->room[c] < 0) { /* this bin is full: half goes back */
-            bin_flush(&g, t, c, bin_count(t, c) / 2);
-            give_done(&g);
+        if (t->room[c] < 0) { /* this bin is full: half goes to the depot, or back to the design */
+            if (!depot_put(h, t, c)) {
+                bin_flush(&g, t, c, bin_count(t, c) / 2);
+                give_done(&g);
+            }
             t->flushes++;
         }
     }
@@ -1000,7 +1135,29 @@ static size_t class_tables_check(void) {
     return bad;
 }
 
-/* Every arena's checker, the class tables, and this layer's own invariants
+/* The depot's lists: each block held (its byte says so) of its list's class or
+ * more, each list as long as it says, their weight what the depot counts. */
+static size_t depot_check(cache_depot *d) {
+    size_t bad = 0, bytes = 0;
+    hl_spin_lock(&d->lock);
+    for (unsigned c = 0; c < HL_CACHE_CLASSES; c++) {
+        if (d->lists[c] > HL_CACHE_DEPOT_LISTS) { bad++; continue; }
+        for (unsigned i = 0; i < d->lists[c]; i++) {
+            uint32_t n = 0;
+            for (void *q = d->list[c][i].head; q && n <= d->list[c][i].count; q = ((void **)q)[0], n++) {
+                unsigned state = block_state(q);
+                if (page_map_get(q) == 0 || !(state & BLOCK_HELD) || (state & ~BLOCK_HELD) < c + 1) bad++;
+            }
+            if (n != d->list[c][i].count) bad++;
+            bytes += (size_t)n * class_size(c);
+        }
+    }
+    if (bytes != d->bytes) bad++;
+    hl_spin_unlock(&d->lock);
+    return bad;
+}
+
+/* Every arena's checker, the class tables, the depot, and this layer's own invariants
  * over the calling thread's bins (other threads change theirs without a lock):
  * each cached block is one its arena's design holds as live, of its class,
  * with the key in place, on pages the map gives to an arena. */
@@ -1013,6 +1170,7 @@ static size_t cache_check(void *heap) {
         if (a->inner_heap) bad += h->inner->check(a->inner_heap);
         arena_unlock(a);
     }
+    for (unsigned i = 0; i < HL_CACHE_ARENAS; i++) bad += depot_check(&h->arenas[i].depot);
     cache_thread *t = tls.heap_id == h->id ? tls.thread : pthread_getspecific(h->thread_key);
     if (!t) return bad;
     size_t bytes = 0;
@@ -1066,6 +1224,7 @@ void hl_cache_flush_thread(void *heap) {
     cache_heap *h = heap;
     cache_thread *t = tls.heap_id == h->id ? tls.thread : pthread_getspecific(h->thread_key);
     if (t) thread_flush_all(h, t);
+    depot_drain(h);
 }
 
 void hl_cache_get_stats(void *heap, hl_cache_stats *out) {
@@ -1076,13 +1235,16 @@ void hl_cache_get_stats(void *heap, hl_cache_stats *out) {
     out->misses = h->exited_misses;
     out->flushes = h->exited_flushes;
     out->double_frees = h->exited_double_frees;
+    out->transfers = h->exited_transfers;
     for (cache_thread *t = h->threads; t; t = t->next) {
         out->hits += t->hits;
         out->misses += t->misses;
         out->flushes += t->flushes;
         out->double_frees += t->double_frees;
+        out->transfers += t->transfers;
         out->cached_bytes += thread_bytes(t);
     }
+    out->cached_bytes += depot_bytes(h);
     for (unsigned i = 0; i < HL_CACHE_ARENAS; i++) out->arenas += h->arenas[i].inner_heap != NULL;
     heap_unlock(h);
 }
@@ -1092,9 +1254,11 @@ void hl_cache_get_stats(void *heap, hl_cache_stats *out) {
 void hl_cache_fork_prepare(void *heap) {
     cache_heap *h = heap;
     for (unsigned i = 0; i < HL_CACHE_ARENAS; i++) arena_lock(&h->arenas[i]);
+    for (unsigned i = 0; i < HL_CACHE_ARENAS; i++) hl_spin_lock(&h->arenas[i].depot.lock);
 }
 void hl_cache_fork_release(void *heap) {
     cache_heap *h = heap;
+    for (unsigned i = HL_CACHE_ARENAS; i-- > 0;) hl_spin_unlock(&h->arenas[i].depot.lock);
     for (unsigned i = HL_CACHE_ARENAS; i-- > 0;) arena_unlock(&h->arenas[i]);
 }
 

@@ -133,6 +133,7 @@ typedef struct hl_cache_stats {
     size_t cached_bytes;     /* bytes held now: in bins, or on their way back    */
     size_t double_frees;     /* second frees of a cached block, ignored          */
     size_t arenas;           /* instances of the design made so far              */
+    size_t transfers;        /* lists a thread took from its arena's depot        */
 } hl_cache_stats;
 void hl_cache_get_stats(void *heap, hl_cache_stats *out);
 

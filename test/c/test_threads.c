@@ -570,10 +570,78 @@ static void test_cache_arenas(const hl_allocator *a) {
     close_heap(&h);
 }
 
+/* A producer and a consumer: the consumer's bins fill with the producer's
+ * blocks, whose halves go to the producer's arena's depot as they are, and the
+ * producer's next mallocs take them from there. */
+enum { PRODUCED = 1000, PRODUCER_ROUNDS = 6 };
+typedef struct producer_job {
+    heap_under_test *h;
+    pthread_barrier_t *made, *freed;
+    void *block[PRODUCED];
+} producer_job;
+static void *produce(void *arg) {
+    producer_job *j = arg;
+    for (int r = 0; r < PRODUCER_ROUNDS; r++) {
+        for (int i = 0; i < PRODUCED; i++) {
+            j->block[i] = j->h->a->malloc(j->h->heap, 100);
+            if (j->block[i]) memset(j->block[i], (r * 31 + i) & 0xff, 100);
+        }
+        pthread_barrier_wait(j->made);
+        pthread_barrier_wait(j->freed);
+    }
+    return NULL;
+}
+static void test_cache_depot(const hl_allocator *a) {
+    heap_under_test h;
+    CHECK(open_heap(&h, a, LAYER_CACHE), "%s+cache: create", a->name);
+    void *held = h.a->malloc(h.heap, 1 << 20); /* a dense heap that is not draining: the depot is open */
+    pthread_barrier_t made, freed;
+    pthread_barrier_init(&made, NULL, 2);
+    pthread_barrier_init(&freed, NULL, 2);
+    static producer_job job;
+    job = (producer_job){&h, &made, &freed, {0}};
+    pthread_t th;
+    pthread_create(&th, NULL, produce, &job);
+    size_t wrong = 0, caught = 0;
+    hl_cache_stats st;
+    for (int r = 0; r < PRODUCER_ROUNDS; r++) {
+        pthread_barrier_wait(&made);
+        for (int i = 0; i < PRODUCED; i++) {
+            const unsigned char *b = job.block[i];
+            for (int k = 0; b && k < 100; k++) wrong += b[k] != ((r * 31 + i) & 0xff);
+            if (!b) wrong++;
+            h.a->free(h.heap, job.block[i]);
+        }
+        if (r == 0) { /* the last block freed is in a bin or the depot: freeing it again is caught */
+            hl_cache_get_stats(h.heap, &st);
+            size_t before = st.double_frees;
+            h.a->free(h.heap, job.block[PRODUCED - 1]);
+            hl_cache_get_stats(h.heap, &st);
+            caught = st.double_frees - before;
+        }
+        CHECK(h.a->check(h.heap) == 0, "%s+cache: check with lists in the depot (round %d)", a->name, r);
+        pthread_barrier_wait(&freed);
+    }
+    pthread_join(th, NULL);
+    CHECK(wrong == 0, "%s+cache: %zu bytes wrong in blocks that went through the depot", a->name, wrong);
+    CHECK(caught == 1, "%s+cache: a second free of a block the consumer held was caught (%zu)", a->name, caught);
+    hl_cache_get_stats(h.heap, &st);
+    CHECK(st.transfers > 0, "%s+cache: the producer took its blocks back from the depot (%zu lists)", a->name, st.transfers);
+    h.a->free(h.heap, held);
+    hl_cache_flush_thread(h.heap); /* malloc_trim: this thread's bins and every depot */
+    hl_cache_get_stats(h.heap, &st);
+    CHECK(st.cached_bytes == 0, "%s+cache: %zu bytes cached after the trim", a->name, st.cached_bytes);
+    CHECK(h.a->check(h.heap) == 0, "%s+cache: check after the trim", a->name);
+    pthread_barrier_destroy(&made);
+    pthread_barrier_destroy(&freed);
+    close_heap(&h);
+}
+
 int main(void) {
     pthread_atfork(fork_prepare, fork_release, fork_release);
     for (const hl_allocator *const *a = hl_allocators; *a; a++) test_cache_promises(*a);
     for (const hl_allocator *const *a = hl_allocators; *a; a++) test_cache_arenas(*a);
+    for (const hl_allocator *const *a = hl_allocators; *a; a++) test_cache_depot(*a);
     size_t count = 0;
     for (const hl_allocator *const *a = hl_allocators; *a; a++, count++) {
         for (int layer = LAYER_NONE; layer <= LAYER_CACHE; layer++) {
