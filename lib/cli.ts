@@ -33,7 +33,7 @@ export const commands: Record<string, Command> = {
     load: () => import('./cli/which.js'),
   },
   sanity: {
-    summary: 'run real programs (python3, gcc, node, git, sort, threads) on glibc and on each allocator; outputs must match',
+    summary: 'run real programs (python3, gcc, node, git, sort, three threaded C programs) on glibc and on each allocator; outputs must match',
     usage: usageLines.sanity,
     load: () => import('./cli/sanity.js'),
   },

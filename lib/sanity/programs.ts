@@ -212,6 +212,10 @@ export const programs: Program[] = [
     }),
   },
   fixtureProgram('threads', '4 threads allocating, reallocating and freeing across threads', (quick) => ['4', String(quick ? 50_000 : 400_000)]),
+  fixtureProgram('handoff', 'a producer allocates, a consumer checks and frees: every block crosses threads', (quick) => [
+    '1',
+    String(quick ? 50_000 : 1_000_000),
+  ]),
   fixtureProgram('transfer', 'blocks swapped between threads through a shared array, threads replaced in rounds', (quick) => [
     '4',
     quick ? '3' : '10',

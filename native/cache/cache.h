@@ -43,6 +43,12 @@
  *    down to half the bound; an empty bin is refilled with half its capacity;
  *  - a second free of a block a bin holds (any thread's) is caught by its
  *    byte in the block map, ignored and counted, never handed out twice;
+ *  - a full bin whose top block is another arena's gives its top half, as one
+ *    list, to that arena's depot, and a thread of that arena whose bin is empty
+ *    takes a list from its depot before it asks the design: a block allocated
+ *    on one thread and freed on another goes round without the design (two
+ *    lists per class and 1 MiB per arena at most; a sparse or draining heap and
+ *    malloc_trim empty the depots into the designs);
  *  - a thread's bins go back to the heap when the thread exits (a destructor of
  *    the heap's thread key); after fork the child keeps only its own thread's
  *    bins (the others' blocks stay allocated: a leak, never a shared block).
