@@ -166,14 +166,15 @@ static unsigned class_to_cache(size_t usable) {
 typedef struct cache_heap cache_heap;
 
 /* An arena's depot: lists of blocks of one class (a full bin's top half, as it
- * was, its first block the arena's) that one thread gave up and a thread of
- * the arena takes when its bin of that class is empty. A block freed on one thread and allocated on another (a producer and
- * a consumer) then costs neither the design's free nor its malloc, only the
- * walk that cuts the bin's list; threads of other arenas, each with blocks of
- * its own, do not trade blocks (and then locks) through it.
- * HL_CACHE_DEPOT_LISTS lists per class, at most HL_CACHE_DEPOT_BYTES in all; a list keeps its blocks' bytes in the block
- * map as a bin does (a second free is still caught). Used while the heap is
- * dense and not draining; emptied into the designs when it becomes either
+ * was, its first block the arena's) that one thread gave up and a thread of the
+ * arena takes when its bin of that class is empty. A block freed on one thread
+ * and allocated on another (a producer and a consumer) then costs neither the
+ * design's free nor its malloc, only the walk that cuts the bin's list; threads
+ * of other arenas, each with blocks of its own, do not trade blocks (and then
+ * locks) through it. HL_CACHE_DEPOT_LISTS lists per class, at most
+ * HL_CACHE_DEPOT_BYTES in all; a list keeps its blocks' bytes in the block map
+ * as a bin does (a second free is still caught). Used while the heap is dense
+ * and not draining; emptied into the designs when it becomes either
  * (depot_drain). */
 #ifndef HL_CACHE_DEPOT_LISTS
 #define HL_CACHE_DEPOT_LISTS 2
@@ -604,9 +605,10 @@ static void bins_sweep(cache_heap *h, cache_thread *t) {
 /* The top half of bin c (full) goes to the depot of its first block's arena as
  * one list, if that is another thread's arena (the thread's own blocks go back
  * to its design as before: parked and taken back by the same thread, they cost
- * `heaplab bench` scalable 2-4%); 0 if the depot takes none (that, a sparse or
- * draining heap, no room): the caller gives it to the design. The list is cut before the depot's lock (its last block's link set
- * first: a thread may take it the moment it is in), and mended if refused. */
+ * `heaplab bench` scalable 2-10%); 0 if the depot takes none (that, a sparse or
+ * draining heap, no room): the caller gives it to the design. The list is cut
+ * before the depot's lock (its last block's link set first: a thread may take
+ * it the moment it is in), and mended if refused. */
 static int depot_put(cache_heap *h, cache_thread *t, unsigned c) {
     cache_arena *owner = arena_of(h, t->head[c]);
     cache_depot *d = &owner->depot;
@@ -740,7 +742,7 @@ static cache_thread *thread_state_make(cache_heap *h) {
     if (!t) {
         heap_lock(h);
         a->threads--;
-            heap_unlock(h);
+        heap_unlock(h);
         return NULL;
     }
     memset(t, 0, sizeof *t);
@@ -759,7 +761,7 @@ static cache_thread *thread_state_make(cache_heap *h) {
         if (t->prev) t->prev->next = t->next;
         else h->threads = t->next;
         a->threads--;
-            heap_unlock(h);
+        heap_unlock(h);
         arena_lock(a);
         h->inner->free(a->inner_heap, t);
         arena_unlock(a);
@@ -1157,8 +1159,8 @@ static size_t depot_check(cache_depot *d) {
     return bad;
 }
 
-/* Every arena's checker, the class tables, the depot, and this layer's own invariants
- * over the calling thread's bins (other threads change theirs without a lock):
+/* Every arena's checker, the class tables, the depots, and this layer's own
+ * invariants over the calling thread's bins (other threads change theirs without a lock):
  * each cached block is one its arena's design holds as live, of its class,
  * with the key in place, on pages the map gives to an arena. */
 static size_t cache_check(void *heap) {
