@@ -74,8 +74,9 @@ _Static_assert(HL_BYTE_MAP_WINDOW % ((uintptr_t)1 << HL_PAGE_MAP_REGION_SHIFT) =
 
 /* Whether addr's region lies in the window; *off: its offset there. */
 static inline int hl_byte_map_in_window(const hl_byte_map *map, uintptr_t addr, uintptr_t *off) {
+    uintptr_t span = atomic_load_explicit(&((hl_byte_map *)map)->flat_span, memory_order_acquire); /* first: then lo and base are set */
     *off = addr - map->flat_lo;
-    return __builtin_expect(*off < atomic_load_explicit(&((hl_byte_map *)map)->flat_span, memory_order_acquire), 1);
+    return __builtin_expect(*off < span, 1);
 }
 
 /* Makes a map flat before its first leaf is made; 0 if it is (the host may
