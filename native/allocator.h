@@ -24,7 +24,8 @@
  *    whatever they are given;
  *  - prev_free (may be NULL: then ask peek) answers peek's *merges alone, for
  *    a pointer the caller knows is a live block of one of the design's heaps:
- *    no check, no lock, and so cheaper than peek where the design checks;
+ *    not which heap's, and no lock, and so cheaper than peek where the design
+ *    checks its pointers;
  *  - header (size_mask 0 if the design has none) says how to read peek's
  *    answer for the common block straight from its header word, without a
  *    call, as the thread cache's malloc does on every block it takes from a

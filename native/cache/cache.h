@@ -64,14 +64,14 @@
  * lock (hooks->lock, taken only around the page hooks and the thread list), and
  * room for the page map and the block map (here leaves of 1 MiB and 128 MiB,
  * one per 4 GiB region in use, whose pages cost memory where written: a 4096th
- * and a 32nd of the heap's span; the block map's leaves for the 256 GiB of address
- * where the kernel places mappings lie side by side in one read-only
+ * and a 32nd of the heap's span; the block map's leaves for the 256 GiB of
+ * address where the kernel places mappings lie side by side in one read-only
  * reservation of 8 GiB where the host allows it, so that the hot free finds a
- * block's byte without a load first: pages/page_map.h; a
- * kernel would keep the arena in its page descriptors and the block map beside
- * its heap). Each design is
- * created with no-op lock hooks: this layer takes its arena's lock around every
- * call into it, and around a whole batch at once.
+ * block's byte without a load first: pages/page_map.h; a kernel would keep the
+ * arena in its page descriptors and the block map beside its heap). Each
+ * design is created with no-op lock hooks: this layer takes its arena's lock
+ * around every call into it, and around a whole batch at once; a depot's lock
+ * is held alone, for the move of one list.
  *
  * Not combined with the debug layer (the debug layer wants to see every free).
  */

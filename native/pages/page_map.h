@@ -171,8 +171,10 @@ static inline int hl_byte_map_reserve(hl_byte_map *map, const void *start, size_
  * the map by madvise, so that they cost no memory once their run is gone. */
 static inline void hl_byte_map_clear(hl_byte_map *map, const void *start, size_t bytes, unsigned shift) {
     uint8_t *first = hl_byte_map_at(map, start, shift);
-    if (!first || !bytes || !hl_byte_map_leaf(map, (uintptr_t)start, shift, 0) || ((uintptr_t)start & (((uintptr_t)1 << HL_PAGE_MAP_REGION_SHIFT) - 1)) + bytes >
-                                ((uintptr_t)1 << HL_PAGE_MAP_REGION_SHIFT)) return; /* runs never cross a region's end */
+    uintptr_t region = (uintptr_t)1 << HL_PAGE_MAP_REGION_SHIFT;
+    if (!first || !bytes || !hl_byte_map_leaf(map, (uintptr_t)start, shift, 0) /* in the window: read-only */ ||
+        ((uintptr_t)start & (region - 1)) + bytes > region)
+        return; /* runs never cross a region's end */
     size_t n = (bytes + ((size_t)1 << shift) - 1) >> shift;
     uintptr_t lo = ((uintptr_t)first + 4095) & ~(uintptr_t)4095, hi = ((uintptr_t)first + n) & ~(uintptr_t)4095;
     if (hi > lo && madvise((void *)lo, hi - lo, MADV_DONTNEED) == 0) {
