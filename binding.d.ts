@@ -53,7 +53,9 @@ export interface NativeStats {
    * The thread cache (`cache: true`; 0 elsewhere), summed over its threads: mallocs served
    * from a bin, and by a refill; batches given back to the design; bytes in bins now;
    * second frees of a cached block, ignored; instances of the design made so far (arenas:
-   * a thread refills from the one it was given, so threads rarely share a lock).
+   * a thread refills from the one it was given, so threads rarely share a lock); lists of
+   * blocks a thread took from its arena's depot, where another thread's full bin left them
+   * (blocks made on one thread and freed on another).
    */
   threadCacheHits: number;
   threadCacheMisses: number;
@@ -61,6 +63,7 @@ export interface NativeStats {
   threadCacheBytes: number;
   threadCacheDoubleFrees: number;
   threadCacheArenas: number;
+  threadCacheTransfers: number;
 }
 
 /** The mmap page source's cache policy (hl_page_cache_config in native/pages/pages.h), every field given. */

@@ -174,6 +174,7 @@ describe.each(allocatorKinds)('%s heap', (kind) => {
     expect(s.threadCacheBytes).toBeGreaterThan(0);
     expect(s.threadCacheDoubleFrees).toBe(0);
     expect(s.threadCacheArenas).toBe(1); // one thread: one instance of the design
+    expect(s.threadCacheTransfers).toBe(0); // and no other thread's blocks to take from a depot
     expect(createHeap(kind).stats().threadCacheHits).toBe(0);
     const b = again[0]!;
     h.free(b);

@@ -188,6 +188,7 @@ class PortBackedHeap implements PortHeap {
       threadCacheBytes: 0,
       threadCacheDoubleFrees: 0,
       threadCacheArenas: 0,
+      threadCacheTransfers: 0,
     };
   }
 

@@ -54,7 +54,7 @@ struct Counters {
   double bytesMapped = 0, peakBytesMapped = 0, pageMaps = 0, pageUnmaps = 0, pageRemaps = 0;
   double bytesCached = 0, cacheHits = 0, cacheMisses = 0, bytesReleased = 0, bytesPrefaulted = 0;
   double threadCacheHits = 0, threadCacheMisses = 0, threadCacheFlushes = 0, threadCacheBytes = 0, threadCacheDoubleFrees = 0,
-         threadCacheArenas = 0;
+         threadCacheArenas = 0, threadCacheTransfers = 0;
 };
 
 // The C heap itself, which several threads' NativeHeap objects may hold once it
@@ -150,6 +150,7 @@ struct Core {
       c.threadCacheBytes = (double)cs.cached_bytes;
       c.threadCacheDoubleFrees = (double)cs.double_frees;
       c.threadCacheArenas = (double)cs.arenas;
+      c.threadCacheTransfers = (double)cs.transfers;
     }
     return c;
   }
@@ -697,6 +698,7 @@ class NativeHeap : public Napi::ObjectWrap<NativeHeap> {
     o.Set("threadCacheBytes", c.threadCacheBytes);
     o.Set("threadCacheDoubleFrees", c.threadCacheDoubleFrees);
     o.Set("threadCacheArenas", c.threadCacheArenas);
+    o.Set("threadCacheTransfers", c.threadCacheTransfers);
     o.Set("bytesInUse", s.bytesInUse);
     o.Set("peakBytesInUse", s.peakBytesInUse);
     o.Set("blocksInUse", s.blocksInUse);
