@@ -54,6 +54,8 @@ describe.each(allocatorNames)('libheaplab-%s.so', (kind) => {
     expect(s!.failed, run.stdout).toBe(0);
     expect(s!.passed).toBeGreaterThan(40);
     expect(run.stdout).toContain(`allocator: ${library}`);
+    // check_invalid's pointers: refused, and said once on stderr
+    expect(run.stderr.match(/heaplab: free\(0x[0-9a-f]+\): not a block any allocator returned/g) ?? []).toHaveLength(1);
     expect(run.status).toBe(0);
   });
 

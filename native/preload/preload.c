@@ -244,10 +244,37 @@ static void *core_memalign(size_t align, size_t n) {
     return p;
 }
 
+/* A pointer no allocator returned: not 16-aligned, or (realloc) on no mapped
+ * page. Said once on stderr, then refused: free ignores it, realloc returns
+ * NULL (ENOMEM), malloc_usable_size 0. glibc aborts on the first; a design
+ * would read a header that is not there (tlsf: a fault, or a heap corrupted
+ * in silence), and a cached free would take the granule's block twice. */
+static __attribute__((noinline, cold)) void invalid_pointer(const char *call, const void *p) {
+    static atomic_int said;
+    if (atomic_exchange_explicit(&said, 1, memory_order_relaxed)) return;
+    char line[128];
+    size_t len = 0;
+    static const char head[] = "heaplab: ", tail[] = "): not a block any allocator returned; ignored (said once)\n";
+    for (const char *c = head; *c; c++) line[len++] = *c;
+    for (const char *c = call; *c && len < 40; c++) line[len++] = *c;
+    line[len++] = '(';
+    line[len++] = '0';
+    line[len++] = 'x';
+    uintptr_t a = (uintptr_t)p;
+    int digits = 1;
+    while (digits < 16 && (a >> (4 * digits))) digits++;
+    for (int d = digits - 1; d >= 0; d--) line[len++] = "0123456789abcdef"[(a >> (4 * d)) & 15];
+    for (const char *c = tail; *c && len < sizeof line; c++) line[len++] = *c;
+    ssize_t ignored = write(2, line, len);
+    (void)ignored;
+}
+static inline int misaligned(const void *p) { return HL_UNLIKELY(((uintptr_t)p & (HL_MIN_ALIGN - 1)) != 0); }
+
 /* Any pointer: one of another malloc's (a block from before this library was
- * loaded) is ignored. */
+ * loaded) is ignored, and one no allocator returned is refused. */
 HL_INLINE void core_free(void *p) {
-    if (p) HEAP_FREE(p);
+    if (misaligned(p)) invalid_pointer("free", p);
+    else if (p) HEAP_FREE(p);
 }
 
 /* How many bytes of a foreign block p to carry into a new block of `want`
@@ -278,6 +305,14 @@ static size_t foreign_copy_size(const void *p, size_t want) {
 }
 
 static void *foreign_realloc(void *p, size_t n) {
+    size_t page = g_src.page_size ? g_src.page_size : 4096;
+    int saved = errno;
+    if (msync((void *)((uintptr_t)p & ~(uintptr_t)(page - 1)), page, MS_ASYNC) != 0) { /* its page is not mapped */
+        invalid_pointer("realloc", p);
+        errno = ENOMEM;
+        return NULL;
+    }
+    errno = saved;
     void *q = core_malloc(n);
     if (q) memcpy(q, p, foreign_copy_size(p, n));
     return q;
@@ -285,6 +320,11 @@ static void *foreign_realloc(void *p, size_t n) {
 
 static void *core_realloc(void *p, size_t n) {
     if (!p) return core_malloc(n);
+    if (misaligned(p)) {
+        invalid_pointer("realloc", p);
+        errno = ENOMEM;
+        return NULL;
+    }
     if (n == 0) {
         core_free(p);
         return NULL;
@@ -373,7 +413,8 @@ HL_EXPORT void *malloc(size_t n) {
 
 HL_EXPORT void free(void *p) {
     if (plain_path()) {
-        if (p) PLAIN_FREE(p);
+        if (misaligned(p)) invalid_pointer("free", p);
+        else if (p) PLAIN_FREE(p);
         return;
     }
     HL_NOTE_CALLER();
@@ -454,7 +495,7 @@ HL_EXPORT void *pvalloc(size_t n) {
 }
 
 HL_EXPORT size_t malloc_usable_size(void *p) {
-    if (!p || !reg_owns(p)) return 0;
+    if (!p || misaligned(p) || !reg_owns(p)) return 0;
     return HEAP_USABLE(p);
 }
 

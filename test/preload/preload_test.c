@@ -259,6 +259,38 @@ static void check_foreign(void) {
     munmap(m + page, page);
 }
 
+/* Pointers no allocator returned (heaplab only: glibc aborts): a misaligned one
+ * is ignored by free, 0 for malloc_usable_size, NULL (ENOMEM) for realloc, and
+ * so is realloc of a pointer on no mapped page; the blocks around stay whole,
+ * and a block freed after them is handed out once. */
+static void check_invalid(void) {
+    unsigned char *a = malloc(100), *b = malloc(100);
+    memset(a, 0x21, 100);
+    memset(b, 0x22, 100);
+    free(a + 3);
+    free(a + 8);
+    passed++; /* still alive */
+    CHECK(malloc_usable_size(a + 3) == 0, "usable size of a misaligned pointer = %zu", malloc_usable_size(a + 3));
+    errno = 0;
+    void *q = realloc(a + 3, 200);
+    CHECK(q == NULL && errno == ENOMEM, "realloc of a misaligned pointer = %p, errno %d", q, errno);
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    unsigned char *gone = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    munmap(gone, page);
+    errno = 0;
+    q = realloc(gone + 64, 200);
+    CHECK(q == NULL && errno == ENOMEM, "realloc of a pointer on no mapped page = %p, errno %d", q, errno);
+    free(gone + 64);
+    passed++; /* still alive */
+    CHECK(filled(a, 100, 0x21) && filled(b, 100, 0x22), "the blocks around a refused free changed");
+    free(a);
+    unsigned char *x = malloc(100), *y = malloc(100);
+    CHECK(x && y && x != y, "after refused frees, one block handed out twice (%p, %p)", (void *)x, (void *)y);
+    free(x);
+    free(y);
+    free(b);
+}
+
 /* ---- threads ---------------------------------------------------------------- */
 
 /* Operations per thread: 1M by default (HEAPLAB_PRELOAD_STRESS_OPS to change). */
@@ -442,6 +474,7 @@ int main(int argc, char **argv) {
     check_memalign();
     check_realloc();
     if (under_heaplab) check_foreign();
+    if (under_heaplab) check_invalid();
     check_threads();
     check_handoff();
     check_fork();
