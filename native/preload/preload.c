@@ -246,7 +246,8 @@ static void *core_memalign(size_t align, size_t n) {
 
 /* A pointer no allocator returned: not 16-aligned, or (realloc) on no mapped
  * page. Said once on stderr, then refused: free ignores it, realloc returns
- * NULL (ENOMEM), malloc_usable_size 0. glibc aborts on the first; a design
+ * NULL (ENOMEM), malloc_usable_size 0 (in debug mode, the debug layer says
+ * which call made it). glibc aborts on the first; a design
  * would read a header that is not there (tlsf: a fault, or a heap corrupted
  * in silence), and a cached free would take the granule's block twice. */
 static __attribute__((noinline, cold)) void invalid_pointer(const char *call, const void *p) {
@@ -273,7 +274,7 @@ static inline int misaligned(const void *p) { return HL_UNLIKELY(((uintptr_t)p &
 /* Any pointer: one of another malloc's (a block from before this library was
  * loaded) is ignored, and one no allocator returned is refused. */
 HL_INLINE void core_free(void *p) {
-    if (misaligned(p)) invalid_pointer("free", p);
+    if (misaligned(p) && !g_debug) invalid_pointer("free", p); /* the debug layer reports it with its caller */
     else if (p) HEAP_FREE(p);
 }
 
@@ -320,7 +321,7 @@ static void *foreign_realloc(void *p, size_t n) {
 
 static void *core_realloc(void *p, size_t n) {
     if (!p) return core_malloc(n);
-    if (misaligned(p)) {
+    if (misaligned(p) && !g_debug) {
         invalid_pointer("realloc", p);
         errno = ENOMEM;
         return NULL;
