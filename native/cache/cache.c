@@ -127,6 +127,7 @@ static unsigned page_map_get(const void *p) { return hl_page_map_get(&arena_page
  * time of every NAME+cache). */
 enum { BLOCK_GRANULE_SHIFT = 5, BLOCK_HELD = 0x80, BLOCK_PENDING = 0xff };
 _Static_assert(HL_CACHE_CLASSES + 1 < BLOCK_HELD, "a class + 1 fits below the held bit");
+_Static_assert((BLOCK_PENDING & ~BLOCK_HELD) - 1 >= HL_CACHE_CLASSES, "a pending block's byte, held bit aside, names no class");
 _Static_assert(((size_t)1 << BLOCK_GRANULE_SHIFT) <= HL_BLOCK_SPACING_MIN, "two blocks never share a byte of the block map");
 static hl_byte_map block_map;
 static pthread_once_t block_map_once = PTHREAD_ONCE_INIT;
@@ -412,10 +413,11 @@ static void give_back(giver *g, void *p) {
         arena_lock(a);
         g->held = a;
     }
-    /* a bin's block has its class in the map (bin_pop left it): the weight
-     * without the design's header; a pending block is asked */
+    /* a bin's or a depot list's block has its class in the map (the held
+     * bit aside): the weight without the design's header; a pending block's
+     * byte (BLOCK_PENDING) has none, and the design is asked */
     uint8_t *b = held_block_byte(p);
-    unsigned own = *b - 1u;
+    unsigned own = (*b & (uint8_t)~BLOCK_HELD) - 1u;
     g->weight += own < HL_CACHE_CLASSES ? class_size(own) : inner_weight(g->h, a, p);
     *b = 0;
     g->h->inner->free(a->inner_heap, p);
@@ -541,11 +543,16 @@ static void bin_flush(giver *g, cache_thread *t, unsigned c, uint32_t n) {
 }
 
 /* The pending blocks go to their designs. */
-static void pending_flush(giver *g, cache_thread *t) {
-    for (void *p = t->pending, *next; p; p = next) {
+/* Every block of a list (linked through their first words) back to its arena. */
+static void give_list(giver *g, void *head) {
+    for (void *p = head, *next; p; p = next) {
         next = ((void **)p)[0];
         give_back(g, p);
     }
+}
+
+static void pending_flush(giver *g, cache_thread *t) {
+    give_list(g, t->pending);
     t->pending = NULL;
     t->pending_count = 0;
     t->budget += (ptrdiff_t)t->pending_bytes;
@@ -676,12 +683,7 @@ static void depot_drain(cache_heap *h) {
             __atomic_store_n(&d->bytes, d->bytes - blocks * class_size(c), __ATOMIC_RELAXED);
             hl_spin_unlock(&d->lock);
             giver g = {h, NULL, 0};
-            for (unsigned k = 0; k < n; k++)
-                for (void *p = l[k].head, *next; p; p = next) {
-                    next = ((void **)p)[0];
-                    *held_block_byte(p) &= (uint8_t)~BLOCK_HELD; /* as bin_pop leaves it: give_back reads its class */
-                    give_back(&g, p);
-                }
+            for (unsigned k = 0; k < n; k++) give_list(&g, l[k].head);
             give_done(&g);
         }
     }

@@ -272,10 +272,15 @@ static __attribute__((noinline, cold)) void invalid_pointer(const char *call, co
 static inline int misaligned(const void *p) { return HL_UNLIKELY(((uintptr_t)p & (HL_MIN_ALIGN - 1)) != 0); }
 
 /* Any pointer: one of another malloc's (a block from before this library was
- * loaded) is ignored, and one no allocator returned is refused. */
+ * loaded) is ignored, and one no allocator returned is refused; the free of
+ * the plain path and, outside debug mode, of core_free. */
+HL_INLINE void plain_free(void *p) {
+    if (misaligned(p)) invalid_pointer("free", p);
+    else if (p) PLAIN_FREE(p);
+}
 HL_INLINE void core_free(void *p) {
-    if (misaligned(p) && !g_debug) invalid_pointer("free", p); /* the debug layer reports it with its caller */
-    else if (p) HEAP_FREE(p);
+    if (!g_debug) plain_free(p);
+    else if (p) DEBUG_FREE(p); /* the debug layer reports a misaligned pointer with its caller */
 }
 
 /* How many bytes of a foreign block p to carry into a new block of `want`
@@ -414,8 +419,7 @@ HL_EXPORT void *malloc(size_t n) {
 
 HL_EXPORT void free(void *p) {
     if (plain_path()) {
-        if (misaligned(p)) invalid_pointer("free", p);
-        else if (p) PLAIN_FREE(p);
+        plain_free(p);
         return;
     }
     HL_NOTE_CALLER();

@@ -37,10 +37,11 @@ static __thread uintptr_t t_caller;      /* the exported entry point's caller   
 #define HEAP_MEMALIGN(a, n) \
     (g_debug ? hl_debug_memalign(g_debug, (a), (n), t_caller) : ALLOCATOR->memalign(g_heap, (a), (n)))
 #define HEAP_REALLOC(p, n) (g_debug ? hl_debug_realloc(g_debug, (p), (n), t_caller) : ALLOCATOR->realloc(g_heap, (p), (n)))
-#define HEAP_FREE(p)                                                   \
+/* free in debug mode (outside it, preload.c's plain_free): a pointer of another
+ * malloc's is ignored, any other goes to the layer, which reports a bad one. */
+#define DEBUG_FREE(p)                                                  \
     do {                                                               \
-        if (!g_debug) PLAIN_FREE(p);                                   \
-        else if (reg_owns(p)) hl_debug_free(g_debug, (p), t_caller);   \
+        if (reg_owns(p)) hl_debug_free(g_debug, (p), t_caller);        \
     } while (0)
 #define HEAP_USABLE(p) (g_debug ? hl_debug_usable_size(g_debug, (p)) : ALLOCATOR->usable_size(g_heap, (p)))
 
